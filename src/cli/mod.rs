@@ -1,0 +1,85 @@
+//! Command-line interface: what the user typed ([`Cli`] and its argument groups), kept apart
+//! from the objects built from it (engine options, runtime), and dispatch to one file per
+//! command.
+
+mod inspect;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::engine::{EngineOptions, ExecutionProvider, OptimizationLevel};
+use crate::error::{Failure, Outcome};
+use crate::onnxruntime::{self, Runtime};
+
+/// Behavioural backdoor testing for ONNX classifiers.
+#[derive(Debug, Parser)]
+#[command(name = "probity", version, about, long_about = None)]
+pub struct Cli {
+    /// ONNX Runtime shared library to load instead of the pinned build (also: ORT_DYLIB_PATH).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Describe a model: signature, SHA-256, opsets, producer, and the runtime that loads it.
+    Inspect(inspect::InspectArgs),
+}
+
+/// Flags that decide how models are run; shared by every command that runs one.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Execution provider: cpu, cuda or cuda:DEVICE.
+    #[arg(long, default_value = "cpu", value_name = "EP")]
+    pub ep: ExecutionProvider,
+    /// Provider to fall back to when the requested one cannot be registered (only: cpu).
+    #[arg(long, value_name = "EP", value_parser = ["cpu"])]
+    pub ep_fallback: Option<String>,
+    /// Intra-op threads for ONNX Runtime (default: ONNX Runtime decides).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Graph optimisation level.
+    #[arg(long, value_enum, default_value_t = OptimizationLevel::All)]
+    pub graph_optimization: OptimizationLevel,
+    /// Samples per inference call.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+    /// Name of the classifier output (default: the first float output shaped [N, C]).
+    #[arg(long, value_name = "NAME")]
+    pub output: Option<String>,
+}
+
+impl EngineArgs {
+    pub fn options(&self) -> EngineOptions {
+        EngineOptions {
+            execution_provider: self.ep,
+            fallback_to_cpu: self.ep_fallback.is_some(),
+            threads: self.threads.map(usize::from),
+            optimization: self.graph_optimization,
+            batch_size: self.batch_size as usize,
+            output: self.output.clone(),
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> Result<Outcome, Failure> {
+    match &cli.command {
+        Command::Inspect(args) => inspect::run(&cli, args),
+    }
+}
+
+/// Tells the user on stderr that the provider they asked for is not the one running.
+fn warn_on_fallback(provider: &crate::engine::ProviderUsed) {
+    if let Some(reason) = &provider.fallback_reason {
+        eprintln!("warning: {} unavailable, falling back to {}: {reason}", provider.requested, provider.used);
+    }
+}
+
+fn load_runtime(cli: &Cli) -> Result<&'static Runtime, Failure> {
+    Ok(onnxruntime::load(cli.ort_lib.as_deref())?)
+}

@@ -1,0 +1,511 @@
+//! The one place that builds ONNX Runtime sessions and runs models.
+//!
+//! Responsibilities: choosing and registering the execution provider (and failing loudly when
+//! the one asked for cannot be had, unless a fallback was allowed), session options (threads,
+//! graph optimisation), describing the model's signature from the session, choosing the
+//! classifier output, and running any number of samples through batches of a configured size
+//! (batch 1 when the model fixes its batch dimension). Inputs are fed by name, float32 or int64.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayD, Axis, IxDyn};
+use ort::session::Session;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::value::{TensorElementType, TensorRef, ValueType};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{self, ModelFacts};
+use crate::onnxruntime::{Runtime, provision::sha256_file};
+
+/// Execution provider the user asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum ExecutionProvider {
+    Cpu,
+    Cuda { device: i32 },
+}
+
+impl std::fmt::Display for ExecutionProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda { device } => write!(f, "cuda:{device}"),
+        }
+    }
+}
+
+impl std::str::FromStr for ExecutionProvider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda { device: 0 }),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<i32>) {
+                Some(Ok(device)) if device >= 0 => Ok(Self::Cuda { device }),
+                _ => Err(format!("unknown execution provider '{s}': use cpu, cuda or cuda:DEVICE")),
+            },
+        }
+    }
+}
+
+/// ONNX Runtime graph optimisation level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizationLevel {
+    Disable,
+    Basic,
+    Extended,
+    #[default]
+    All,
+}
+
+/// How sessions are built and batches are cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineOptions {
+    pub execution_provider: ExecutionProvider,
+    /// Run on the CPU if the requested provider cannot be registered.
+    pub fallback_to_cpu: bool,
+    /// Intra-op threads; `None` lets ONNX Runtime decide.
+    pub threads: Option<usize>,
+    pub optimization: OptimizationLevel,
+    pub batch_size: usize,
+    /// Name of the classifier output; `None` picks the first float output shaped [N, C].
+    pub output: Option<String>,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            execution_provider: ExecutionProvider::Cpu,
+            fallback_to_cpu: false,
+            threads: None,
+            optimization: OptimizationLevel::All,
+            batch_size: 64,
+            output: None,
+        }
+    }
+}
+
+/// One tensor dimension: a number, or a symbol/unknown (`-1`) that any size fills.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Dim {
+    Fixed(i64),
+    Symbolic(String),
+}
+
+impl std::fmt::Display for Dim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Fixed(n) => write!(f, "{n}"),
+            Self::Symbolic(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Name, element type and shape of a model input or output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TensorSpec {
+    pub name: String,
+    pub element_type: String,
+    pub shape: Vec<Dim>,
+}
+
+impl TensorSpec {
+    /// Renders the shape as `[N, 1, 8, 8]`.
+    pub fn shape_string(&self) -> String {
+        let dims: Vec<String> = self.shape.iter().map(ToString::to_string).collect();
+        format!("[{}]", dims.join(", "))
+    }
+}
+
+/// The model's declared inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    pub inputs: Vec<TensorSpec>,
+    pub outputs: Vec<TensorSpec>,
+}
+
+/// The execution provider that actually ran, and why it differs from the request if it does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderUsed {
+    pub requested: String,
+    pub used: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
+}
+
+/// Data for one model input, with the batch along axis 0.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputData {
+    F32(ArrayD<f32>),
+    I64(ArrayD<i64>),
+}
+
+impl InputData {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::F32(a) => a.len_of(Axis(0)),
+            Self::I64(a) => a.len_of(Axis(0)),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn element_type(&self) -> &'static str {
+        match self {
+            Self::F32(_) => "float32",
+            Self::I64(_) => "int64",
+        }
+    }
+
+    fn shape(&self) -> &[usize] {
+        match self {
+            Self::F32(a) => a.shape(),
+            Self::I64(a) => a.shape(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error("ONNX Runtime cannot load model {path}: {detail}")]
+    Load { path: PathBuf, detail: String },
+    #[error(
+        "execution provider {requested} is not available: {detail}; install the GPU build of ONNX Runtime (onnxruntime-gpu) and pass it with --ort-lib, or add --ep-fallback cpu to run on the CPU"
+    )]
+    ProviderUnavailable { requested: String, detail: String },
+    #[error(
+        "model {path} has no float output shaped [N, C] to read class scores from; outputs: {outputs}; name one with --output"
+    )]
+    NoClassifierOutput { path: PathBuf, outputs: String },
+    #[error("model {path} has no output named '{name}'; outputs: {outputs}")]
+    UnknownOutput { path: PathBuf, name: String, outputs: String },
+    #[error("model {path} output '{name}' is {element_type} {shape}; a classifier output must be float32 [N, C]")]
+    BadClassifierOutput { path: PathBuf, name: String, element_type: String, shape: String },
+    #[error("model input '{name}' is {element_type}; probity feeds float32 and int64 inputs only")]
+    UnsupportedInputType { name: String, element_type: String },
+    #[error("the data provides no value for model input '{name}' {shape}")]
+    MissingInput { name: String, shape: String },
+    #[error("the data provides '{name}', which the model does not declare (inputs: {declared})")]
+    UnexpectedInput { name: String, declared: String },
+    #[error("input '{name}': the model expects {expected} {expected_shape}, the data has {actual} {actual_shape}")]
+    InputMismatch { name: String, expected: String, expected_shape: String, actual: String, actual_shape: String },
+    #[error("inputs disagree on the number of samples: {detail}")]
+    RaggedBatch { detail: String },
+    #[error("inference failed: {0}")]
+    Run(String),
+}
+
+/// A loaded model ready to run.
+pub struct Engine {
+    session: Session,
+    pub model_path: PathBuf,
+    pub model_sha256: String,
+    pub facts: ModelFacts,
+    pub signature: Signature,
+    pub provider: ProviderUsed,
+    /// Index into `signature.outputs` of the classifier output.
+    pub output_index: usize,
+    /// Samples per `Session::run` (1 when the model fixes its batch dimension to 1).
+    pub batch_size: usize,
+}
+
+fn element_type_name(ty: TensorElementType) -> String {
+    match ty {
+        TensorElementType::Float32 => "float32".into(),
+        TensorElementType::Float64 => "float64".into(),
+        TensorElementType::Float16 => "float16".into(),
+        TensorElementType::Int64 => "int64".into(),
+        TensorElementType::Int32 => "int32".into(),
+        TensorElementType::Uint8 => "uint8".into(),
+        TensorElementType::Int8 => "int8".into(),
+        TensorElementType::Bool => "bool".into(),
+        TensorElementType::String => "string".into(),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+fn describe(name: &str, ty: &ValueType) -> TensorSpec {
+    match ty {
+        ValueType::Tensor { ty, shape, dimension_symbols } => TensorSpec {
+            name: name.to_string(),
+            element_type: element_type_name(*ty),
+            shape: shape
+                .iter()
+                .zip(dimension_symbols.iter())
+                .map(|(&d, sym)| match (d, sym.is_empty()) {
+                    (d, _) if d >= 0 => Dim::Fixed(d),
+                    (_, false) => Dim::Symbolic(sym.clone()),
+                    _ => Dim::Symbolic("?".into()),
+                })
+                .collect(),
+        },
+        other => TensorSpec { name: name.to_string(), element_type: format!("{other}"), shape: Vec::new() },
+    }
+}
+
+fn optimization(level: OptimizationLevel) -> GraphOptimizationLevel {
+    match level {
+        OptimizationLevel::Disable => GraphOptimizationLevel::Disable,
+        OptimizationLevel::Basic => GraphOptimizationLevel::Level1,
+        OptimizationLevel::Extended => GraphOptimizationLevel::Level2,
+        OptimizationLevel::All => GraphOptimizationLevel::All,
+    }
+}
+
+impl Engine {
+    /// Vets the model file, builds a session on the requested provider and checks that the
+    /// model is a classifier probity can drive.
+    pub fn load(runtime: &Runtime, path: &Path, options: &EngineOptions) -> Result<Self, EngineError> {
+        let facts = model::read_facts(path)?;
+        let model_sha256 =
+            sha256_file(path).map_err(|cause| model::ModelError::Io { path: path.to_path_buf(), cause })?;
+        let load_err = |e: ort::Error| EngineError::Load { path: path.to_path_buf(), detail: e.to_string() };
+
+        let requested = options.execution_provider;
+        let (session, provider) = match requested {
+            ExecutionProvider::Cpu => (
+                build_session(runtime, path, options, None).map_err(load_err)?,
+                ProviderUsed { requested: "cpu".into(), used: "cpu".into(), fallback_reason: None },
+            ),
+            ExecutionProvider::Cuda { device } => match build_session(runtime, path, options, Some(device)) {
+                Ok(session) => (
+                    session,
+                    ProviderUsed {
+                        requested: requested.to_string(),
+                        used: requested.to_string(),
+                        fallback_reason: None,
+                    },
+                ),
+                Err(e) => {
+                    let detail = cuda_failure_detail(runtime, &e);
+                    if !options.fallback_to_cpu {
+                        return Err(EngineError::ProviderUnavailable { requested: requested.to_string(), detail });
+                    }
+                    let session = build_session(runtime, path, options, None).map_err(load_err)?;
+                    let provider = ProviderUsed {
+                        requested: requested.to_string(),
+                        used: "cpu".into(),
+                        fallback_reason: Some(detail),
+                    };
+                    (session, provider)
+                }
+            },
+        };
+        let signature = Signature {
+            inputs: session.inputs().iter().map(|o| describe(o.name(), o.dtype())).collect(),
+            outputs: session.outputs().iter().map(|o| describe(o.name(), o.dtype())).collect(),
+        };
+        for input in &signature.inputs {
+            if input.element_type != "float32" && input.element_type != "int64" {
+                return Err(EngineError::UnsupportedInputType {
+                    name: input.name.clone(),
+                    element_type: input.element_type.clone(),
+                });
+            }
+        }
+        let output_index = classifier_output(path, &signature, options.output.as_deref())?;
+        let fixed_batch = signature.inputs.iter().any(|i| matches!(i.shape.first(), Some(Dim::Fixed(1))));
+        let batch_size = if fixed_batch { 1 } else { options.batch_size.max(1) };
+        Ok(Self {
+            session,
+            model_path: path.to_path_buf(),
+            model_sha256,
+            facts,
+            signature,
+            provider,
+            output_index,
+            batch_size,
+        })
+    }
+
+    /// Number of classes the classifier output scores, when the model declares it.
+    pub fn declared_classes(&self) -> Option<usize> {
+        match self.signature.outputs[self.output_index].shape.get(1) {
+            Some(Dim::Fixed(c)) if *c > 0 => Some(*c as usize),
+            _ => None,
+        }
+    }
+
+    /// Checks that `inputs` name exactly the model's inputs with compatible types and shapes,
+    /// and returns the common number of samples.
+    pub fn check_inputs(&self, inputs: &[(String, InputData)]) -> Result<usize, EngineError> {
+        for (name, _) in inputs {
+            if !self.signature.inputs.iter().any(|s| &s.name == name) {
+                let declared: Vec<&str> = self.signature.inputs.iter().map(|s| s.name.as_str()).collect();
+                return Err(EngineError::UnexpectedInput { name: name.clone(), declared: declared.join(", ") });
+            }
+        }
+        let mut count: Option<(String, usize)> = None;
+        for spec in &self.signature.inputs {
+            let Some((_, data)) = inputs.iter().find(|(n, _)| n == &spec.name) else {
+                return Err(EngineError::MissingInput { name: spec.name.clone(), shape: spec.shape_string() });
+            };
+            let shape = data.shape();
+            let compatible = data.element_type() == spec.element_type
+                && shape.len() == spec.shape.len()
+                && spec.shape.iter().zip(shape).skip(1).all(|(d, &n)| match d {
+                    Dim::Fixed(f) => *f as usize == n,
+                    Dim::Symbolic(_) => true,
+                });
+            if !compatible {
+                let dims: Vec<String> =
+                    std::iter::once("N".to_string()).chain(shape.iter().skip(1).map(ToString::to_string)).collect();
+                return Err(EngineError::InputMismatch {
+                    name: spec.name.clone(),
+                    expected: spec.element_type.clone(),
+                    expected_shape: spec.shape_string(),
+                    actual: data.element_type().into(),
+                    actual_shape: format!("[{}]", dims.join(", ")),
+                });
+            }
+            match &count {
+                Some((first, n)) if *n != data.len() => {
+                    return Err(EngineError::RaggedBatch {
+                        detail: format!("'{first}' has {n}, '{}' has {}", spec.name, data.len()),
+                    });
+                }
+                None => count = Some((spec.name.clone(), data.len())),
+                _ => {}
+            }
+        }
+        Ok(count.map_or(0, |(_, n)| n))
+    }
+
+    /// Runs every sample through the model in batches and returns the classifier output,
+    /// one row per sample.
+    pub fn classify(&mut self, inputs: &[(String, InputData)]) -> Result<Array2<f32>, EngineError> {
+        let total = self.check_inputs(inputs)?;
+        let mut rows: Vec<f32> = Vec::new();
+        let mut classes = None;
+        let mut start = 0;
+        while start < total {
+            let end = (start + self.batch_size).min(total);
+            let batch = self.run_batch(inputs, start, end)?;
+            classes = Some(batch.ncols());
+            rows.extend(batch.iter());
+            start = end;
+        }
+        let classes = classes.or(self.declared_classes()).unwrap_or(0);
+        Array2::from_shape_vec((total, classes), rows).map_err(|e| EngineError::Run(e.to_string()))
+    }
+
+    fn run_batch(&mut self, inputs: &[(String, InputData)], start: usize, end: usize) -> Result<Array2<f32>, EngineError> {
+        let run_err = |e: ort::Error| EngineError::Run(e.to_string());
+        let range = ndarray::Slice::from(start..end);
+        // Slices of standard-layout arrays along axis 0 are contiguous, so these borrow
+        // rather than copy; only an array in another layout is copied.
+        let slices: Vec<(&str, BatchSlice<'_>)> = inputs
+            .iter()
+            .map(|(name, data)| {
+                let slice = match data {
+                    InputData::F32(a) => BatchSlice::F32(contiguous(a.slice_axis(Axis(0), range))),
+                    InputData::I64(a) => BatchSlice::I64(contiguous(a.slice_axis(Axis(0), range))),
+                };
+                (name.as_str(), slice)
+            })
+            .collect();
+        let mut values: Vec<(&str, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(slices.len());
+        for (name, slice) in &slices {
+            let value: ort::session::SessionInputValue<'_> = match slice {
+                BatchSlice::F32(a) => TensorRef::from_array_view(a).map_err(run_err)?.into(),
+                BatchSlice::I64(a) => TensorRef::from_array_view(a).map_err(run_err)?.into(),
+            };
+            values.push((name, value));
+        }
+        let output_name = &self.signature.outputs[self.output_index].name;
+        let outputs = self.session.run(values).map_err(run_err)?;
+        let scores = outputs[output_name.as_str()].try_extract_array::<f32>().map_err(run_err)?;
+        let n = end - start;
+        if scores.ndim() != 2 || scores.len_of(Axis(0)) != n {
+            return Err(EngineError::Run(format!(
+                "classifier output '{output_name}' has shape {:?} for a batch of {n}",
+                scores.shape()
+            )));
+        }
+        scores.into_dimensionality::<ndarray::Ix2>().map(|s| s.to_owned()).map_err(|e| EngineError::Run(e.to_string()))
+    }
+}
+
+fn contiguous<T: Clone>(view: ndarray::ArrayViewD<'_, T>) -> ndarray::CowArray<'_, T, IxDyn> {
+    if view.is_standard_layout() { view.into() } else { view.as_standard_layout().into_owned().into() }
+}
+
+/// One batch of one input, borrowed from the caller's array where its layout allows.
+enum BatchSlice<'a> {
+    F32(ndarray::CowArray<'a, f32, IxDyn>),
+    I64(ndarray::CowArray<'a, i64, IxDyn>),
+}
+
+fn build_session(
+    runtime: &Runtime,
+    path: &Path,
+    options: &EngineOptions,
+    cuda_device: Option<i32>,
+) -> Result<Session, ort::Error> {
+    let mut builder = Session::builder(runtime.environment())?
+        .with_optimization_level(optimization(options.optimization))?
+        // Runs are issued one after another; ORT's inter-op pool only helps branchy graphs.
+        .with_inter_threads(1)?;
+    if let Some(threads) = options.threads {
+        builder = builder.with_intra_threads(threads)?;
+    }
+    if let Some(device) = cuda_device {
+        // error_on_failure: ort would otherwise silently fall back to the CPU.
+        builder = builder
+            .with_execution_providers([ort::ep::CUDA::default().with_device_id(device).build().error_on_failure()])?;
+    }
+    builder.commit_from_file(path)
+}
+
+fn cuda_failure_detail(runtime: &Runtime, error: &ort::Error) -> String {
+    if !runtime.info.available_providers.iter().any(|p| p == "CUDAExecutionProvider") {
+        format!(
+            "the loaded ONNX Runtime {} ({}) was built without the CUDA execution provider (it offers {})",
+            runtime.info.version,
+            runtime.info.library_path.display(),
+            runtime.info.available_providers.join(", ")
+        )
+    } else {
+        format!("registering CUDAExecutionProvider failed: {error}")
+    }
+}
+
+fn classifier_output(path: &Path, signature: &Signature, wanted: Option<&str>) -> Result<usize, EngineError> {
+    let names = || {
+        signature
+            .outputs
+            .iter()
+            .map(|o| format!("{} {} {}", o.name, o.element_type, o.shape_string()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let is_classifier = |o: &TensorSpec| o.element_type == "float32" && o.shape.len() == 2;
+    match wanted {
+        Some(name) => {
+            let index = signature.outputs.iter().position(|o| o.name == name).ok_or_else(|| {
+                EngineError::UnknownOutput { path: path.to_path_buf(), name: name.into(), outputs: names() }
+            })?;
+            let output = &signature.outputs[index];
+            if !is_classifier(output) {
+                return Err(EngineError::BadClassifierOutput {
+                    path: path.to_path_buf(),
+                    name: name.into(),
+                    element_type: output.element_type.clone(),
+                    shape: output.shape_string(),
+                });
+            }
+            Ok(index)
+        }
+        None => signature
+            .outputs
+            .iter()
+            .position(is_classifier)
+            .ok_or_else(|| EngineError::NoClassifierOutput { path: path.to_path_buf(), outputs: names() }),
+    }
+}

@@ -1,0 +1,13 @@
+//! probity: a behavioural backdoor-testing harness for ONNX classifiers.
+//!
+//! Layers, each in one obvious place:
+//! - [`onnxruntime`]: obtaining and loading the ONNX Runtime library;
+//! - [`model`]: reading an untrusted ONNX file (metadata, external-data vetting);
+//! - [`engine`]: sessions, execution providers, batched inference;
+//! - [`cli`]: what the user typed, and the commands built from it.
+
+pub mod cli;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod onnxruntime;

@@ -1,0 +1,16 @@
+//! The `probity` binary: parse arguments, run the command, map the result to an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = probity::cli::Cli::parse();
+    match probity::cli::run(cli) {
+        Ok(outcome) => outcome.exit_code(),
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error());
+            failure.exit_code()
+        }
+    }
+}
