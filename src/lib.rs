@@ -4,6 +4,7 @@
 //! - [`onnxruntime`]: obtaining and loading the ONNX Runtime library;
 //! - [`model`]: reading an untrusted ONNX file (metadata, external-data vetting);
 //! - [`engine`]: sessions, execution providers, batched inference;
+//! - [`stats`]: pure statistical functions;
 //! - [`cli`]: what the user typed, and the commands built from it.
 
 pub mod cli;
@@ -11,3 +12,4 @@ pub mod engine;
 pub mod error;
 pub mod model;
 pub mod onnxruntime;
+pub mod stats;
