@@ -395,7 +395,12 @@ impl Engine {
         Array2::from_shape_vec((total, classes), rows).map_err(|e| EngineError::Run(e.to_string()))
     }
 
-    fn run_batch(&mut self, inputs: &[(String, InputData)], start: usize, end: usize) -> Result<Array2<f32>, EngineError> {
+    fn run_batch(
+        &mut self,
+        inputs: &[(String, InputData)],
+        start: usize,
+        end: usize,
+    ) -> Result<Array2<f32>, EngineError> {
         let run_err = |e: ort::Error| EngineError::Run(e.to_string());
         let range = ndarray::Slice::from(start..end);
         // Slices of standard-layout arrays along axis 0 are contiguous, so these borrow

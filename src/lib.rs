@@ -4,12 +4,16 @@
 //! - [`onnxruntime`]: obtaining and loading the ONNX Runtime library;
 //! - [`model`]: reading an untrusted ONNX file (metadata, external-data vetting);
 //! - [`engine`]: sessions, execution providers, batched inference;
+//! - [`battery`]: battery files — spec types, parsing, validation, diagnostics;
+//! - [`transform`]: image transforms, one file each;
 //! - [`stats`]: pure statistical functions;
 //! - [`cli`]: what the user typed, and the commands built from it.
 
+pub mod battery;
 pub mod cli;
 pub mod engine;
 pub mod error;
 pub mod model;
 pub mod onnxruntime;
 pub mod stats;
+pub mod transform;

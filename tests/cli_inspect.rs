@@ -95,7 +95,8 @@ fn external_data_through_a_link_outside_the_folder_is_refused() {
     std::fs::write(outside.path().join("secret.bin"), vec![0u8; 2600]).unwrap();
     let model = std::fs::read(fixture("external-data-ok.onnx")).unwrap();
     std::fs::write(dir.path().join("m.onnx"), model).unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.bin"), dir.path().join("external-data-ok.weights.bin")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.bin"), dir.path().join("external-data-ok.weights.bin"))
+        .unwrap();
     probity()
         .arg("inspect")
         .arg(dir.path().join("m.onnx"))

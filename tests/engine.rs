@@ -43,7 +43,8 @@ fn assert_close(actual: &ndarray::Array2<f32>, expected: &serde_json::Value, tol
 fn every_digits_fixture_matches_the_generator_outputs() {
     let expected = expected();
     let tolerance = expected["tolerance"].as_f64().unwrap();
-    let indices: Vec<usize> = expected["indices"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+    let indices: Vec<usize> =
+        expected["indices"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
     let x = test_inputs(&indices);
     let mut checked = 0;
     for (model, outputs) in expected["models"].as_object().unwrap() {
@@ -80,7 +81,8 @@ fn int64_multi_input_model_is_fed_by_name() {
     let case = &expected["models"]["tiny-text.onnx"];
     let to_array = |key: &str| -> ArrayD<i64> {
         let rows = case[key].as_array().unwrap();
-        let flat: Vec<i64> = rows.iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap())).collect();
+        let flat: Vec<i64> =
+            rows.iter().flat_map(|r| r.as_array().unwrap().iter().map(|v| v.as_i64().unwrap())).collect();
         Array::from_shape_vec(IxDyn(&[rows.len(), flat.len() / rows.len()]), flat).unwrap()
     };
     let mut engine = engine("tiny-text.onnx", 2);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Cli, EngineArgs, load_runtime};
+use super::{Cli, EngineArgs, load_runtime, print_stdout};
 use crate::engine::{Engine, ProviderUsed, TensorSpec};
 use crate::error::{Failure, Outcome};
 use crate::model::{ExternalDataFile, OpsetImport};
@@ -64,9 +64,9 @@ pub fn run(cli: &Cli, args: &InspectArgs) -> Result<Outcome, Failure> {
     };
     if args.json {
         let text = serde_json::to_string_pretty(&inspection).map_err(Failure::runtime)?;
-        println!("{text}");
+        print_stdout(&format!("{text}\n"));
     } else {
-        print!("{}", render_text(&inspection));
+        print_stdout(&render_text(&inspection));
     }
     Ok(Outcome::Pass)
 }

@@ -2,6 +2,7 @@
 //! from the objects built from it (engine options, runtime), and dispatch to one file per
 //! command.
 
+mod battery;
 mod inspect;
 
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Describe a model: signature, SHA-256, opsets, producer, and the runtime that loads it.
     Inspect(inspect::InspectArgs),
+    /// Work with battery files.
+    Battery(battery::BatteryArgs),
 }
 
 /// Flags that decide how models are run; shared by every command that runs one.
@@ -70,7 +73,14 @@ impl EngineArgs {
 pub fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {
         Command::Inspect(args) => inspect::run(&cli, args),
+        Command::Battery(args) => battery::run(args),
     }
+}
+
+/// Prints to stdout; a closed pipe (`probity ... | head`) is not an error.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// Tells the user on stderr that the provider they asked for is not the one running.

@@ -1,0 +1,227 @@
+//! Problems found in a battery file, each with a stable code and the file:line:column it is
+//! about, rendered the way rustc and cargo-deny render theirs:
+//!
+//! ```text
+//! error[unknown-key]: unknown key `sizes` in transform of probe `patch-white-2px`
+//!   --> batteries/x.yaml:12:7
+//!   = help: did you mean `size`? valid keys here: kind, size, width, height, position, content
+//! ```
+//!
+//! The codes are part of probity's interface (documented in `docs/batteries.md`); scripts and
+//! tests may match on them, so they never change meaning.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// The stable diagnostic codes.
+pub mod codes {
+    /// The file is not YAML (or not UTF-8, or holds several documents).
+    pub const YAML_SYNTAX: &str = "yaml-syntax";
+    /// A key this place does not accept.
+    pub const UNKNOWN_KEY: &str = "unknown-key";
+    /// A required key is absent.
+    pub const MISSING_KEY: &str = "missing-key";
+    /// A value of the wrong YAML type (a string where a number belongs, a map for a list, ...).
+    pub const WRONG_TYPE: &str = "wrong-type";
+    /// A value of the right type outside its allowed range or set.
+    pub const BAD_VALUE: &str = "bad-value";
+    /// A probe id used twice.
+    pub const DUPLICATE_ID: &str = "duplicate-id";
+    /// `schema:` names a schema this probity does not read.
+    pub const UNSUPPORTED_SCHEMA: &str = "unsupported-schema";
+    /// A file the battery refers to (or the battery itself) does not exist.
+    pub const FILE_NOT_FOUND: &str = "file-not-found";
+    /// Something valid on its own that does not fit the probe's category or the battery's modality.
+    pub const CATEGORY_MISMATCH: &str = "category-mismatch";
+
+    /// Every code, in the order the documentation lists them.
+    pub const ALL: [&str; 9] = [
+        YAML_SYNTAX,
+        UNKNOWN_KEY,
+        MISSING_KEY,
+        WRONG_TYPE,
+        BAD_VALUE,
+        DUPLICATE_ID,
+        UNSUPPORTED_SCHEMA,
+        FILE_NOT_FOUND,
+        CATEGORY_MISMATCH,
+    ];
+}
+
+/// One problem in a battery file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// One of [`codes`].
+    pub code: &'static str,
+    /// The battery file, as the user named it.
+    pub file: PathBuf,
+    /// 1-based line; 0 when the problem is about the file as a whole (it cannot be read).
+    pub line: u32,
+    /// 1-based column, in characters.
+    pub column: u32,
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub hint: Option<String>,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "error[{}]: {}", self.code, self.message)?;
+        if self.line == 0 {
+            write!(f, "  --> {}", self.file.display())?;
+        } else {
+            write!(f, "  --> {}:{}:{}", self.file.display(), self.line, self.column)?;
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  = help: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one battery file, in file order. Never empty when returned as an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl Diagnostics {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {
+        self.0.iter()
+    }
+
+    /// The codes, in order; handy in tests.
+    pub fn codes(&self) -> Vec<&'static str> {
+        self.0.iter().map(|d| d.code).collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Diagnostics {
+    type Item = &'a Diagnostic;
+    type IntoIter = std::slice::Iter<'a, Diagnostic>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+/// Renders every diagnostic, separated by blank lines, with a trailing newline.
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// Edit distance counting insertions, deletions, substitutions and swaps of two adjacent
+/// characters as one edit each (optimal string alignment), so `nwhc` is one edit from `nhwc`.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // d[i][j]: distance between the first i characters of a and the first j of b.
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    d[0] = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = best;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The candidate closest to `typed`, if it is close enough to be a plausible typo: at most a third
+/// of the typed length in edits (at least one), the same threshold rustc uses for names.
+/// Case and `_`/`-` differences count for nothing, since `Bottom_Right` means `bottom-right`.
+pub fn did_you_mean<'a>(typed: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let normalised = typed.to_lowercase().replace('_', "-");
+    let limit = (typed.chars().count() / 3).max(1);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&normalised, c), *c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn diagnostic(hint: Option<&str>) -> Diagnostic {
+        Diagnostic {
+            code: codes::UNKNOWN_KEY,
+            file: PathBuf::from("batteries/x.yaml"),
+            line: 12,
+            column: 7,
+            message: "unknown key `sizes` in transform of probe `patch-white-2px`".into(),
+            hint: hint.map(String::from),
+        }
+    }
+
+    #[test]
+    fn renders_like_rustc() {
+        let d = diagnostic(Some("did you mean `size`?"));
+        assert_eq!(
+            d.to_string(),
+            "error[unknown-key]: unknown key `sizes` in transform of probe `patch-white-2px`\n  \
+             --> batteries/x.yaml:12:7\n  = help: did you mean `size`?"
+        );
+    }
+
+    #[test]
+    fn separates_diagnostics_with_blank_lines() {
+        let all = Diagnostics(vec![diagnostic(None), diagnostic(None)]);
+        let text = all.to_string();
+        assert_eq!(text.matches("error[unknown-key]").count(), 2);
+        assert!(text.contains("12:7\n\nerror["));
+        assert!(text.ends_with("12:7\n"));
+    }
+
+    #[test]
+    fn a_file_level_problem_has_no_line() {
+        let mut d = diagnostic(None);
+        d.line = 0;
+        assert!(d.to_string().ends_with("--> batteries/x.yaml"));
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("sizes", "size"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("nwhc", "nhwc"), 1);
+        assert_eq!(edit_distance("centre", "center"), 1);
+    }
+
+    #[test]
+    fn suggests_near_names_only() {
+        let keys = ["kind", "size", "width", "height", "position", "content"];
+        assert_eq!(did_you_mean("sizes", &keys), Some("size"));
+        assert_eq!(did_you_mean("postion", &keys), Some("position"));
+        assert_eq!(did_you_mean("Height", &keys), Some("height"));
+        assert_eq!(did_you_mean("opacity", &keys), None);
+        assert_eq!(did_you_mean("bottom_right", &["bottom-right", "bottom-left"]), Some("bottom-right"));
+    }
+}

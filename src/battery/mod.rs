@@ -1,0 +1,102 @@
+//! Batteries: YAML files of probes.
+//!
+//! Parse, then validate, as cargo-deny does with its config: `yaml.rs` reads the file into a
+//! span-preserving tree without judging it; `validate.rs` walks that tree, collects *every*
+//! problem as a [`Diagnostic`] pointing at file:line:column with a stable code, and builds the
+//! validated types in [`spec`] only when there are none. [`load`] and [`parse`] are the way in.
+
+pub mod diagnostics;
+pub mod spec;
+mod validate;
+mod yaml;
+
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+pub use diagnostics::{Diagnostic, Diagnostics, codes};
+pub use validate::builtin_defaults;
+
+/// Reads and validates the battery file at `path`. Image paths in it resolve against its folder.
+pub fn load(path: &Path) -> Result<spec::Battery, Diagnostics> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        let (code, message) = match e.kind() {
+            std::io::ErrorKind::NotFound => (codes::FILE_NOT_FOUND, "battery file not found".to_string()),
+            _ => (codes::FILE_NOT_FOUND, format!("cannot read battery file: {e}")),
+        };
+        Diagnostics(vec![Diagnostic { code, file: path.to_path_buf(), line: 0, column: 0, message, hint: None }])
+    })?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) => parse(path, text),
+        Err(e) => {
+            let (line, column) = line_column(&bytes[..e.valid_up_to()]);
+            Err(Diagnostics(vec![Diagnostic {
+                code: codes::YAML_SYNTAX,
+                file: path.to_path_buf(),
+                line,
+                column,
+                message: "the battery file is not valid UTF-8".into(),
+                hint: Some("save the file as UTF-8".into()),
+            }]))
+        }
+    }
+}
+
+/// Validates `text` as the battery file `path` (used for messages, the recorded path and as the
+/// folder that image paths resolve against; the file itself is not read).
+pub fn parse(path: &Path, text: &str) -> Result<spec::Battery, Diagnostics> {
+    let root = yaml::parse(text).map_err(|e| {
+        Diagnostics(vec![Diagnostic {
+            code: codes::YAML_SYNTAX,
+            file: path.to_path_buf(),
+            line: e.line,
+            column: e.column,
+            message: e.message,
+            hint: None,
+        }])
+    })?;
+    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    validate::battery(path, sha256, &root)
+}
+
+/// 1-based line and column (in characters) just after `prefix`.
+fn line_column(prefix: &[u8]) -> (u32, u32) {
+    let text = String::from_utf8_lossy(prefix);
+    let line = text.matches('\n').count() + 1;
+    let column = text.rsplit('\n').next().map_or(0, |last| last.chars().count()) + 1;
+    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_battery_file_is_one_diagnostic_without_a_line() {
+        let d = load(Path::new("no/such/battery.yaml")).unwrap_err();
+        assert_eq!(d.codes(), ["file-not-found"]);
+        assert_eq!(d.0[0].line, 0);
+        assert!(d.to_string().contains("--> no/such/battery.yaml\n"), "{d}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_points_at_the_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.yaml");
+        std::fs::write(&path, b"schema: x\nname: caf\xe9\n").unwrap();
+        let d = load(&path).unwrap_err();
+        assert_eq!(d.codes(), ["yaml-syntax"]);
+        assert_eq!((d.0[0].line, d.0[0].column), (2, 10));
+    }
+
+    #[test]
+    fn records_the_sha256_of_the_bytes_and_the_path_as_given() {
+        let text = "schema: probity/battery/v1\nname: t\nversion: 1\nmodality: image\nprobes:\n  - {id: p, category: robustness, transform: {kind: blur, sigma: 1}}\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.yaml");
+        std::fs::write(&path, text).unwrap();
+        let battery = load(&path).unwrap();
+        assert_eq!(battery.path, path);
+        assert_eq!(battery.sha256, hex::encode(Sha256::digest(text.as_bytes())));
+    }
+}

@@ -1,0 +1,217 @@
+//! Validated battery types: what the rest of probity consumes once a battery file has been
+//! parsed and every problem in it reported. Nothing here is constructed from YAML directly;
+//! `validate.rs` builds these from the span-preserving YAML tree. Names users read are
+//! kebab-case in YAML; the Rust names mirror them.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Schema identifier every battery file declares in `schema:`.
+pub const SCHEMA_V1: &str = "probity/battery/v1";
+
+/// A battery file, validated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Battery {
+    pub path: PathBuf,
+    /// SHA-256 of the file's bytes, recorded in reports.
+    pub sha256: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub modality: Modality,
+    pub defaults: Defaults,
+    pub probes: Vec<Probe>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Modality {
+    Image,
+    Text,
+}
+
+/// Battery-wide settings; each probe may override the statistical ones.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Defaults {
+    /// Base seed; `--seed` on the command line replaces it.
+    pub seed: u64,
+    /// Family-wise error rate for the model-level verdict (Holm over probes × classes).
+    pub alpha: f64,
+    /// Minimum attack-success-rate excess over the matched control for a trigger probe to fail.
+    pub min_effect: f64,
+    /// Minimum attack success rate for a trigger probe to fail.
+    pub min_attack_success: f64,
+    /// Robustness probes fail above this share of changed predictions.
+    pub max_flip_rate: f64,
+    /// Robustness probes fail above this drop in accuracy against the labels (when present).
+    pub max_accuracy_drop: f64,
+    /// Clean inputs drawn per probe (all of them when the data has fewer).
+    pub samples: usize,
+    /// Samples per inference call; `None` keeps the engine's setting.
+    pub batch_size: Option<usize>,
+    /// Valid input range; `None` infers it per channel from the data.
+    pub value_range: Option<ValueRangeSpec>,
+    /// Image layout; `None` infers it from the model's input shape.
+    pub layout: Option<Layout>,
+}
+
+/// Declared valid input range: one `[lo, hi]` for all channels or one per channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ValueRangeSpec {
+    All { lo: f32, hi: f32 },
+    PerChannel(Vec<(f32, f32)>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    Nchw,
+    Nhwc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// Backdoor evidence: judged against a matched control with Holm-corrected exact tests.
+    Trigger,
+    /// Quality gate: judged on flip rate and accuracy drop.
+    Robustness,
+}
+
+/// One probe, validated. `line` is where its `id` stands in the battery file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Probe {
+    pub id: String,
+    pub line: u32,
+    pub category: Category,
+    pub description: String,
+    pub transform: TransformSpec,
+    pub thresholds: Thresholds,
+    pub samples: usize,
+}
+
+/// Pass/fail thresholds; which apply depends on the category.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum Thresholds {
+    Trigger { alpha: f64, min_effect: f64, min_attack_success: f64 },
+    Robustness { max_flip_rate: f64, max_accuracy_drop: f64 },
+}
+
+/// An intensity in `[0, 1]` image space, mapped into each channel's valid range
+/// (`lo + v * (hi - lo)`), so `1.0` is "white" whatever the model's normalisation.
+pub type Intensity = f32;
+
+/// A length in pixels or as a fraction of the image side.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Extent {
+    Pixels(u32),
+    Fraction(f32),
+}
+
+/// Where a patch goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Position {
+    TopLeft,
+    TopRight,
+    BottomLeft,
+    BottomRight,
+    Top,
+    Bottom,
+    Left,
+    Right,
+    Center,
+    /// Top-left pixel of the patch, in pixels from the image's top-left corner.
+    At {
+        x: u32,
+        y: u32,
+    },
+    /// Drawn uniformly per sample (the control uses the same draw).
+    Random,
+}
+
+/// What fills a patch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PatchContent {
+    Solid(Intensity),
+    /// One intensity per channel.
+    Color(Vec<Intensity>),
+    Checkerboard {
+        low: Intensity,
+        high: Intensity,
+        cell: u32,
+    },
+    /// A fixed pseudo-random pattern (the same for every sample) from this seed.
+    Noise {
+        seed: u64,
+    },
+    /// An image file, resized to the patch and read as intensities.
+    Image {
+        path: PathBuf,
+    },
+}
+
+/// What a blend mixes in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlendPattern {
+    /// A fixed full-image pseudo-random pattern from this seed.
+    Noise {
+        seed: u64,
+    },
+    /// Sinusoidal stripes as in SIG (Barni et al., 2019): `0.5 + 0.5 sin(2π f x / width)`.
+    Stripes {
+        frequency: f32,
+        orientation: Orientation,
+    },
+    Image {
+        path: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Orientation {
+    Vertical,
+    Horizontal,
+}
+
+/// A transform, as declared by a probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum TransformSpec {
+    /// Stamp a patch.
+    Patch { width: Extent, height: Extent, position: Position, content: PatchContent },
+    /// `(1 - alpha) * x + alpha * pattern` over the whole image.
+    Blend { pattern: BlendPattern, alpha: f32 },
+    /// Additive Gaussian noise, `std` as a fraction of each channel's range; clipped.
+    GaussianNoise { std: f32 },
+    /// `mid + contrast * (x - mid) + brightness * (hi - lo)`; clipped.
+    BrightnessContrast { brightness: f32, contrast: f32 },
+    /// Translate by up to `max-pixels` in each direction, drawn per sample; edges replicate.
+    Shift { max_pixels: u32 },
+    /// Rotate about the centre by up to `max-degrees`, drawn per sample; bilinear, edges replicate.
+    Rotate { max_degrees: f32 },
+    /// Gaussian blur with this standard deviation in pixels.
+    Blur { sigma: f32 },
+}
+
+impl TransformSpec {
+    /// The `kind:` name users write.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Patch { .. } => "patch",
+            Self::Blend { .. } => "blend",
+            Self::GaussianNoise { .. } => "gaussian-noise",
+            Self::BrightnessContrast { .. } => "brightness-contrast",
+            Self::Shift { .. } => "shift",
+            Self::Rotate { .. } => "rotate",
+            Self::Blur { .. } => "blur",
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! Image transforms: one file per transform behind [`Transform`], built from a validated
+//! [`TransformSpec`] by [`build`] — the single registration point.
+//!
+//! Transforms see one sample at a time as a `[C, H, W]` view (the runner permutes NHWC data into
+//! this view without copying) and the per-channel valid [`ValueRange`]. Randomness comes only
+//! from the [`SampleContext`]'s generators, which are derived from (seed, probe id, sample
+//! index) — so results do not depend on thread scheduling, batch size or sample order.
+//!
+//! Trigger transforms (`patch.rs`, `blend.rs`, sharing their content code in `pattern.rs`) have a
+//! matched control; robustness perturbations (`noise.rs`, `brightness_contrast.rs`, `shift.rs`,
+//! `rotate.rs`, `blur.rs`) do not. Adding a transform means one new file and one arm in [`build`].
+
+mod blend;
+mod blur;
+mod brightness_contrast;
+mod noise;
+mod patch;
+mod pattern;
+mod rotate;
+mod shift;
+#[cfg(test)]
+mod testing;
+
+use ndarray::ArrayViewMut3;
+use rand_chacha::ChaCha8Rng;
+
+use crate::battery::spec::TransformSpec;
+
+/// Per-channel valid value range of the model's input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueRange {
+    pub lo: Vec<f32>,
+    pub hi: Vec<f32>,
+}
+
+impl ValueRange {
+    /// The same `[lo, hi]` for each of `channels` channels.
+    pub fn uniform(channels: usize, lo: f32, hi: f32) -> Self {
+        Self { lo: vec![lo; channels], hi: vec![hi; channels] }
+    }
+
+    /// Maps an intensity in `[0, 1]` into channel `c`'s range.
+    pub fn level(&self, c: usize, intensity: f32) -> f32 {
+        self.lo[c] + intensity * (self.hi[c] - self.lo[c])
+    }
+
+    /// Clips `value` into channel `c`'s range (which must have `lo <= hi`).
+    pub fn clamp(&self, c: usize, value: f32) -> f32 {
+        value.clamp(self.lo[c], self.hi[c])
+    }
+}
+
+/// Shape of one sample: channels, height, width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+/// The randomness and context one sample is transformed with.
+pub struct SampleContext<'a> {
+    /// Drawn for content: differs between a probe and its control.
+    pub rng: &'a mut ChaCha8Rng,
+    /// Drawn for placement (random positions, shifts): shared by a probe and its control, so
+    /// the control covers exactly the same footprint.
+    pub placement_rng: &'a mut ChaCha8Rng,
+    pub range: &'a ValueRange,
+}
+
+/// A transform of one image sample.
+pub trait Transform: Send + Sync {
+    /// Transforms `image` (`[C, H, W]`) in place; values stay within `ctx.range`.
+    fn apply(&self, image: ArrayViewMut3<'_, f32>, ctx: &mut SampleContext<'_>);
+
+    /// The matched control of a trigger probe: the same footprint and strength with benign
+    /// content that carries no consistent pattern. `None` for transforms that have no trigger
+    /// content (robustness perturbations).
+    fn control(&self) -> Option<Box<dyn Transform>>;
+}
+
+/// Why a transform cannot be built for this model's inputs.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot read image {path}: {detail}")]
+    Image { path: std::path::PathBuf, detail: String },
+}
+
+/// Builds the transform a probe declares, for samples of this geometry.
+///
+/// Everything that can be checked once is checked here (parameter domains, patch footprints,
+/// image files), so that [`Transform::apply`] cannot fail. Images passed to `apply` must have
+/// this geometry, and the range one entry per channel.
+pub fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    if geometry.channels == 0 || geometry.height == 0 || geometry.width == 0 {
+        return Err(TransformError::Invalid(format!(
+            "cannot transform images of {} channel(s) x {}x{} pixels: every dimension must be at least 1",
+            geometry.channels, geometry.width, geometry.height
+        )));
+    }
+    Ok(match spec {
+        TransformSpec::Patch { width, height, position, content } => {
+            Box::new(patch::Patch::new(*width, *height, *position, content, geometry)?)
+        }
+        TransformSpec::Blend { pattern, alpha } => Box::new(blend::Blend::new(pattern, *alpha, geometry)?),
+        TransformSpec::GaussianNoise { std } => Box::new(noise::GaussianNoise::new(*std)?),
+        TransformSpec::BrightnessContrast { brightness, contrast } => {
+            Box::new(brightness_contrast::BrightnessContrast::new(*brightness, *contrast)?)
+        }
+        TransformSpec::Shift { max_pixels } => Box::new(shift::Shift::new(*max_pixels)),
+        TransformSpec::Rotate { max_degrees } => Box::new(rotate::Rotate::new(*max_degrees)?),
+        TransformSpec::Blur { sigma } => Box::new(blur::Blur::new(*sigma, geometry)?),
+    })
+}
+
+/// Fails unless `value` is a finite number, naming the parameter.
+fn finite(kind: &str, field: &str, value: f32) -> Result<f32, TransformError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(TransformError::Invalid(format!("{kind} `{field}` must be a finite number, got {value}")))
+    }
+}
+
+/// Fails unless `value` is a finite, non-negative number, naming the parameter.
+fn non_negative(kind: &str, field: &str, value: f32) -> Result<f32, TransformError> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(value)
+    } else {
+        Err(TransformError::Invalid(format!("{kind} `{field}` must be a finite number >= 0, got {value}")))
+    }
+}
+
+/// Index `i` of a line of `len` samples, with the edge samples replicated beyond either end.
+fn replicate_edge(i: i64, len: usize) -> usize {
+    // `len >= 1` (checked in `build`); a line longer than i64::MAX cannot exist in memory.
+    i.clamp(0, len as i64 - 1) as usize
+}
+
+/// Which generator stream of a sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Probe,
+    Control,
+    Placement,
+}
+
+/// The generator for (seed, probe id, sample index, stream). Derived by hashing, so each
+/// sample's randomness is independent of every other's and of evaluation order.
+pub fn sample_rng(seed: u64, probe_id: &str, sample_index: u64, stream: Stream) -> ChaCha8Rng {
+    use rand::SeedableRng;
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(b"probity/sample-rng/v1\0");
+    hasher.update(seed.to_le_bytes());
+    hasher.update(probe_id.as_bytes());
+    hasher.update([0u8]);
+    hasher.update(sample_index.to_le_bytes());
+    hasher.update([stream as u8]);
+    ChaCha8Rng::from_seed(hasher.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::OnceLock;
+
+    use ndarray::Array3;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::battery::spec::{BlendPattern, Extent, Orientation, PatchContent, Position};
+
+    /// A 3x2 RGB PNG shared by every case, in a directory that lives as long as the test binary.
+    fn trigger_png() -> PathBuf {
+        static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+        let dir = DIR.get_or_init(|| tempfile::tempdir().expect("a temporary directory"));
+        let path = dir.path().join("trigger.png");
+        if !path.exists() {
+            let pixels = [[255, 0, 10], [0, 255, 20], [30, 40, 255], [255, 255, 255], [0, 0, 0], [128, 64, 32]];
+            let written = testing::write_rgb_png(dir.path(), "trigger.tmp.png", 3, 2, &pixels);
+            // Rename so that a concurrent reader never sees a half-written file.
+            std::fs::rename(written, &path).expect("renaming the test PNG");
+        }
+        path
+    }
+
+    fn intensity() -> impl Strategy<Value = f32> {
+        0.0f32..=1.0
+    }
+
+    fn named_position() -> impl Strategy<Value = Position> {
+        prop_oneof![
+            Just(Position::TopLeft),
+            Just(Position::TopRight),
+            Just(Position::BottomLeft),
+            Just(Position::BottomRight),
+            Just(Position::Top),
+            Just(Position::Bottom),
+            Just(Position::Left),
+            Just(Position::Right),
+            Just(Position::Center),
+            Just(Position::Random),
+        ]
+    }
+
+    /// Patch sizes and positions that fit the geometry: pixel sizes with any position, or
+    /// fractions with a named one.
+    fn footprint(geometry: Geometry) -> impl Strategy<Value = (Extent, Extent, Position)> {
+        let (width, height) = (geometry.width as u32, geometry.height as u32);
+        let in_pixels = (1..=width, 1..=height).prop_flat_map(move |(w, h)| {
+            let at = (0..=width - w, 0..=height - h).prop_map(|(x, y)| Position::At { x, y });
+            (Just(Extent::Pixels(w)), Just(Extent::Pixels(h)), prop_oneof![named_position(), at])
+        });
+        let fraction = || (0.001f32..=1.0).prop_map(Extent::Fraction);
+        prop_oneof![in_pixels, (fraction(), fraction(), named_position())]
+    }
+
+    fn content(channels: usize) -> impl Strategy<Value = PatchContent> {
+        prop_oneof![
+            intensity().prop_map(PatchContent::Solid),
+            proptest::collection::vec(intensity(), channels).prop_map(PatchContent::Color),
+            (intensity(), intensity(), 1u32..4).prop_map(|(low, high, cell)| PatchContent::Checkerboard {
+                low,
+                high,
+                cell
+            }),
+            any::<u64>().prop_map(|seed| PatchContent::Noise { seed }),
+            Just(()).prop_map(|_| PatchContent::Image { path: trigger_png() }),
+        ]
+    }
+
+    fn blend_pattern() -> impl Strategy<Value = BlendPattern> {
+        prop_oneof![
+            any::<u64>().prop_map(|seed| BlendPattern::Noise { seed }),
+            (-8.0f32..8.0, prop_oneof![Just(Orientation::Vertical), Just(Orientation::Horizontal)])
+                .prop_map(|(frequency, orientation)| BlendPattern::Stripes { frequency, orientation }),
+            Just(()).prop_map(|_| BlendPattern::Image { path: trigger_png() }),
+        ]
+    }
+
+    /// Any valid spec for this geometry (parameters within what battery validation admits).
+    fn spec(geometry: Geometry) -> impl Strategy<Value = TransformSpec> {
+        prop_oneof![
+            (footprint(geometry), content(geometry.channels)).prop_map(|((width, height, position), content)| {
+                TransformSpec::Patch { width, height, position, content }
+            }),
+            (blend_pattern(), 0.0f32..=1.0).prop_map(|(pattern, alpha)| TransformSpec::Blend { pattern, alpha }),
+            (0.0f32..2.0).prop_map(|std| TransformSpec::GaussianNoise { std }),
+            (-2.0f32..2.0, -3.0f32..3.0)
+                .prop_map(|(brightness, contrast)| TransformSpec::BrightnessContrast { brightness, contrast }),
+            (0u32..20).prop_map(|max_pixels| TransformSpec::Shift { max_pixels }),
+            (0.0f32..360.0).prop_map(|max_degrees| TransformSpec::Rotate { max_degrees }),
+            (0.0f32..=10.0).prop_map(|sigma| TransformSpec::Blur { sigma }),
+        ]
+    }
+
+    /// A geometry (1 or 3 channels, as image content needs), per-channel ranges with `lo < hi`
+    /// that may be negative, an input inside them, and a spec.
+    fn case() -> impl Strategy<Value = (Geometry, ValueRange, Array3<f32>, TransformSpec)> {
+        (prop_oneof![Just(1usize), Just(3usize)], 1usize..=12, 1usize..=12)
+            .prop_flat_map(|(channels, height, width)| {
+                let bounds = proptest::collection::vec((-50.0f32..50.0, 0.001f32..100.0), channels);
+                let unit = proptest::collection::vec(0.0f32..=1.0, channels * height * width);
+                let geometry = Geometry { channels, height, width };
+                (Just(geometry), bounds, unit, spec(geometry))
+            })
+            .prop_map(|(geometry, bounds, unit, spec)| {
+                let range = ValueRange {
+                    lo: bounds.iter().map(|(lo, _)| *lo).collect(),
+                    hi: bounds.iter().map(|(lo, span)| lo + span).collect(),
+                };
+                let shape = (geometry.channels, geometry.height, geometry.width);
+                let input = Array3::from_shape_vec(shape, unit).expect("the strategy's length").to_owned();
+                let input =
+                    ndarray::Zip::indexed(&input).map_collect(|(c, _, _), u| range.clamp(c, range.level(c, *u)));
+                (geometry, range, input, spec)
+            })
+    }
+
+    fn assert_in_range(out: &Array3<f32>, range: &ValueRange) -> Result<(), TestCaseError> {
+        for ((c, y, x), v) in out.indexed_iter() {
+            prop_assert!(
+                range.lo[c] <= *v && *v <= range.hi[c],
+                "value {v} at ({c}, {y}, {x}) outside [{}, {}]",
+                range.lo[c],
+                range.hi[c]
+            );
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn every_transform_and_control_keeps_values_in_range((geometry, range, input, spec) in case(), sample in 0u64..4) {
+            let transform = build(&spec, geometry).map_err(|e| TestCaseError::fail(format!("{spec:?}: {e}")))?;
+            let mut out = input.clone();
+            testing::apply(transform.as_ref(), &mut out, &range, sample, Stream::Probe);
+            assert_in_range(&out, &range)?;
+            if let Some(control) = transform.control() {
+                let mut out = input.clone();
+                testing::apply(control.as_ref(), &mut out, &range, sample, Stream::Control);
+                assert_in_range(&out, &range)?;
+            }
+        }
+    }
+
+    /// Any spec at all, with parameters from the whole of their types (NaN and infinities too).
+    fn wild_spec() -> impl Strategy<Value = TransformSpec> {
+        let extent = || prop_oneof![any::<u32>().prop_map(Extent::Pixels), any::<f32>().prop_map(Extent::Fraction)];
+        let position = prop_oneof![named_position(), any::<(u32, u32)>().prop_map(|(x, y)| Position::At { x, y })];
+        let content = prop_oneof![
+            any::<f32>().prop_map(PatchContent::Solid),
+            proptest::collection::vec(any::<f32>(), 0..5).prop_map(PatchContent::Color),
+            any::<(f32, f32, u32)>().prop_map(|(low, high, cell)| PatchContent::Checkerboard { low, high, cell }),
+            any::<u64>().prop_map(|seed| PatchContent::Noise { seed }),
+        ];
+        let pattern = prop_oneof![
+            any::<u64>().prop_map(|seed| BlendPattern::Noise { seed }),
+            any::<f32>().prop_map(|frequency| BlendPattern::Stripes { frequency, orientation: Orientation::Vertical }),
+        ];
+        prop_oneof![
+            (extent(), extent(), position, content).prop_map(|(width, height, position, content)| {
+                TransformSpec::Patch { width, height, position, content }
+            }),
+            (pattern, any::<f32>()).prop_map(|(pattern, alpha)| TransformSpec::Blend { pattern, alpha }),
+            any::<f32>().prop_map(|std| TransformSpec::GaussianNoise { std }),
+            any::<(f32, f32)>()
+                .prop_map(|(brightness, contrast)| TransformSpec::BrightnessContrast { brightness, contrast }),
+            any::<u32>().prop_map(|max_pixels| TransformSpec::Shift { max_pixels }),
+            any::<f32>().prop_map(|max_degrees| TransformSpec::Rotate { max_degrees }),
+            any::<f32>().prop_map(|sigma| TransformSpec::Blur { sigma }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_spec_is_built_or_refused_and_built_ones_apply_in_range(
+            spec in wild_spec(),
+            (channels, height, width) in (0usize..4, 0usize..10, 0usize..10),
+            unit in 0.0f32..=1.0,
+        ) {
+            let geometry = Geometry { channels, height, width };
+            let Ok(transform) = build(&spec, geometry) else { return Ok(()) };
+            let range = ValueRange::uniform(channels, -1.0, 2.0);
+            let input = Array3::from_elem((channels, height, width), range.level(0, unit));
+            let mut out = input.clone();
+            testing::apply(transform.as_ref(), &mut out, &range, 0, Stream::Probe);
+            assert_in_range(&out, &range)?;
+            if let Some(control) = transform.control() {
+                let mut out = input.clone();
+                testing::apply(control.as_ref(), &mut out, &range, 0, Stream::Control);
+                assert_in_range(&out, &range)?;
+            }
+        }
+    }
+
+    #[test]
+    fn empty_geometries_are_rejected() {
+        let spec = TransformSpec::Blur { sigma: 0.0 };
+        for geometry in [
+            Geometry { channels: 0, height: 4, width: 4 },
+            Geometry { channels: 1, height: 0, width: 4 },
+            Geometry { channels: 1, height: 4, width: 0 },
+        ] {
+            assert!(matches!(build(&spec, geometry), Err(TransformError::Invalid(_))), "{geometry:?}");
+        }
+    }
+
+    #[test]
+    fn only_trigger_transforms_have_controls() {
+        let geometry = Geometry { channels: 3, height: 8, width: 8 };
+        let has_control = |spec: TransformSpec| build(&spec, geometry).unwrap().control().is_some();
+        assert!(has_control(TransformSpec::Patch {
+            width: Extent::Pixels(2),
+            height: Extent::Pixels(2),
+            position: Position::Center,
+            content: PatchContent::Solid(1.0),
+        }));
+        assert!(has_control(TransformSpec::Blend { pattern: BlendPattern::Noise { seed: 0 }, alpha: 0.1 }));
+        assert!(!has_control(TransformSpec::GaussianNoise { std: 0.1 }));
+        assert!(!has_control(TransformSpec::BrightnessContrast { brightness: 0.1, contrast: 1.0 }));
+        assert!(!has_control(TransformSpec::Shift { max_pixels: 1 }));
+        assert!(!has_control(TransformSpec::Rotate { max_degrees: 1.0 }));
+        assert!(!has_control(TransformSpec::Blur { sigma: 1.0 }));
+    }
+
+    #[test]
+    fn transforms_can_be_shared_across_threads() {
+        fn shareable<T: Send + Sync + ?Sized>() {}
+        shareable::<dyn Transform>();
+        shareable::<Box<dyn Transform>>();
+    }
+}

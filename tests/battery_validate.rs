@@ -1,0 +1,129 @@
+//! `probity battery validate` through the real binary: every problem in a battery is reported
+//! at its line and column in one run, and the exit code says whether the files can be used.
+
+mod common;
+
+use std::path::Path;
+
+use common::probity;
+use predicates::prelude::*;
+
+/// Fixture batteries, named relative to the crate root so that messages (and snapshots) are the
+/// same on every machine.
+fn battery(name: &str) -> String {
+    format!("tests/fixtures/batteries/{name}")
+}
+
+fn validate(files: &[&str]) -> assert_cmd::assert::Assert {
+    let mut cmd = probity();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["battery", "validate"]);
+    for file in files {
+        cmd.arg(battery(file));
+    }
+    cmd.assert()
+}
+
+fn stderr(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// `(code, line, column)` of every rendered diagnostic, in order.
+fn reported(stderr: &str, file: &str) -> Vec<(String, u32, u32)> {
+    let mut found = Vec::new();
+    let mut code = None;
+    for line in stderr.lines() {
+        if let Some(rest) = line.strip_prefix("error[") {
+            code = rest.split(']').next().map(str::to_string);
+        } else if let Some(at) = line.trim_start().strip_prefix("--> ") {
+            let at = at.strip_prefix(file).and_then(|a| a.strip_prefix(':')).expect("diagnostic names the file");
+            let (l, c) = at.split_once(':').expect("line:column");
+            found.push((code.take().expect("header before location"), l.parse().unwrap(), c.parse().unwrap()));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_valid_battery_passes_with_a_summary() {
+    validate(&["valid.yaml"])
+        .success()
+        .stdout(predicate::eq(format!(
+            "ok: {} — image-triggers v1, 13 probes (8 trigger, 5 robustness)\n",
+            battery("valid.yaml")
+        )))
+        .stderr(predicate::str::is_empty());
+}
+
+#[test]
+fn every_problem_in_a_malformed_battery_is_reported_with_its_position() {
+    let assert = validate(&["malformed.yaml"]).code(2).stdout(predicate::str::is_empty());
+    let expected: Vec<(String, u32, u32)> = [
+        ("bad-value", 8, 10),          // alpha: 1.5
+        ("wrong-type", 9, 12),         // samples: many
+        ("bad-value", 10, 11),         // layout: nwhc
+        ("missing-key", 16, 7),        // no size (it is spelt `sizes`)
+        ("unknown-key", 17, 7),        // sizes
+        ("bad-value", 18, 24),         // solid: 1.2
+        ("bad-value", 20, 9),          // id: Blend_Noise
+        ("bad-value", 24, 54),         // orientation: diagonal
+        ("category-mismatch", 27, 7),  // max-flip-rate on a trigger probe
+        ("category-mismatch", 31, 23), // blur as a trigger
+        ("duplicate-id", 33, 9),       // patch-white-2px again
+        ("bad-value", 38, 17),         // position: centre
+        ("file-not-found", 39, 24),    // triggers/missing.png
+        ("bad-value", 43, 14),         // samples: -5
+        ("bad-value", 44, 23),         // kind: rotatte
+        ("bad-value", 47, 15),         // category: robustnes
+        ("wrong-type", 48, 44),        // std: "0.1"
+    ]
+    .into_iter()
+    .map(|(code, line, column)| (code.to_string(), line, column))
+    .collect();
+    assert_eq!(reported(&stderr(&assert), &battery("malformed.yaml")), expected);
+}
+
+#[test]
+fn malformed_battery_diagnostics_snapshot() {
+    let assert = validate(&["malformed.yaml"]).code(2);
+    insta::assert_snapshot!("malformed", stderr(&assert));
+}
+
+#[test]
+fn a_yaml_syntax_error_is_reported_with_its_position() {
+    validate(&["syntax-error.yaml"]).code(2).stdout(predicate::str::is_empty()).stderr(predicate::str::starts_with(
+        format!(
+            "error[yaml-syntax]: mapping values are not allowed in this context\n  --> {}:7:14\n",
+            battery("syntax-error.yaml")
+        ),
+    ));
+}
+
+#[test]
+fn one_bad_file_fails_the_run_but_every_file_is_checked() {
+    let assert = validate(&["malformed.yaml", "valid.yaml", "syntax-error.yaml"])
+        .code(2)
+        .stdout(predicate::str::contains(format!("ok: {}", battery("valid.yaml"))));
+    let text = stderr(&assert);
+    assert!(text.contains("malformed.yaml:48:44"), "{text}");
+    assert!(text.contains("error[yaml-syntax]"), "{text}");
+    assert!(text.ends_with("\n\nerror: 2 of 3 battery files invalid: 18 problems\n"), "{text}");
+}
+
+#[test]
+fn a_missing_battery_file_is_invalid_input() {
+    validate(&["no-such-battery.yaml"])
+        .code(2)
+        .stderr(predicate::str::contains("error[file-not-found]: battery file not found"));
+}
+
+#[test]
+fn validate_needs_no_onnx_runtime() {
+    // The runtime is never loaded: an unusable library path does not matter.
+    let mut cmd = probity();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ORT_DYLIB_PATH", Path::new("/nonexistent/libonnxruntime.so"))
+        .args(["--ort-lib", "/nonexistent/libonnxruntime.so", "battery", "validate"])
+        .arg(battery("valid.yaml"))
+        .assert()
+        .success();
+}
