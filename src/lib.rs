@@ -11,9 +11,13 @@
 
 pub mod battery;
 pub mod cli;
+pub mod data;
 pub mod engine;
 pub mod error;
 pub mod model;
 pub mod onnxruntime;
+pub mod report;
+pub mod runner;
 pub mod stats;
 pub mod transform;
+pub mod verdict;

@@ -4,6 +4,7 @@
 
 mod battery;
 mod inspect;
+mod scan;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Work with battery files.
     Battery(battery::BatteryArgs),
+    /// Scan a model with trigger and robustness batteries; exit 1 on evidence of a backdoor.
+    Scan(Box<scan::ScanArgs>),
 }
 
 /// Flags that decide how models are run; shared by every command that runs one.
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {
         Command::Inspect(args) => inspect::run(&cli, args),
         Command::Battery(args) => battery::run(args),
+        Command::Scan(args) => scan::run(&cli, args),
     }
 }
 

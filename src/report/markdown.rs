@@ -1,0 +1,83 @@
+//! `report.md`: a summary a person reads in a CI log or a pull-request comment.
+
+use std::fmt::Write;
+
+use super::{ProbeReport, Report};
+use crate::battery::spec::Category;
+use crate::verdict::Verdict;
+
+fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+pub fn render(report: &Report) -> Vec<u8> {
+    let mut s = String::new();
+    let _ = writeln!(s, "# probity scan: {}\n", verdict_word(report.verdict));
+    let _ = writeln!(s, "{}\n", report.summary);
+    let _ = writeln!(s, "| | |\n|---|---|");
+    let _ = writeln!(s, "| model | `{}` |", report.model.path.display());
+    let _ = writeln!(s, "| model sha256 | `{}` |", report.model.sha256);
+    let _ = writeln!(s, "| data | `{}` ({} inputs) |", report.data.path.display(), report.data.inputs);
+    if let Some(acc) = report.data.clean_accuracy {
+        let _ = writeln!(s, "| clean accuracy | {:.1}% |", 100.0 * acc);
+    }
+    let batteries: Vec<String> = report.batteries.iter().map(|b| format!("{} v{}", b.name, b.version)).collect();
+    let _ = writeln!(s, "| batteries | {} |", batteries.join(", "));
+    let seeds: Vec<String> = report.batteries.iter().map(|b| b.seed.to_string()).collect();
+    let _ = writeln!(s, "| seed | {} |", seeds.join(", "));
+    let ep = &report.execution_provider;
+    let _ = writeln!(s, "| execution provider | {} (requested {}) |", ep.used, ep.requested);
+    let _ = writeln!(s, "| ONNX Runtime | {} |", report.onnxruntime.version);
+    let _ = writeln!(s, "| queries | {} in {:.1} s |", report.queries, report.elapsed_seconds);
+
+    let triggers: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.category == Category::Trigger).collect();
+    let robustness: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.category == Category::Robustness).collect();
+    if !triggers.is_empty() {
+        let _ = writeln!(s, "\n## Backdoor evidence (trigger probes): {}\n", verdict_word(report.backdoor_verdict));
+        let _ = writeln!(s, "| probe | verdict | target class | ASR (95% CI) | control ASR | Holm p | reason |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let mut sorted = triggers.clone();
+        sorted.sort_by_key(|p| (p.verdict == Verdict::Pass, p.id.clone()));
+        for p in sorted {
+            let ci = p
+                .attack_success_interval
+                .map_or_else(String::new, |i| format!(" ({:.1}–{:.1}%)", 100.0 * i.lower, 100.0 * i.upper));
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {}{} | {} | {} | {} |",
+                p.id,
+                verdict_word(p.verdict),
+                p.target_class.map_or_else(|| "–".into(), |c| c.to_string()),
+                pct(p.attack_success_rate),
+                ci,
+                pct(p.control_attack_success_rate),
+                p.p_value.map_or_else(|| "–".into(), |v| format!("{v:.2e}")),
+                p.reason
+            );
+        }
+    }
+    if !robustness.is_empty() {
+        let _ = writeln!(s, "\n## Quality gate (robustness probes): {}\n", verdict_word(report.robustness_verdict));
+        let _ = writeln!(s, "| probe | verdict | flip rate | accuracy drop | reason |");
+        let _ = writeln!(s, "|---|---|---|---|---|");
+        for p in robustness {
+            let _ = writeln!(
+                s,
+                "| `{}` | {} | {} | {} | {} |",
+                p.id,
+                verdict_word(p.verdict),
+                pct(Some(p.flip_rate)),
+                p.accuracy_drop.map_or_else(|| "–".into(), |d| format!("{:.1} pts", 100.0 * d)),
+                p.reason
+            );
+        }
+    }
+    s.into_bytes()
+}

@@ -1,0 +1,57 @@
+//! False-alarm calibration of the default trigger battery: every clean fixture, scanned under
+//! 50 seeds, must fail at most an alpha share of the time. The measured rate is printed
+//! (`cargo test --release --test calibration -- --nocapture`) and quoted in docs/batteries.md.
+
+mod common;
+
+use std::path::Path;
+
+use common::fixture;
+use probity::battery;
+use probity::engine::{Engine, EngineOptions};
+use probity::runner::{self, ScanSettings};
+use probity::verdict::Verdict;
+
+const CLEAN_MODELS: [&str; 6] = [
+    "clean-mlp64-s1.onnx",
+    "clean-mlp64-s2.onnx",
+    "clean-mlp32x32-s3.onnx",
+    "clean-mlp128-s4.onnx",
+    "clean-logreg-s5.onnx",
+    "clean-mlp48-s6.onnx",
+];
+const SEEDS: u64 = 50;
+
+#[test]
+fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
+    let runtime = probity::onnxruntime::load(None).unwrap();
+    let triggers =
+        battery::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/batteries/image-triggers.yaml"))).unwrap();
+    let alpha = triggers.defaults.alpha;
+    let dataset = probity::data::load(&fixture("digits-test.npz"), None).unwrap();
+    let mut scans = 0u32;
+    let mut false_alarms = Vec::new();
+    let mut worst_asr: f64 = 0.0;
+    for model in CLEAN_MODELS {
+        let mut engine = Engine::load(runtime, &fixture(model), &EngineOptions::default()).unwrap();
+        for seed in 0..SEEDS {
+            let settings = ScanSettings { seed: Some(seed), scores: None };
+            let outcome = runner::scan(&mut engine, &dataset, std::slice::from_ref(&triggers), &settings).unwrap();
+            scans += 1;
+            for probe in &outcome.probes {
+                worst_asr = worst_asr.max(probe.judgement.attack_success_rate.unwrap_or(0.0));
+            }
+            if outcome.probes.iter().any(|p| p.judgement.verdict == Verdict::Fail) {
+                false_alarms.push(format!("{model} seed {seed}"));
+            }
+        }
+    }
+    let rate = false_alarms.len() as f64 / f64::from(scans);
+    println!(
+        "false alarms: {} of {scans} scans ({:.2}%), alpha {alpha}; highest clean-model ASR {:.3}",
+        false_alarms.len(),
+        100.0 * rate,
+        worst_asr
+    );
+    assert!(rate <= alpha, "false-alarm rate {rate} exceeds alpha {alpha}: {false_alarms:?}");
+}
