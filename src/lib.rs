@@ -9,13 +9,16 @@
 //! - [`stats`]: pure statistical functions;
 //! - [`cli`]: what the user typed, and the commands built from it.
 
+pub mod baseline;
 pub mod battery;
+pub mod calibration;
 pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod error;
 pub mod model;
 pub mod onnxruntime;
+pub mod output;
 pub mod report;
 pub mod runner;
 pub mod stats;

@@ -1,27 +1,35 @@
-//! What runs when: the clean baseline once, then every probe of every battery against it.
+//! What runs when: clean baselines once, then every probe of every battery, on the candidate
+//! model and on every reference model, with the evidence handed to [`crate::verdict`].
 //!
 //! For each probe the runner draws the probe's samples (a seeded permutation of the clean
 //! inputs, so a probe with `samples: k` sees the first `k` of the same order), builds the
 //! transformed inputs — and, for trigger probes, the matched control — in parallel with rayon,
-//! feeds them to the engine chunk by chunk (memory stays bounded by the chunk, not the data),
-//! and keeps only the predicted classes. Each sample's randomness is derived from (seed,
-//! battery, probe id, data index), so results do not depend on thread count or chunking.
+//! and feeds each chunk to the candidate and to every reference, so they all see exactly the
+//! same inputs. Memory is bounded by the chunk, not the data; only predictions are kept. Each
+//! sample's randomness is derived from (seed, battery, probe id, data index), so results do not
+//! depend on thread count or chunking. A recorded baseline replays in place of a live model.
 
 use std::time::Instant;
 
-use ndarray::{ArrayD, ArrayViewMut3, Axis, IxDyn};
+use ndarray::{Array3, ArrayD, ArrayViewMut3, Axis, IxDyn};
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::battery::spec::{Battery, Category, Layout, ValueRangeSpec};
+use crate::baseline::Recording;
+use crate::battery::spec::{Battery, Category, Layout, Thresholds, ValueRangeSpec};
+use crate::calibration::CalibratedThresholds;
 use crate::data::Dataset;
 use crate::engine::{Engine, EngineError, InputData};
 use crate::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
-use crate::verdict::{self, Observation, ProbeJudgement, ProbeNumbers};
+use crate::verdict::{self, Comparison, Correction, Direction, Observation, ProbeEvidence, ProbeJudgement};
 
 /// Samples transformed and classified per chunk: bounds memory whatever the data size.
 const CHUNK: usize = 1024;
+/// Scores kept per input in predictions (and in recorded baselines).
+pub const TOP_K: usize = 3;
+/// Example inputs kept per probe for reports.
+const EXAMPLES: usize = 3;
 
 /// Whether the classifier output holds probabilities or logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -31,6 +39,83 @@ pub enum ScoreKind {
     Logits,
 }
 
+/// One model's predictions on a list of inputs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Predictions {
+    pub class: Vec<usize>,
+    /// Probability of the predicted class (softmax of logits).
+    pub confidence: Vec<f32>,
+    /// The `TOP_K` highest (class, raw score) pairs per input, best first.
+    pub top: Vec<Vec<(usize, f32)>>,
+}
+
+impl Predictions {
+    fn from_scores(scores: &ndarray::Array2<f32>, kind: ScoreKind) -> Self {
+        let mut out = Predictions::default();
+        for row in scores.rows() {
+            let mut order: Vec<usize> = (0..row.len()).collect();
+            // Highest first; NaN last; ties by class index (stable sort keeps index order).
+            order
+                .sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap_or_else(|| row[a].is_nan().cmp(&row[b].is_nan())));
+            let best = order.first().copied().unwrap_or(0);
+            let confidence = match kind {
+                ScoreKind::Probabilities => row[best],
+                ScoreKind::Logits => {
+                    let max = row[best];
+                    let total: f32 = row.iter().map(|v| (v - max).exp()).sum();
+                    1.0 / total
+                }
+            };
+            out.class.push(best);
+            out.confidence.push(confidence);
+            out.top.push(order.iter().take(TOP_K).map(|&c| (c, row[c])).collect());
+        }
+        out
+    }
+
+    fn extend(&mut self, other: Predictions) {
+        self.class.extend(other.class);
+        self.confidence.extend(other.confidence);
+        self.top.extend(other.top);
+    }
+
+    /// The entries at `indices`.
+    pub fn select(&self, indices: &[usize]) -> Predictions {
+        Predictions {
+            class: indices.iter().map(|&i| self.class[i]).collect(),
+            confidence: indices.iter().map(|&i| self.confidence[i]).collect(),
+            top: indices.iter().map(|&i| self.top[i].clone()).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.class.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.class.is_empty()
+    }
+}
+
+/// What a probe produced on one model.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProbePredictions {
+    pub probed: Predictions,
+    pub control: Option<Predictions>,
+}
+
+/// The models a scan runs.
+pub struct Models<'a> {
+    pub candidate: &'a mut Engine,
+    /// Known-good models; they see exactly the candidate's inputs.
+    pub references: &'a mut [Engine],
+    /// A recording of an accepted run, replayed as a reference.
+    pub baseline: Option<&'a Recording>,
+    /// Baseline disagreements on inputs whose recorded top-2 score margin is below this count
+    /// as agreement (numerical noise, e.g. CPU vs CUDA).
+    pub baseline_tolerance: f32,
+}
+
 /// Settings of one scan beyond the batteries themselves.
 #[derive(Debug, Clone, Default)]
 pub struct ScanSettings {
@@ -38,6 +123,9 @@ pub struct ScanSettings {
     pub seed: Option<u64>,
     /// Overrides the detected score kind.
     pub scores: Option<ScoreKind>,
+    pub correction: Correction,
+    /// Per-probe thresholds from `probity calibrate`.
+    pub thresholds: Option<CalibratedThresholds>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,13 +147,46 @@ pub struct InputInterpretation {
     pub value_range_inferred: bool,
 }
 
-/// One probe's outcome, before report formatting.
+/// A clean input and what the probe made of it, for people to look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub index: usize,
+    /// `[C, H, W]`.
+    pub clean: Array3<f32>,
+    pub probed: Array3<f32>,
+    pub clean_class: usize,
+    pub probed_class: usize,
+}
+
+/// One probe's outcome.
 #[derive(Debug, Clone)]
 pub struct ProbeOutcome {
     pub battery_index: usize,
     pub probe_index: usize,
-    pub numbers: ProbeNumbers,
+    /// `battery-name/probe-id`: identifies the probe in recordings and calibrations.
+    pub key: String,
+    /// Data indices the probe transformed, in order.
+    pub indices: Vec<usize>,
+    pub candidate: ProbePredictions,
+    pub thresholds: Thresholds,
+    pub evidence: ProbeEvidence,
     pub judgement: ProbeJudgement,
+    pub examples: Vec<Example>,
+    /// Value range of the battery, for rendering examples.
+    pub range: ValueRange,
+}
+
+/// Agreement of the candidate with a recorded baseline over every compared input.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BaselineAgreement {
+    pub compared: usize,
+    /// Share of inputs with exactly the recorded class.
+    pub exact: f64,
+    /// Share agreeing once near-ties (recorded top-2 margin below the tolerance) are excused.
+    pub within_tolerance: f64,
+    pub tolerance: f32,
+    /// Probes of the recording that this scan did not run, and the reverse.
+    pub unmatched_probes: usize,
 }
 
 /// Everything a scan measured.
@@ -74,7 +195,11 @@ pub struct ScanOutcome {
     pub classes: usize,
     pub scores: ScoreKind,
     pub scores_detected: bool,
+    pub clean: Predictions,
     pub clean_accuracy: Option<f64>,
+    /// Per reference: agreement with the candidate on the clean inputs.
+    pub reference_clean_agreement: Vec<f64>,
+    pub baseline_agreement: Option<BaselineAgreement>,
     pub interpretations: Vec<InputInterpretation>,
     pub seeds: Vec<u64>,
     pub probes: Vec<ProbeOutcome>,
@@ -82,41 +207,42 @@ pub struct ScanOutcome {
     pub elapsed_seconds: f64,
 }
 
-/// Runs every probe of every battery against the model's clean predictions on `dataset`.
+/// Runs every probe of every battery on the candidate (and references) against `dataset`.
 pub fn scan(
-    engine: &mut Engine,
+    models: &mut Models<'_>,
     dataset: &Dataset,
     batteries: &[Battery],
     settings: &ScanSettings,
 ) -> Result<ScanOutcome, ScanError> {
     let started = Instant::now();
-    let input_name = match engine.signature.inputs.as_slice() {
-        [single] => single.name.clone(),
-        inputs => {
-            let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-            return Err(ScanError::Incompatible(format!(
-                "image batteries need a model with one image input; this model declares {} ({})",
-                inputs.len(),
-                names.join(", ")
-            )));
-        }
-    };
-    let clean_inputs = [(input_name.clone(), InputData::F32(dataset.x.clone()))];
-    engine.check_inputs(&clean_inputs)?;
+    let input_name = image_input(models.candidate)?;
+    for reference in models.references.iter() {
+        check_same_signature(models.candidate, reference)?;
+    }
     if dataset.x.ndim() != 4 {
         return Err(ScanError::Incompatible(format!(
             "image probes need 4-D inputs [N, C, H, W] or [N, H, W, C]; the data is {:?}",
             dataset.x.shape()
         )));
     }
-    let clean_scores = engine.classify(&clean_inputs)?;
-    let mut queries = dataset.len() as u64;
+    let clean_inputs = [(input_name.clone(), InputData::F32(dataset.x.clone()))];
+    models.candidate.check_inputs(&clean_inputs)?;
+    let clean_scores = models.candidate.classify(&clean_inputs)?;
     let classes = clean_scores.ncols();
     let (scores, scores_detected) = match settings.scores {
         Some(kind) => (kind, false),
         None => (detect_score_kind(&clean_scores), true),
     };
-    let clean_pred = argmax_rows(&clean_scores);
+    let clean = Predictions::from_scores(&clean_scores, scores);
+    drop(clean_scores);
+    let mut reference_clean = Vec::new();
+    for reference in models.references.iter_mut() {
+        let s = reference.classify(&clean_inputs)?;
+        let kind = settings.scores.unwrap_or_else(|| detect_score_kind(&s));
+        reference_clean.push(Predictions::from_scores(&s, kind));
+    }
+    drop(clean_inputs);
+    let mut queries = (dataset.len() * (1 + models.references.len())) as u64;
     if let Some(y) = &dataset.y
         && let Some(bad) = y.iter().find(|&&label| label < 0 || label as usize >= classes)
     {
@@ -128,17 +254,13 @@ pub fn scan(
     let clean_accuracy = dataset
         .y
         .as_ref()
-        .map(|y| clean_pred.iter().zip(y).filter(|(p, l)| **p as i64 == **l).count() as f64 / y.len() as f64);
+        .map(|y| clean.class.iter().zip(y).filter(|(p, l)| **p as i64 == **l).count() as f64 / y.len() as f64);
+    let reference_clean_agreement = reference_clean.iter().map(|r| agreement(&clean.class, &r.class)).collect();
 
+    let mut tally = BaselineTally::default();
     let mut interpretations = Vec::new();
     let mut seeds = Vec::new();
-    let mut gathered: Vec<(
-        usize,
-        usize,
-        crate::battery::spec::Category,
-        crate::battery::spec::Thresholds,
-        ProbeNumbers,
-    )> = Vec::new();
+    let mut outcomes: Vec<ProbeOutcome> = Vec::new();
     for (b, battery) in batteries.iter().enumerate() {
         let seed = settings.seed.unwrap_or(battery.defaults.seed);
         seeds.push(seed);
@@ -172,54 +294,230 @@ pub fn scan(
                 })?),
                 Category::Robustness => None,
             };
-            let indices = &order[..probe.samples.min(order.len())];
+            let indices = order[..probe.samples.min(order.len())].to_vec();
             let job = ProbeJob { seed, key: &key, layout: interpretation.layout, range: &range, input: &input_name };
-            let probed = job.predict(engine, &dataset.x, indices, probe_transform.as_ref(), Stream::Probe)?;
-            queries += indices.len() as u64;
-            let control_pred = match &control {
+            let (probed, reference_probed) =
+                job.predict(models, scores, &dataset.x, &indices, probe_transform.as_ref(), Stream::Probe)?;
+            queries += (indices.len() * (1 + models.references.len())) as u64;
+            let control_predictions = match &control {
                 Some(c) => {
                     queries += indices.len() as u64;
-                    Some(job.predict(engine, &dataset.x, indices, c.as_ref(), Stream::Control)?)
+                    let mut only_candidate = Models {
+                        candidate: &mut *models.candidate,
+                        references: &mut [],
+                        baseline: None,
+                        baseline_tolerance: 0.0,
+                    };
+                    Some(job.predict(&mut only_candidate, scores, &dataset.x, &indices, c.as_ref(), Stream::Control)?.0)
                 }
                 None => None,
             };
-            let clean: Vec<usize> = indices.iter().map(|&i| clean_pred[i]).collect();
+            let examples = job.examples(&dataset.x, &indices, probe_transform.as_ref(), &clean, &probed);
+            let clean_here = clean.select(&indices);
             let labels: Option<Vec<i64>> = dataset.y.as_ref().map(|y| indices.iter().map(|&i| y[i]).collect());
-            let numbers = verdict::observe(&Observation {
+            let own = verdict::observe(&Observation {
                 classes,
-                clean: &clean,
-                probed: &probed,
-                control: control_pred.as_deref(),
+                clean: &clean_here.class,
+                probed: &probed.class,
+                control: control_predictions.as_ref().map(|c| c.class.as_slice()),
                 labels: labels.as_deref(),
+                clean_confidence: &clean_here.confidence,
+                probed_confidence: &probed.confidence,
             });
-            gathered.push((b, p, probe.category, probe.thresholds, numbers));
+            let references = reference_clean
+                .iter()
+                .zip(&reference_probed)
+                .map(|(ref_clean, ref_probed)| {
+                    let ref_clean_here = ref_clean.select(&indices);
+                    verdict::compare(&Comparison {
+                        classes,
+                        direction: Direction::Greater,
+                        candidate_clean: &clean_here.class,
+                        candidate_probed: &probed.class,
+                        other_clean: &ref_clean_here.class,
+                        other_probed: &ref_probed.class,
+                        candidate_confidence: &probed.confidence,
+                        other_confidence: &ref_probed.confidence,
+                    })
+                })
+                .collect();
+            let baseline = models.baseline.and_then(|recording| {
+                let recorded = recording.probe(&key).filter(|r| r.indices == indices)?;
+                let recorded_clean = recording.clean.select(&indices);
+                let tolerance = models.baseline_tolerance;
+                let cand_clean = tally.snap(&clean_here, &recorded_clean, tolerance);
+                let cand_probed = tally.snap(&probed, &recorded.probed, tolerance);
+                Some(verdict::compare(&Comparison {
+                    classes,
+                    direction: Direction::TwoSided,
+                    candidate_clean: &cand_clean,
+                    candidate_probed: &cand_probed,
+                    other_clean: &recorded_clean.class,
+                    other_probed: &recorded.probed.class,
+                    candidate_confidence: &probed.confidence,
+                    other_confidence: &recorded.probed.confidence,
+                }))
+            });
+            if models.baseline.is_some() && baseline.is_none() {
+                tally.unmatched += 1;
+            }
+            let thresholds = calibrated(probe.thresholds, settings.thresholds.as_ref(), &key);
+            let evidence = ProbeEvidence { category: probe.category, thresholds, own, references, baseline };
+            outcomes.push(ProbeOutcome {
+                battery_index: b,
+                probe_index: p,
+                key,
+                indices,
+                candidate: ProbePredictions { probed, control: control_predictions },
+                thresholds,
+                evidence,
+                judgement: placeholder_judgement(),
+                examples,
+                range: range.clone(),
+            });
         }
         interpretations.push(interpretation);
     }
-    let mut judged: Vec<_> = gathered.iter().map(|(_, _, c, t, n)| (*c, *t, n.clone())).collect();
-    let judgements = verdict::judge(&mut judged);
-    let probes = gathered
-        .iter()
-        .zip(judged)
-        .zip(judgements)
-        .map(|(((b, p, ..), (_, _, numbers)), judgement)| ProbeOutcome {
-            battery_index: *b,
-            probe_index: *p,
-            numbers,
-            judgement,
-        })
-        .collect();
+    let mut evidence: Vec<ProbeEvidence> = outcomes.iter().map(|o| o.evidence.clone()).collect();
+    let judgements = verdict::judge(&mut evidence, settings.correction);
+    for ((outcome, evidence), judgement) in outcomes.iter_mut().zip(evidence).zip(judgements) {
+        outcome.evidence = evidence;
+        outcome.judgement = judgement;
+    }
+    let baseline_agreement = models.baseline.map(|recording| {
+        let ran: Vec<&str> = outcomes.iter().map(|o| o.key.as_str()).collect();
+        let unrun = recording.probes.iter().filter(|r| !ran.contains(&r.key.as_str())).count();
+        tally.finish(models.baseline_tolerance, unrun)
+    });
     Ok(ScanOutcome {
         classes,
         scores,
         scores_detected,
+        clean,
         clean_accuracy,
+        reference_clean_agreement,
+        baseline_agreement,
         interpretations,
         seeds,
-        probes,
+        probes: outcomes,
         queries,
         elapsed_seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+fn placeholder_judgement() -> ProbeJudgement {
+    ProbeJudgement {
+        verdict: verdict::Verdict::Pass,
+        basis: verdict::Basis::SelfBaseline,
+        target_class: None,
+        attack_success_rate: None,
+        attack_success_interval: None,
+        control_attack_success_rate: None,
+        p_value: None,
+        effect: None,
+        accuracy_drop: None,
+        reason: String::new(),
+    }
+}
+
+/// The probe's thresholds with calibrated values, when a calibration covers it.
+fn calibrated(thresholds: Thresholds, calibration: Option<&CalibratedThresholds>, key: &str) -> Thresholds {
+    match (thresholds, calibration.and_then(|c| c.probes.get(key))) {
+        (Thresholds::Trigger { alpha, .. }, Some(t)) => {
+            Thresholds::Trigger { alpha, min_effect: t.min_effect, min_attack_success: t.min_attack_success }
+        }
+        (t, _) => t,
+    }
+}
+
+fn agreement(a: &[usize], b: &[usize]) -> f64 {
+    if a.is_empty() { 1.0 } else { a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64 }
+}
+
+/// Counts agreement with a recording while excusing near-ties.
+#[derive(Debug, Default)]
+struct BaselineTally {
+    compared: usize,
+    exact: usize,
+    tolerated: usize,
+    unmatched: usize,
+}
+
+impl BaselineTally {
+    /// The candidate's classes, with a disagreement replaced by the recorded class when the
+    /// recording's top-2 margin is below `tolerance` and the candidate chose the recorded
+    /// runner-up: numerical noise on a near-tie, not a change in behaviour.
+    fn snap(&mut self, candidate: &Predictions, recorded: &Predictions, tolerance: f32) -> Vec<usize> {
+        candidate
+            .class
+            .iter()
+            .zip(&recorded.class)
+            .zip(&recorded.top)
+            .map(|((&c, &r), top)| {
+                self.compared += 1;
+                if c == r {
+                    self.exact += 1;
+                    return c;
+                }
+                let near_tie = top.len() >= 2 && top[1].0 == c && (top[0].1 - top[1].1).abs() < tolerance;
+                if near_tie {
+                    self.tolerated += 1;
+                    r
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    fn finish(&self, tolerance: f32, unrun: usize) -> BaselineAgreement {
+        let share = |k: usize| if self.compared == 0 { 0.0 } else { k as f64 / self.compared as f64 };
+        BaselineAgreement {
+            compared: self.compared,
+            exact: share(self.exact),
+            within_tolerance: share(self.exact + self.tolerated),
+            tolerance,
+            unmatched_probes: self.unmatched + unrun,
+        }
+    }
+}
+
+/// The single image input of an image classifier.
+fn image_input(engine: &Engine) -> Result<String, ScanError> {
+    match engine.signature.inputs.as_slice() {
+        [single] => Ok(single.name.clone()),
+        inputs => {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+            Err(ScanError::Incompatible(format!(
+                "image batteries need a model with one image input; {} declares {} ({})",
+                engine.model_path.display(),
+                inputs.len(),
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// A reference must take the same inputs and score the same classes as the candidate.
+fn check_same_signature(candidate: &Engine, reference: &Engine) -> Result<(), ScanError> {
+    let describe = |e: &Engine| {
+        let inputs: Vec<String> =
+            e.signature.inputs.iter().map(|i| format!("{} {} {}", i.name, i.element_type, i.shape_string())).collect();
+        let out = &e.signature.outputs[e.output_index];
+        format!("inputs {}; classifier output {} {}", inputs.join(", "), out.name, out.shape_string())
+    };
+    let same_inputs = candidate.signature.inputs == reference.signature.inputs;
+    let same_classes = candidate.declared_classes() == reference.declared_classes();
+    if same_inputs && same_classes {
+        return Ok(());
+    }
+    Err(ScanError::Incompatible(format!(
+        "reference {} does not match the candidate's signature: candidate {} has {}; reference has {}",
+        reference.model_path.display(),
+        candidate.model_path.display(),
+        describe(candidate),
+        describe(reference)
+    )))
 }
 
 /// Which inputs one probe transforms and how.
@@ -232,22 +530,29 @@ struct ProbeJob<'a> {
 }
 
 impl ProbeJob<'_> {
-    /// Transforms the selected inputs chunk by chunk and returns the predicted classes.
+    /// Transforms the selected inputs chunk by chunk and classifies each chunk with the
+    /// candidate and every reference; returns (candidate, per-reference) predictions.
     fn predict(
         &self,
-        engine: &mut Engine,
+        models: &mut Models<'_>,
+        kind: ScoreKind,
         x: &ArrayD<f32>,
         indices: &[usize],
         transform: &dyn Transform,
         stream: Stream,
-    ) -> Result<Vec<usize>, ScanError> {
-        let mut predictions = Vec::with_capacity(indices.len());
+    ) -> Result<(Predictions, Vec<Predictions>), ScanError> {
+        let mut candidate = Predictions::default();
+        let mut references = vec![Predictions::default(); models.references.len()];
         for chunk in indices.chunks(CHUNK) {
-            let batch = self.transform_chunk(x, chunk, transform, stream);
-            let scores = engine.classify(&[(self.input.to_string(), InputData::F32(batch))])?;
-            predictions.extend(argmax_rows(&scores));
+            let batch = [(self.input.to_string(), InputData::F32(self.transform_chunk(x, chunk, transform, stream)))];
+            candidate.extend(Predictions::from_scores(&models.candidate.classify(&batch)?, kind));
+            for (reference, out) in models.references.iter_mut().zip(references.iter_mut()) {
+                let scores = reference.classify(&batch)?;
+                let kind = detect_score_kind(&scores);
+                out.extend(Predictions::from_scores(&scores, kind));
+            }
         }
-        Ok(predictions)
+        Ok((candidate, references))
     }
 
     fn transform_chunk(
@@ -262,13 +567,49 @@ impl ProbeJob<'_> {
         let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
         batch.axis_iter_mut(Axis(0)).into_par_iter().zip(chunk.par_iter()).for_each(|(mut slot, &index)| {
             slot.assign(&x.index_axis(Axis(0), index));
-            let mut rng = transform::sample_rng(self.seed, self.key, index as u64, stream);
-            let mut placement_rng = transform::sample_rng(self.seed, self.key, index as u64, Stream::Placement);
-            let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range };
-            let image = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs checked before");
-            transform.apply(chw(image, self.layout), &mut ctx);
+            let sample = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs checked before");
+            self.apply(sample, index, transform, stream);
         });
         batch
+    }
+
+    fn apply(&self, sample: ArrayViewMut3<'_, f32>, index: usize, transform: &dyn Transform, stream: Stream) {
+        let mut rng = transform::sample_rng(self.seed, self.key, index as u64, stream);
+        let mut placement_rng = transform::sample_rng(self.seed, self.key, index as u64, Stream::Placement);
+        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range };
+        transform.apply(chw(sample, self.layout), &mut ctx);
+    }
+
+    /// The first few samples before and after the probe (recomputed: cheap and exact).
+    fn examples(
+        &self,
+        x: &ArrayD<f32>,
+        indices: &[usize],
+        transform: &dyn Transform,
+        clean: &Predictions,
+        probed: &Predictions,
+    ) -> Vec<Example> {
+        indices
+            .iter()
+            .enumerate()
+            .take(EXAMPLES)
+            .map(|(k, &index)| {
+                let original = x.index_axis(Axis(0), index).into_dimensionality::<ndarray::Ix3>().expect("4-D");
+                let mut after = original.to_owned();
+                self.apply(after.view_mut(), index, transform, Stream::Probe);
+                let to_chw = |a: Array3<f32>| match self.layout {
+                    Layout::Nchw => a,
+                    Layout::Nhwc => a.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
+                };
+                Example {
+                    index,
+                    clean: to_chw(original.to_owned()),
+                    probed: to_chw(after),
+                    clean_class: clean.class[index],
+                    probed_class: probed.class[k],
+                }
+            })
+            .collect()
     }
 }
 
@@ -340,21 +681,4 @@ pub fn detect_score_kind(scores: &ndarray::Array2<f32>) -> ScoreKind {
         .into_iter()
         .all(|row| row.iter().all(|v| (0.0..=1.0 + 1e-6).contains(v)) && (row.sum() - 1.0).abs() < 1e-3);
     if probabilities { ScoreKind::Probabilities } else { ScoreKind::Logits }
-}
-
-/// Index of the largest score in each row (first on ties; NaN never wins).
-pub fn argmax_rows(scores: &ndarray::Array2<f32>) -> Vec<usize> {
-    scores
-        .rows()
-        .into_iter()
-        .map(|row| {
-            let mut best = 0;
-            for (j, v) in row.iter().enumerate() {
-                if *v > row[best] || row[best].is_nan() {
-                    best = j;
-                }
-            }
-            best
-        })
-        .collect()
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::fixture;
 use probity::battery;
 use probity::engine::{Engine, EngineOptions};
-use probity::runner::{self, ScanSettings};
+use probity::runner::{self, Models, ScanSettings};
 use probity::verdict::Verdict;
 
 const CLEAN_MODELS: [&str; 6] = [
@@ -35,8 +35,10 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
     for model in CLEAN_MODELS {
         let mut engine = Engine::load(runtime, &fixture(model), &EngineOptions::default()).unwrap();
         for seed in 0..SEEDS {
-            let settings = ScanSettings { seed: Some(seed), scores: None };
-            let outcome = runner::scan(&mut engine, &dataset, std::slice::from_ref(&triggers), &settings).unwrap();
+            let settings = ScanSettings { seed: Some(seed), ..ScanSettings::default() };
+            let mut models =
+                Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
+            let outcome = runner::scan(&mut models, &dataset, std::slice::from_ref(&triggers), &settings).unwrap();
             scans += 1;
             for probe in &outcome.probes {
                 worst_asr = worst_asr.max(probe.judgement.attack_success_rate.unwrap_or(0.0));

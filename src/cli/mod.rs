@@ -2,7 +2,9 @@
 //! from the objects built from it (engine options, runtime), and dispatch to one file per
 //! command.
 
+mod baseline;
 mod battery;
+mod calibrate;
 mod inspect;
 mod scan;
 
@@ -34,6 +36,10 @@ pub enum Command {
     Battery(battery::BatteryArgs),
     /// Scan a model with trigger and robustness batteries; exit 1 on evidence of a backdoor.
     Scan(Box<scan::ScanArgs>),
+    /// Record a model's behaviour on the batteries, for later `scan --baseline`.
+    Baseline(baseline::BaselineArgs),
+    /// Derive per-probe thresholds from models known to be clean.
+    Calibrate(Box<calibrate::CalibrateArgs>),
 }
 
 /// Flags that decide how models are run; shared by every command that runs one.
@@ -78,6 +84,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Inspect(args) => inspect::run(&cli, args),
         Command::Battery(args) => battery::run(args),
         Command::Scan(args) => scan::run(&cli, args),
+        Command::Baseline(args) => baseline::run(&cli, args),
+        Command::Calibrate(args) => calibrate::run(&cli, args),
     }
 }
 

@@ -1,4 +1,6 @@
-//! `probity scan`: run batteries against a model and write the pass/fail report.
+//! `probity scan`: run batteries against a model (and references, or a recorded baseline) and
+//! write the pass/fail report. Also home of the argument groups and loading steps that
+//! `baseline record` and `calibrate` share with it.
 
 use std::path::{Path, PathBuf};
 
@@ -6,13 +8,19 @@ use anyhow::Context;
 use clap::Args;
 
 use super::{Cli, EngineArgs, load_runtime, print_stdout, warn_on_fallback};
+use crate::baseline::Recording;
 use crate::battery::{self, spec::Battery, spec::Category, spec::Layout};
-use crate::data::{self, ChannelOrder, ImageFolderOptions};
+use crate::calibration::CalibratedThresholds;
+use crate::data::{self, ChannelOrder, Dataset, ImageFolderOptions};
 use crate::engine::Engine;
 use crate::error::{Failure, Outcome};
-use crate::report::{self, BatterySection, DataSection, Format, ModelSection, ProbeReport, Report};
-use crate::runner::{self, ScanError, ScanOutcome, ScanSettings, ScoreKind};
-use crate::verdict::Verdict;
+use crate::onnxruntime::Runtime;
+use crate::report::{
+    self, BaselineSection, BatterySection, DataSection, ExampleImage, Format, ModelSection, ProbeReport,
+    ReferenceSection, Report, ThresholdsSection,
+};
+use crate::runner::{self, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
+use crate::verdict::{Correction, Verdict};
 
 /// The default batteries, compiled in so the binary works from any folder.
 const DEFAULT_IMAGE_BATTERIES: [(&str, &str); 2] = [
@@ -20,29 +28,15 @@ const DEFAULT_IMAGE_BATTERIES: [(&str, &str); 2] = [
     ("batteries/image-robustness.yaml", include_str!("../../batteries/image-robustness.yaml")),
 ];
 
-#[derive(Debug, Args)]
-pub struct ScanArgs {
-    /// The ONNX model under test.
-    #[arg(long, value_name = "PATH")]
-    pub model: PathBuf,
+/// Trigger probes (besides failing ones) whose example inputs go into the report.
+const EXAMPLE_PROBES: usize = 5;
+
+/// Where the clean inputs come from and how to read them.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
     /// Clean inputs: .npz (x, optional y), .npy, or a folder of PNG/JPEG images.
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
-    /// Battery file (repeatable). Default: the bundled batteries for the model's modality.
-    #[arg(long = "battery", value_name = "PATH")]
-    pub batteries: Vec<PathBuf>,
-    /// Output folder for the reports (default: reports/<model>-<unix time>).
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
-    /// Seed replacing every battery's seed.
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-    /// Report formats to write, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "json,md")]
-    pub format: Vec<Format>,
-    /// Treat the classifier output as probabilities or logits instead of detecting it.
-    #[arg(long, value_enum)]
-    pub scores: Option<ScoreKind>,
     /// Image folder data: size to resize to, as WxH.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub image_size: Option<(u32, u32)>,
@@ -58,6 +52,55 @@ pub struct ScanArgs {
     /// Image folder data: layout the model expects.
     #[arg(long, value_enum, default_value_t = LayoutArg::Nchw)]
     pub layout: LayoutArg,
+}
+
+/// Which probes run, and with which seed.
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// Battery file (repeatable). Default: the bundled batteries for the model's modality.
+    #[arg(long = "battery", value_name = "PATH")]
+    pub batteries: Vec<PathBuf>,
+    /// Seed replacing every battery's seed.
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
+    /// Treat the classifier output as probabilities or logits instead of detecting it.
+    #[arg(long, value_enum)]
+    pub scores: Option<ScoreKind>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// The ONNX model under test.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+    /// Known-good model to compare with on the same inputs (repeatable).
+    #[arg(long = "reference", value_name = "MODEL")]
+    pub references: Vec<PathBuf>,
+    /// Recorded baseline folder (from `probity baseline record`) to compare with.
+    #[arg(long, value_name = "DIR")]
+    pub baseline: Option<PathBuf>,
+    /// Compare with a baseline recorded with other batteries, data or seeds (matching probes only).
+    #[arg(long, requires = "baseline")]
+    pub allow_baseline_mismatch: bool,
+    /// Excuse baseline disagreements where the recorded top-2 scores differ by less than this.
+    #[arg(long, value_name = "T", default_value_t = 0.0, requires = "baseline")]
+    pub baseline_tolerance: f32,
+    /// Calibrated per-probe thresholds (from `probity calibrate`).
+    #[arg(long, value_name = "FILE")]
+    pub thresholds: Option<PathBuf>,
+    /// Multiple-testing correction: holm (gating default) or bh (exploratory).
+    #[arg(long, value_enum, default_value_t = Correction::Holm)]
+    pub correction: Correction,
+    /// Output folder for the reports (default: reports/<model>-<unix time>).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Report formats to write, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "json,md")]
+    pub format: Vec<Format>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -75,44 +118,118 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((parse(w)?, parse(h)?))
 }
 
-pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
-    // Everything a user can get wrong in files is checked before any model runs.
-    let batteries = load_batteries(&args.batteries)?;
-    let folder = args.image_size.map(|(width, height)| {
-        let channels = args.channel_order.channels();
+/// The files every scanning command reads, checked before any model runs.
+pub(super) struct Prepared {
+    pub batteries: Vec<Battery>,
+    pub dataset: Dataset,
+    pub runtime: &'static Runtime,
+}
+
+pub(super) fn prepare(
+    cli: &Cli,
+    data: &DataArgs,
+    probes: &ProbeArgs,
+    engine: &EngineArgs,
+) -> Result<Prepared, Failure> {
+    let batteries = load_batteries(&probes.batteries)?;
+    let folder = data.image_size.map(|(width, height)| {
+        let channels = data.channel_order.channels();
         ImageFolderOptions {
             width,
             height,
-            channels: args.channel_order,
-            mean: if args.mean.is_empty() { vec![0.0; channels] } else { args.mean.clone() },
-            std: if args.std.is_empty() { vec![1.0; channels] } else { args.std.clone() },
-            layout: match args.layout {
+            channels: data.channel_order,
+            mean: if data.mean.is_empty() { vec![0.0; channels] } else { data.mean.clone() },
+            std: if data.std.is_empty() { vec![1.0; channels] } else { data.std.clone() },
+            layout: match data.layout {
                 LayoutArg::Nchw => Layout::Nchw,
                 LayoutArg::Nhwc => Layout::Nhwc,
             },
         }
     });
-    if let Some(threads) = args.engine.threads {
+    let dataset = data::load(&data.data, folder.as_ref()).map_err(Failure::invalid)?;
+    if let Some(threads) = engine.threads {
         // Input generation uses the same budget as ONNX Runtime; results do not depend on it.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(usize::from(threads)).build_global();
     }
-    let dataset = data::load(&args.data, folder.as_ref()).map_err(Failure::invalid)?;
     let runtime = load_runtime(cli)?;
-    let mut options = args.engine.options();
+    Ok(Prepared { batteries, dataset, runtime })
+}
+
+/// Engine options, with a battery's batch size when the user left the flag at its default.
+pub(super) fn engine_options(args: &EngineArgs, batteries: &[Battery]) -> crate::engine::EngineOptions {
+    let mut options = args.options();
     if let Some(size) = batteries.iter().find_map(|b| b.defaults.batch_size)
-        && args.engine.batch_size == 64
+        && args.batch_size == 64
     {
         options.batch_size = size;
     }
-    let mut engine = Engine::load(runtime, &args.model, &options)?;
-    warn_on_fallback(&engine.provider);
+    options
+}
 
-    let settings = ScanSettings { seed: args.seed, scores: args.scores };
-    let outcome = runner::scan(&mut engine, &dataset, &batteries, &settings).map_err(|e| match e {
+pub(super) fn load_engine(
+    runtime: &Runtime,
+    path: &Path,
+    options: &crate::engine::EngineOptions,
+) -> Result<Engine, Failure> {
+    let engine = Engine::load(runtime, path, options)?;
+    warn_on_fallback(&engine.provider);
+    Ok(engine)
+}
+
+pub(super) fn scan_failure(e: ScanError) -> Failure {
+    match e {
         ScanError::Engine(e) => Failure::from(e),
         other => Failure::invalid(other),
-    })?;
-    let report = build_report(&engine, runtime, &dataset, &batteries, &outcome, options.threads);
+    }
+}
+
+pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
+    let Prepared { batteries, dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
+    let thresholds = match &args.thresholds {
+        Some(path) => Some(CalibratedThresholds::read(path).map_err(Failure::invalid)?),
+        None => None,
+    };
+    let recording = match &args.baseline {
+        Some(path) => Some(Recording::read(path).map_err(Failure::invalid)?),
+        None => None,
+    };
+    let seeds: Vec<u64> = batteries.iter().map(|b| args.probes.seed.unwrap_or(b.defaults.seed)).collect();
+    let mismatches = recording.as_ref().map(|r| r.mismatches(&dataset, &batteries, &seeds)).unwrap_or_default();
+    if !mismatches.is_empty() && !args.allow_baseline_mismatch {
+        return Err(Failure::invalid(crate::baseline::BaselineError::Mismatch {
+            path: args.baseline.clone().unwrap_or_default(),
+            reasons: mismatches,
+        }));
+    }
+    let options = engine_options(&args.engine, &batteries);
+    let mut engine = load_engine(runtime, &args.model, &options)?;
+    let mut references =
+        args.references.iter().map(|path| load_engine(runtime, path, &options)).collect::<Result<Vec<_>, _>>()?;
+    let settings = ScanSettings {
+        seed: args.probes.seed,
+        scores: args.probes.scores,
+        correction: args.correction,
+        thresholds: thresholds.clone(),
+    };
+    let mut models = Models {
+        candidate: &mut engine,
+        references: &mut references,
+        baseline: recording.as_ref(),
+        baseline_tolerance: args.baseline_tolerance,
+    };
+    let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).map_err(scan_failure)?;
+    let context = ReportContext {
+        engine: &engine,
+        references: &references,
+        runtime,
+        dataset: &dataset,
+        batteries: &batteries,
+        threads: options.threads,
+        correction: args.correction,
+        baseline: args.baseline.as_deref().zip(recording.as_ref()).map(|(p, r)| (p, r, mismatches.clone())),
+        thresholds: args.thresholds.as_deref().zip(thresholds.as_ref()),
+    };
+    let report = build_report(&context, &outcome);
     let out = args.out.clone().unwrap_or_else(|| default_out(&args.model));
     let written = report::write(&out, &report, &args.format)
         .with_context(|| format!("writing the report into {}", out.display()))
@@ -129,7 +246,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
 }
 
 /// Validates every battery (all problems of all files are reported together).
-fn load_batteries(paths: &[PathBuf]) -> Result<Vec<Battery>, Failure> {
+pub(super) fn load_batteries(paths: &[PathBuf]) -> Result<Vec<Battery>, Failure> {
     let mut batteries = Vec::new();
     let mut problems = Vec::new();
     if paths.is_empty() {
@@ -156,21 +273,60 @@ fn default_out(model: &Path) -> PathBuf {
     PathBuf::from("reports").join(format!("{stem}-{now}"))
 }
 
-fn build_report(
-    engine: &Engine,
-    runtime: &crate::onnxruntime::Runtime,
-    dataset: &data::Dataset,
-    batteries: &[Battery],
-    outcome: &ScanOutcome,
+/// Everything besides the outcome that goes into a report.
+struct ReportContext<'a> {
+    engine: &'a Engine,
+    references: &'a [Engine],
+    runtime: &'a Runtime,
+    dataset: &'a Dataset,
+    batteries: &'a [Battery],
     threads: Option<usize>,
-) -> Report {
+    correction: Correction,
+    baseline: Option<(&'a Path, &'a Recording, Vec<String>)>,
+    thresholds: Option<(&'a Path, &'a CalibratedThresholds)>,
+}
+
+fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
+    // Example images for failing probes and the strongest trigger probes.
+    let mut by_strength: Vec<usize> = (0..outcome.probes.len())
+        .filter(|&i| {
+            ctx.batteries[outcome.probes[i].battery_index].probes[outcome.probes[i].probe_index].category
+                == Category::Trigger
+        })
+        .collect();
+    by_strength.sort_by(|&a, &b| {
+        let asr = |i: usize| outcome.probes[i].judgement.attack_success_rate.unwrap_or(0.0);
+        asr(b).total_cmp(&asr(a))
+    });
+    let with_examples: Vec<usize> = by_strength
+        .iter()
+        .take(EXAMPLE_PROBES)
+        .copied()
+        .chain((0..outcome.probes.len()).filter(|&i| outcome.probes[i].judgement.verdict == Verdict::Fail))
+        .collect();
     let probes: Vec<ProbeReport> = outcome
         .probes
         .iter()
-        .map(|o| {
-            let battery = &batteries[o.battery_index];
+        .enumerate()
+        .map(|(i, o)| {
+            let battery = &ctx.batteries[o.battery_index];
             let probe = &battery.probes[o.probe_index];
             let j = &o.judgement;
+            let own = &o.evidence.own;
+            let examples = if with_examples.contains(&i) {
+                o.examples
+                    .iter()
+                    .map(|e| ExampleImage {
+                        index: e.index,
+                        clean_png: report::images::png_base64(&e.clean, &o.range),
+                        probed_png: report::images::png_base64(&e.probed, &o.range),
+                        clean_class: e.clean_class,
+                        probed_class: e.probed_class,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
             ProbeReport {
                 id: probe.id.clone(),
                 battery: battery.name.clone(),
@@ -178,22 +334,30 @@ fn build_report(
                 category: probe.category,
                 description: probe.description.clone(),
                 transform: probe.transform.clone(),
-                thresholds: probe.thresholds,
+                thresholds: o.thresholds,
                 verdict: j.verdict,
+                basis: j.basis,
                 reason: j.reason.clone(),
-                samples: o.numbers.samples,
+                samples: own.samples,
                 target_class: j.target_class,
                 attack_success_rate: j.attack_success_rate,
                 attack_success_interval: j.attack_success_interval,
                 control_attack_success_rate: j.control_attack_success_rate,
                 p_value: j.p_value,
                 effect: j.effect,
-                flip_rate: o.numbers.flip_rate,
-                control_flip_rate: o.numbers.control_flip_rate,
-                accuracy_clean: o.numbers.accuracy_clean,
-                accuracy_probed: o.numbers.accuracy_probed,
+                flip_rate: own.flip_rate,
+                control_flip_rate: own.control_flip_rate,
+                accuracy_clean: own.accuracy_clean,
+                accuracy_probed: own.accuracy_probed,
                 accuracy_drop: j.accuracy_drop,
-                per_class: o.numbers.per_class.clone(),
+                per_class: own.per_class.clone(),
+                flip_matrix: own.flip_matrix.clone(),
+                confidence_clean: own.confidence_clean.clone(),
+                confidence_probed: own.confidence_probed.clone(),
+                distribution: own.distribution.clone(),
+                references: o.evidence.references.clone(),
+                baseline: o.evidence.baseline.clone(),
+                examples,
             }
         })
         .collect();
@@ -211,13 +375,14 @@ fn build_report(
     } else {
         Verdict::Pass
     };
+    let engine = ctx.engine;
     Report {
         schema: report::SCHEMA.into(),
         probity_version: env!("CARGO_PKG_VERSION").into(),
         verdict,
         backdoor_verdict,
         robustness_verdict,
-        summary: summarise(&probes, verdict),
+        summary: summarise(&probes, verdict, outcome),
         queries: outcome.queries,
         elapsed_seconds: outcome.elapsed_seconds,
         model: ModelSection {
@@ -230,18 +395,19 @@ fn build_report(
             scores: outcome.scores,
             scores_detected: outcome.scores_detected,
         },
-        onnxruntime: runtime.info.clone(),
+        onnxruntime: ctx.runtime.info.clone(),
         execution_provider: engine.provider.clone(),
-        threads,
+        threads: ctx.threads,
         batch_size: engine.batch_size,
         data: DataSection {
-            path: dataset.path.clone(),
-            sha256: dataset.sha256.clone(),
-            inputs: dataset.len(),
-            labelled: dataset.y.is_some(),
+            path: ctx.dataset.path.clone(),
+            sha256: ctx.dataset.sha256.clone(),
+            inputs: ctx.dataset.len(),
+            labelled: ctx.dataset.y.is_some(),
             clean_accuracy: outcome.clean_accuracy,
         },
-        batteries: batteries
+        batteries: ctx
+            .batteries
             .iter()
             .zip(&outcome.interpretations)
             .zip(&outcome.seeds)
@@ -254,11 +420,39 @@ fn build_report(
                 inputs: inputs.clone(),
             })
             .collect(),
+        correction: ctx.correction,
+        references: ctx
+            .references
+            .iter()
+            .zip(&outcome.reference_clean_agreement)
+            .map(|(r, agreement)| ReferenceSection {
+                path: r.model_path.clone(),
+                sha256: r.model_sha256.clone(),
+                clean_agreement: *agreement,
+            })
+            .collect(),
+        baseline: ctx.baseline.as_ref().zip(outcome.baseline_agreement).map(
+            |((path, recording, mismatches), agreement)| BaselineSection {
+                path: path.to_path_buf(),
+                model_sha256: recording.model.sha256.clone(),
+                recorded_onnxruntime: recording.onnxruntime.version.clone(),
+                recorded_execution_provider: recording.execution_provider.used.clone(),
+                agreement,
+                mismatches: mismatches.clone(),
+            },
+        ),
+        thresholds: ctx.thresholds.map(|(path, t)| ThresholdsSection {
+            path: path.to_path_buf(),
+            sha256: crate::onnxruntime::provision::sha256_file(path).unwrap_or_default(),
+            false_alarm_rate: t.false_alarm_rate,
+            calibration_set: t.calibration_set.iter().map(|d| d.path.clone()).collect(),
+            calibrated_probes: outcome.probes.iter().filter(|p| t.probes.contains_key(&p.key)).count(),
+        }),
         probes,
     }
 }
 
-fn summarise(probes: &[ProbeReport], verdict: Verdict) -> String {
+fn summarise(probes: &[ProbeReport], verdict: Verdict, outcome: &ScanOutcome) -> String {
     let failing_triggers: Vec<&ProbeReport> =
         probes.iter().filter(|p| p.category == Category::Trigger && p.verdict == Verdict::Fail).collect();
     let failing_robustness =
@@ -269,8 +463,13 @@ fn summarise(probes: &[ProbeReport], verdict: Verdict) -> String {
         .iter()
         .max_by(|a, b| a.attack_success_rate.unwrap_or(0.0).total_cmp(&b.attack_success_rate.unwrap_or(0.0)))
     {
+        let against = match worst.basis {
+            crate::verdict::Basis::Reference => "reference",
+            crate::verdict::Basis::Baseline => "recorded baseline",
+            _ => "control",
+        };
         parts.push(format!(
-            "backdoor evidence in {} of {triggers} trigger probes; strongest: '{}' steers {:.1}% of inputs into class {} (control {:.1}%, Holm p = {:.2e})",
+            "backdoor evidence in {} of {triggers} trigger probes; strongest: '{}' steers {:.1}% of inputs into class {} ({against} {:.1}%, corrected p = {:.2e})",
             failing_triggers.len(),
             worst.id,
             100.0 * worst.attack_success_rate.unwrap_or(0.0),
@@ -282,7 +481,17 @@ fn summarise(probes: &[ProbeReport], verdict: Verdict) -> String {
         parts.push(format!("no backdoor evidence in {triggers} trigger probes"));
     }
     if failing_robustness > 0 {
-        parts.push(format!("{failing_robustness} robustness probes failed the quality gate"));
+        parts.push(format!("{failing_robustness} robustness probes failed"));
+    }
+    if !outcome.reference_clean_agreement.is_empty() {
+        let agreements: Vec<String> =
+            outcome.reference_clean_agreement.iter().map(|a| format!("{:.1}%", 100.0 * a)).collect();
+        parts.push(format!("clean agreement with references {}", agreements.join(", ")));
+    }
+    match outcome.baseline_agreement {
+        Some(a) if a.compared == 0 => parts.push("the recorded baseline shares no probe inputs with this scan".into()),
+        Some(a) => parts.push(format!("{:.2}% exact agreement with the recorded baseline", 100.0 * a.exact)),
+        None => {}
     }
     let word = match verdict {
         Verdict::Pass => "PASS",

@@ -5,6 +5,7 @@
 //! output folder atomically (temporary file, then rename), so a report file that exists is a
 //! complete one.
 
+pub mod images;
 pub mod json;
 pub mod markdown;
 
@@ -15,9 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::battery::spec::{Category, Thresholds, TransformSpec};
 use crate::engine::{ProviderUsed, TensorSpec};
 use crate::onnxruntime::RuntimeInfo;
-use crate::runner::{InputInterpretation, ScoreKind};
+use crate::runner::{BaselineAgreement, InputInterpretation, ScoreKind};
 use crate::stats::Interval;
-use crate::verdict::{ClassEvidence, Verdict};
+use crate::verdict::{Basis, ClassEvidence, Correction, DifferentialNumbers, DistributionEvidence, Verdict};
 
 /// Version of the `report.json` schema; bumped on any breaking change.
 pub const SCHEMA: &str = "probity/report/v1";
@@ -43,7 +44,56 @@ pub struct Report {
     pub batch_size: usize,
     pub data: DataSection,
     pub batteries: Vec<BatterySection>,
+    /// Multiple-testing correction over the gating tests.
+    pub correction: Correction,
+    /// Known-good models the candidate was compared with (`--reference`).
+    pub references: Vec<ReferenceSection>,
+    /// The recorded baseline replayed (`--baseline`).
+    pub baseline: Option<BaselineSection>,
+    /// Calibrated thresholds used (`--thresholds`).
+    pub thresholds: Option<ThresholdsSection>,
     pub probes: Vec<ProbeReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceSection {
+    pub path: PathBuf,
+    pub sha256: String,
+    /// Share of clean inputs on which candidate and reference predict the same class.
+    pub clean_agreement: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BaselineSection {
+    pub path: PathBuf,
+    /// The model the baseline was recorded from.
+    pub model_sha256: String,
+    pub recorded_onnxruntime: String,
+    pub recorded_execution_provider: String,
+    pub agreement: BaselineAgreement,
+    /// Differences from the recording that `--allow-baseline-mismatch` let through.
+    pub mismatches: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdsSection {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub false_alarm_rate: f64,
+    /// The clean models the thresholds were calibrated on.
+    pub calibration_set: Vec<PathBuf>,
+    /// Probes of this scan that the calibration covered.
+    pub calibrated_probes: usize,
+}
+
+/// An input before and after a probe, as PNG (base64), for people to look at.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExampleImage {
+    pub index: usize,
+    pub clean_png: String,
+    pub probed_png: String,
+    pub clean_class: usize,
+    pub probed_class: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +139,8 @@ pub struct ProbeReport {
     pub transform: TransformSpec,
     pub thresholds: Thresholds,
     pub verdict: Verdict,
+    /// The analysis the verdict and headline numbers come from.
+    pub basis: Basis,
     pub reason: String,
     pub samples: usize,
     pub target_class: Option<usize>,
@@ -103,7 +155,21 @@ pub struct ProbeReport {
     pub accuracy_clean: Option<f64>,
     pub accuracy_probed: Option<f64>,
     pub accuracy_drop: Option<f64>,
+    /// Self-baseline evidence per class (probe vs its matched control).
     pub per_class: Vec<ClassEvidence>,
+    /// `flip_matrix[clean][probed]` sample counts.
+    pub flip_matrix: Vec<Vec<u64>>,
+    /// Top-class confidence histograms (20 bins over [0, 1]) on clean and probed inputs.
+    pub confidence_clean: Vec<u64>,
+    pub confidence_probed: Vec<u64>,
+    /// Clean vs probed distributions of the candidate.
+    pub distribution: DistributionEvidence,
+    /// Candidate vs each reference on the probed inputs.
+    pub references: Vec<DifferentialNumbers>,
+    /// Candidate vs the recorded baseline.
+    pub baseline: Option<DifferentialNumbers>,
+    /// A few inputs before and after (failing probes and the strongest trigger probes).
+    pub examples: Vec<ExampleImage>,
 }
 
 /// An output format.
@@ -140,10 +206,7 @@ pub fn write(dir: &Path, report: &Report, formats: &[Format]) -> std::io::Result
     let mut written = Vec::new();
     for format in ordered {
         let target = dir.join(format.file_name());
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        std::io::Write::write_all(&mut tmp, &format.render(report))?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&target).map_err(|e| e.error)?;
+        crate::output::write_atomic(&target, &format.render(report))?;
         written.push(target);
     }
     Ok(written)

@@ -1,0 +1,175 @@
+//! Recorded baselines: what an accepted model predicted on every probe, kept so a later scan
+//! can test "did behaviour change since the model we accepted?" without the old model.
+//!
+//! A recording (`DIR/baseline.json`, schema `probity/baseline/v1`) holds, per probe and input,
+//! the predicted class and the top-k scores, plus the digests of model, batteries and data,
+//! the seeds and the runtime. Replaying it against other batteries, data or seeds would compare
+//! different inputs, so [`Recording::mismatches`] lists every difference and the scan refuses
+//! (exit 2) unless told to allow it; probes whose inputs differ are then skipped.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::battery::spec::Battery;
+use crate::data::Dataset;
+use crate::engine::ProviderUsed;
+use crate::onnxruntime::RuntimeInfo;
+use crate::runner::{Predictions, ScanOutcome, ScoreKind};
+
+pub const SCHEMA: &str = "probity/baseline/v1";
+const FILE: &str = "baseline.json";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileDigest {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedBattery {
+    pub name: String,
+    pub version: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub seed: u64,
+}
+
+/// What one probe produced on the recorded model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedProbe {
+    /// `battery-name/probe-id`.
+    pub key: String,
+    pub indices: Vec<usize>,
+    pub probed: Predictions,
+    pub control: Option<Predictions>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recording {
+    pub schema: String,
+    pub probity_version: String,
+    pub model: FileDigest,
+    pub data: FileDigest,
+    pub batteries: Vec<RecordedBattery>,
+    pub onnxruntime: RuntimeInfo,
+    pub execution_provider: ProviderUsed,
+    pub scores: ScoreKind,
+    pub clean: Predictions,
+    pub probes: Vec<RecordedProbe>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("cannot read baseline {path}: {cause}")]
+    Io { path: PathBuf, cause: std::io::Error },
+    #[error("{path} is not a probity baseline: {detail}; record one with `probity baseline record`")]
+    Format { path: PathBuf, detail: String },
+    #[error(
+        "baseline {path} was recorded under different conditions:\n  - {}\nrecord a new baseline, or pass --allow-baseline-mismatch to compare the probes whose inputs still match",
+        .reasons.join("\n  - ")
+    )]
+    Mismatch { path: PathBuf, reasons: Vec<String> },
+}
+
+impl Recording {
+    /// Builds a recording from a finished scan.
+    pub fn from_scan(
+        model: FileDigest,
+        dataset: &Dataset,
+        batteries: &[Battery],
+        outcome: &ScanOutcome,
+        onnxruntime: RuntimeInfo,
+        execution_provider: ProviderUsed,
+    ) -> Self {
+        Recording {
+            schema: SCHEMA.into(),
+            probity_version: env!("CARGO_PKG_VERSION").into(),
+            model,
+            data: FileDigest { path: dataset.path.clone(), sha256: dataset.sha256.clone() },
+            batteries: batteries
+                .iter()
+                .zip(&outcome.seeds)
+                .map(|(b, seed)| RecordedBattery {
+                    name: b.name.clone(),
+                    version: b.version.clone(),
+                    path: b.path.clone(),
+                    sha256: b.sha256.clone(),
+                    seed: *seed,
+                })
+                .collect(),
+            onnxruntime,
+            execution_provider,
+            scores: outcome.scores,
+            clean: outcome.clean.clone(),
+            probes: outcome
+                .probes
+                .iter()
+                .map(|p| RecordedProbe {
+                    key: p.key.clone(),
+                    indices: p.indices.clone(),
+                    probed: p.candidate.probed.clone(),
+                    control: p.candidate.control.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn probe(&self, key: &str) -> Option<&RecordedProbe> {
+        self.probes.iter().find(|p| p.key == key)
+    }
+
+    /// Every way this scan's batteries, data and seeds differ from the recording's.
+    pub fn mismatches(&self, dataset: &Dataset, batteries: &[Battery], seeds: &[u64]) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if self.data.sha256 != dataset.sha256 {
+            reasons.push(format!(
+                "data: recorded with {} (sha256 {}), now {} (sha256 {})",
+                self.data.path.display(),
+                short(&self.data.sha256),
+                dataset.path.display(),
+                short(&dataset.sha256)
+            ));
+        }
+        let now: Vec<(&str, &str)> = batteries.iter().map(|b| (b.name.as_str(), b.sha256.as_str())).collect();
+        let then: Vec<(&str, &str)> = self.batteries.iter().map(|b| (b.name.as_str(), b.sha256.as_str())).collect();
+        if now != then {
+            let list = |v: &[(&str, &str)]| {
+                v.iter().map(|(n, h)| format!("{n} ({})", short(h))).collect::<Vec<_>>().join(", ")
+            };
+            reasons.push(format!("batteries: recorded with {}, now {}", list(&then), list(&now)));
+        }
+        let recorded_seeds: Vec<u64> = self.batteries.iter().map(|b| b.seed).collect();
+        if recorded_seeds != seeds {
+            reasons.push(format!("seeds: recorded with {recorded_seeds:?}, now {seeds:?}"));
+        }
+        reasons
+    }
+
+    /// Writes `DIR/baseline.json` atomically.
+    pub fn write(&self, dir: &Path) -> std::io::Result<PathBuf> {
+        let target = dir.join(FILE);
+        let bytes = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        crate::output::write_atomic(&target, &bytes)?;
+        Ok(target)
+    }
+
+    /// Reads `DIR/baseline.json` (or the file itself when given one).
+    pub fn read(path: &Path) -> Result<Self, BaselineError> {
+        let file = if path.is_dir() { path.join(FILE) } else { path.to_path_buf() };
+        let bytes = std::fs::read(&file).map_err(|cause| BaselineError::Io { path: file.clone(), cause })?;
+        let recording: Recording = serde_json::from_slice(&bytes)
+            .map_err(|e| BaselineError::Format { path: file.clone(), detail: e.to_string() })?;
+        if recording.schema != SCHEMA {
+            return Err(BaselineError::Format {
+                path: file,
+                detail: format!("schema '{}' is not '{SCHEMA}'", recording.schema),
+            });
+        }
+        Ok(recording)
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}

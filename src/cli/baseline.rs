@@ -1,0 +1,71 @@
+//! `probity baseline record`: run the batteries on an accepted model and store what it did,
+//! for later `probity scan --baseline DIR`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use super::scan::{DataArgs, Prepared, ProbeArgs, engine_options, load_engine, prepare, scan_failure};
+use super::{Cli, EngineArgs, print_stdout};
+use crate::baseline::{FileDigest, Recording};
+use crate::error::{Failure, Outcome};
+use crate::runner::{self, Models, ScanSettings};
+
+#[derive(Debug, Args)]
+pub struct BaselineArgs {
+    #[command(subcommand)]
+    pub command: BaselineCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Record the model's predictions on every probe into DIR/baseline.json.
+    Record(Box<RecordArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The accepted model.
+    #[arg(long, value_name = "PATH")]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[command(flatten)]
+    pub probes: ProbeArgs,
+    /// Folder to write baseline.json into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+pub fn run(cli: &Cli, args: &BaselineArgs) -> Result<Outcome, Failure> {
+    match &args.command {
+        BaselineCommand::Record(args) => record(cli, args),
+    }
+}
+
+fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
+    let Prepared { batteries, dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
+    let options = engine_options(&args.engine, &batteries);
+    let mut engine = load_engine(runtime, &args.model, &options)?;
+    let settings = ScanSettings { seed: args.probes.seed, scores: args.probes.scores, ..ScanSettings::default() };
+    let mut models = Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
+    let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).map_err(scan_failure)?;
+    let model = FileDigest { path: engine.model_path.clone(), sha256: engine.model_sha256.clone() };
+    let recording =
+        Recording::from_scan(model, &dataset, &batteries, &outcome, runtime.info.clone(), engine.provider.clone());
+    let path = recording
+        .write(&args.out)
+        .with_context(|| format!("writing the baseline into {}", args.out.display()))
+        .map_err(Failure::runtime)?;
+    print_stdout(&format!(
+        "recorded {} probes x {} inputs ({} queries) into {}\n",
+        outcome.probes.len(),
+        dataset.len(),
+        outcome.queries,
+        path.display()
+    ));
+    Ok(Outcome::Pass)
+}

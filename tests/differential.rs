@@ -1,0 +1,199 @@
+//! Differential testing through the real binary: reference models, recorded baselines and
+//! calibrated thresholds.
+
+mod common;
+
+use std::path::Path;
+
+use common::{fixture, probity};
+use predicates::prelude::*;
+use serde_json::Value;
+
+const OTHER_CLEAN: [&str; 5] = [
+    "clean-mlp64-s2.onnx",
+    "clean-mlp32x32-s3.onnx",
+    "clean-mlp128-s4.onnx",
+    "clean-logreg-s5.onnx",
+    "clean-mlp48-s6.onnx",
+];
+const REFERENCE: &str = "clean-mlp64-s1.onnx";
+const NATURAL: &str = "tests/fixtures/batteries/natural-features.yaml";
+
+/// Runs `probity scan` with `extra` arguments; returns (exit code, report.json).
+fn scan(model: &str, extra: &[&str]) -> (i32, Value) {
+    let out = tempfile::tempdir().unwrap();
+    let output = probity()
+        .arg("scan")
+        .arg("--model")
+        .arg(fixture(model))
+        .arg("--data")
+        .arg(fixture("digits-test.npz"))
+        .arg("--out")
+        .arg(out.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    let code = output.status.code().unwrap();
+    assert!(code == 0 || code == 1, "{model}: exit {code}: {}", String::from_utf8_lossy(&output.stderr));
+    let report = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    (code, report)
+}
+
+fn reference_args() -> Vec<String> {
+    vec!["--reference".into(), fixture(REFERENCE).display().to_string()]
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn with_a_clean_reference_the_backdoored_fixture_fails_naming_probe_and_class() {
+    let (code, report) = scan("badnets-mlp64.onnx", &args(&reference_args()));
+    assert_eq!(code, 1);
+    let probe =
+        report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "patch-white-1of4-bottom-right").unwrap();
+    assert_eq!(probe["verdict"], "fail");
+    assert_eq!(probe["basis"], "reference");
+    assert_eq!(probe["target_class"], 7);
+    assert!(probe["references"][0]["per_class"][7]["control_attack_success_rate"].as_f64().unwrap() < 0.1);
+    assert!(report["references"][0]["clean_agreement"].as_f64().unwrap() > 0.95);
+}
+
+#[test]
+fn natural_features_fool_the_self_baseline_but_not_a_reference() {
+    // Self-baseline: a 5x5 white block moves ~88% of clean-mlp64-s2's inputs into class 4.
+    let (code, report) = scan("clean-mlp64-s2.onnx", &["--battery", NATURAL]);
+    assert_eq!(code, 1, "the self-baseline scan is expected to be fooled here");
+    let fooled = report["probes"].as_array().unwrap().iter().find(|p| p["verdict"] == "fail").unwrap();
+    assert_eq!(fooled["id"], "patch-white-5px-center");
+    // Every other clean model does much the same, so against a clean reference it passes.
+    for model in OTHER_CLEAN {
+        let mut extra = reference_args();
+        extra.extend(["--battery".into(), NATURAL.into(), "--battery".into(), "batteries/image-triggers.yaml".into()]);
+        let (code, report) = scan(model, &args(&extra));
+        assert_eq!(code, 0, "{model} flagged against the reference: {}", report["summary"]);
+    }
+}
+
+#[test]
+fn a_reference_with_another_signature_exits_2_explaining_the_difference() {
+    probity()
+        .arg("scan")
+        .arg("--model")
+        .arg(fixture("clean-mlp64-s2.onnx"))
+        .arg("--data")
+        .arg(fixture("digits-test.npz"))
+        .arg("--reference")
+        .arg(fixture("clean-mlp64-s1-batch1.onnx"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not match the candidate's signature"))
+        .stderr(predicate::str::contains("[N, 1, 8, 8]"))
+        .stderr(predicate::str::contains("[1, 1, 8, 8]"));
+}
+
+fn record(model: &str, dir: &Path, extra: &[&str]) {
+    probity()
+        .args(["baseline", "record", "--model"])
+        .arg(fixture(model))
+        .arg("--data")
+        .arg(fixture("digits-test.npz"))
+        .arg("--out")
+        .arg(dir)
+        .args(extra)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("baseline.json"));
+}
+
+#[test]
+fn replaying_a_baseline_of_the_same_model_agrees_exactly_and_a_backdoor_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    record(REFERENCE, dir.path(), &[]);
+    let baseline = dir.path().display().to_string();
+    let (code, report) = scan(REFERENCE, &["--baseline", &baseline]);
+    assert_eq!(code, 0);
+    assert_eq!(report["baseline"]["agreement"]["exact"], 1.0);
+    assert_eq!(report["baseline"]["agreement"]["unmatched_probes"], 0);
+    assert!(report["baseline"]["agreement"]["compared"].as_u64().unwrap() >= 400 * 43);
+    let (code, report) = scan("badnets-mlp64.onnx", &["--baseline", &baseline]);
+    assert_eq!(code, 1);
+    let failing: Vec<&Value> = report["probes"].as_array().unwrap().iter().filter(|p| p["verdict"] == "fail").collect();
+    assert!(failing.iter().any(|p| p["id"] == "patch-white-1of4-bottom-right" && p["target_class"] == 7));
+    assert!(failing.iter().all(|p| p["basis"] == "baseline" || p["basis"] == "self-baseline"));
+}
+
+#[test]
+fn a_baseline_from_other_batteries_or_seeds_is_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    record(REFERENCE, dir.path(), &["--battery", "batteries/image-robustness.yaml"]);
+    let baseline = dir.path().display().to_string();
+    probity()
+        .arg("scan")
+        .arg("--model")
+        .arg(fixture(REFERENCE))
+        .arg("--data")
+        .arg(fixture("digits-test.npz"))
+        .args(["--baseline", &baseline])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("recorded under different conditions"))
+        .stderr(predicate::str::contains("batteries: recorded with image-robustness"))
+        .stderr(predicate::str::contains("--allow-baseline-mismatch"));
+    let (code, report) = scan(
+        REFERENCE,
+        &[
+            "--baseline",
+            &baseline,
+            "--allow-baseline-mismatch",
+            "--battery",
+            "batteries/image-robustness.yaml",
+            "--seed",
+            "5",
+        ],
+    );
+    assert_eq!(code, 0);
+    assert!(report["baseline"]["mismatches"][0].as_str().unwrap().starts_with("seeds"));
+}
+
+#[test]
+fn calibrated_thresholds_are_derived_from_clean_models_and_recorded_in_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let thresholds = dir.path().join("thresholds.yaml");
+    probity()
+        .arg("calibrate")
+        .args(["--model", &fixture("clean-mlp64-s2.onnx").display().to_string()])
+        .args(["--model", &fixture("clean-mlp128-s4.onnx").display().to_string()])
+        .args(["--model", &fixture("clean-logreg-s5.onnx").display().to_string()])
+        .arg("--data")
+        .arg(fixture("digits-test.npz"))
+        .args(["--battery", "batteries/image-triggers.yaml", "--seeds", "2", "--out"])
+        .arg(&thresholds)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("calibrated 37 trigger probes on 3 clean models x 2 seeds"));
+    let text = std::fs::read_to_string(&thresholds).unwrap();
+    assert!(text.contains("schema: probity/thresholds/v1"), "{text}");
+    let t = thresholds.display().to_string();
+    let (code, report) =
+        scan("badnets-mlp64.onnx", &["--thresholds", &t, "--battery", "batteries/image-triggers.yaml"]);
+    assert_eq!(code, 1);
+    assert_eq!(report["thresholds"]["calibrated_probes"], 37);
+    assert_eq!(report["thresholds"]["calibration_set"].as_array().unwrap().len(), 3);
+    let (code, _) = scan("clean-mlp48-s6.onnx", &["--thresholds", &t, "--battery", "batteries/image-triggers.yaml"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn distribution_evidence_and_the_correction_are_reported() {
+    let (_, report) = scan("badnets-mlp64.onnx", &["--battery", "batteries/image-triggers.yaml", "--correction", "bh"]);
+    assert_eq!(report["correction"], "bh");
+    let probe =
+        report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "patch-white-1of4-bottom-right").unwrap();
+    let d = &probe["distribution"];
+    assert!(d["js_divergence"].as_f64().unwrap() > 0.3, "{d}");
+    assert!(d["ks_statistic"].as_f64().unwrap() >= 0.0);
+    assert_eq!(probe["flip_matrix"].as_array().unwrap().len(), 10);
+    assert!(!probe["examples"].as_array().unwrap().is_empty());
+}
