@@ -9,6 +9,7 @@
 //! - [`stats`]: pure statistical functions;
 //! - [`cli`]: what the user typed, and the commands built from it.
 
+pub mod attest;
 pub mod baseline;
 pub mod battery;
 pub mod calibration;
@@ -21,6 +22,7 @@ pub mod onnxruntime;
 pub mod output;
 pub mod report;
 pub mod runner;
+pub mod search;
 pub mod stats;
 pub mod transform;
 pub mod verdict;

@@ -17,10 +17,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::Recording;
-use crate::battery::spec::{Battery, Category, Layout, Thresholds, ValueRangeSpec};
+use crate::battery::spec::{Battery, Category, Layout, SearchSpec, Thresholds, TransformSpec, ValueRangeSpec};
 use crate::calibration::CalibratedThresholds;
 use crate::data::Dataset;
 use crate::engine::{Engine, EngineError, InputData};
+use crate::search::{self, Oracle, SearchInput, SearchOutcome, SearchSummary};
 use crate::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
 use crate::verdict::{self, Comparison, Correction, Direction, Observation, ProbeEvidence, ProbeJudgement};
 
@@ -116,6 +117,25 @@ pub struct Models<'a> {
     pub baseline_tolerance: f32,
 }
 
+/// Receives progress while a scan runs (for a progress bar; results never depend on it).
+pub trait Progress: Send + Sync {
+    /// The scan will run `probes` probes.
+    fn start(&self, probes: usize);
+    /// Probe `id` finished; `queries` have been run so far.
+    fn probe_done(&self, id: &str, queries: u64);
+    fn finish(&self);
+}
+
+/// A shareable [`Progress`] receiver.
+#[derive(Clone)]
+pub struct ProgressHandle(pub std::sync::Arc<dyn Progress>);
+
+impl std::fmt::Debug for ProgressHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHandle")
+    }
+}
+
 /// Settings of one scan beyond the batteries themselves.
 #[derive(Debug, Clone, Default)]
 pub struct ScanSettings {
@@ -126,6 +146,9 @@ pub struct ScanSettings {
     pub correction: Correction,
     /// Per-probe thresholds from `probity calibrate`.
     pub thresholds: Option<CalibratedThresholds>,
+    /// Replaces every search probe's query budget.
+    pub search_budget: Option<u64>,
+    pub progress: Option<ProgressHandle>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,6 +197,8 @@ pub struct ProbeOutcome {
     pub examples: Vec<Example>,
     /// Value range of the battery, for rendering examples.
     pub range: ValueRange,
+    /// What a search probe searched and found (its verdict is the confirmation's).
+    pub search: Option<SearchSummary>,
 }
 
 /// Agreement of the candidate with a recorded baseline over every compared input.
@@ -225,9 +250,11 @@ pub fn scan(
             dataset.x.shape()
         )));
     }
-    let clean_inputs = [(input_name.clone(), InputData::F32(dataset.x.clone()))];
-    models.candidate.check_inputs(&clean_inputs)?;
-    let clean_scores = models.candidate.classify(&clean_inputs)?;
+    // Clean inputs go through in chunks copied from the data, so memory stays bounded by the
+    // chunk rather than doubling the data set.
+    let first = dataset.x.slice_axis(Axis(0), ndarray::Slice::from(0..dataset.len().min(1))).to_owned();
+    models.candidate.check_inputs(&[(input_name.clone(), InputData::F32(first))])?;
+    let clean_scores = classify_clean(models.candidate, &input_name, &dataset.x)?;
     let classes = clean_scores.ncols();
     let (scores, scores_detected) = match settings.scores {
         Some(kind) => (kind, false),
@@ -237,11 +264,14 @@ pub fn scan(
     drop(clean_scores);
     let mut reference_clean = Vec::new();
     for reference in models.references.iter_mut() {
-        let s = reference.classify(&clean_inputs)?;
+        let s = classify_clean(reference, &input_name, &dataset.x)?;
         let kind = settings.scores.unwrap_or_else(|| detect_score_kind(&s));
         reference_clean.push(Predictions::from_scores(&s, kind));
     }
-    drop(clean_inputs);
+    let total_probes: usize = batteries.iter().map(|b| b.probes.len()).sum();
+    if let Some(p) = &settings.progress {
+        p.0.start(total_probes);
+    }
     let mut queries = (dataset.len() * (1 + models.references.len())) as u64;
     if let Some(y) = &dataset.y
         && let Some(bad) = y.iter().find(|&&label| label < 0 || label as usize >= classes)
@@ -286,16 +316,33 @@ pub fn scan(
                 probe: probe.id.clone(),
                 detail,
             };
-            let probe_transform =
-                transform::build(&probe.transform, geometry).map_err(|e| transform_err(e.to_string()))?;
+            let all_indices = &order[..probe.samples.min(order.len())];
+            let job = ProbeJob { seed, key: &key, layout: interpretation.layout, range: &range, input: &input_name };
+            // A search probe first recovers a trigger on one half of its samples; the trigger
+            // is then confirmed like any transform on the other half, which the search never saw.
+            let (probe_transform, indices, search) = match &probe.transform {
+                TransformSpec::Search(spec) => {
+                    let (search_part, confirm_part) = all_indices.split_at(all_indices.len().div_ceil(2));
+                    let spec = with_budget(spec, settings.search_budget);
+                    let found =
+                        job.search(models.candidate, scores, &dataset.x, search_part, &clean, classes, &spec)?;
+                    queries += found.queries;
+                    let chosen = &found.candidates[found.chosen];
+                    let summary = summarise_search(&found, search_part.len(), confirm_part.len(), &range);
+                    let transform: Box<dyn Transform> = Box::new(chosen.trigger.clone());
+                    (transform, confirm_part.to_vec(), Some(summary))
+                }
+                spec => {
+                    let transform = transform::build(spec, geometry).map_err(|e| transform_err(e.to_string()))?;
+                    (transform, all_indices.to_vec(), None)
+                }
+            };
             let control = match probe.category {
                 Category::Trigger => Some(probe_transform.control().ok_or_else(|| {
                     transform_err(format!("transform '{}' has no matched control", probe.transform.kind()))
                 })?),
                 Category::Robustness => None,
             };
-            let indices = order[..probe.samples.min(order.len())].to_vec();
-            let job = ProbeJob { seed, key: &key, layout: interpretation.layout, range: &range, input: &input_name };
             let (probed, reference_probed) =
                 job.predict(models, scores, &dataset.x, &indices, probe_transform.as_ref(), Stream::Probe)?;
             queries += (indices.len() * (1 + models.references.len())) as u64;
@@ -363,6 +410,9 @@ pub fn scan(
             }
             let thresholds = calibrated(probe.thresholds, settings.thresholds.as_ref(), &key);
             let evidence = ProbeEvidence { category: probe.category, thresholds, own, references, baseline };
+            if let Some(p) = &settings.progress {
+                p.0.probe_done(&probe.id, queries);
+            }
             outcomes.push(ProbeOutcome {
                 battery_index: b,
                 probe_index: p,
@@ -374,9 +424,13 @@ pub fn scan(
                 judgement: placeholder_judgement(),
                 examples,
                 range: range.clone(),
+                search,
             });
         }
         interpretations.push(interpretation);
+    }
+    if let Some(p) = &settings.progress {
+        p.0.finish();
     }
     let mut evidence: Vec<ProbeEvidence> = outcomes.iter().map(|o| o.evidence.clone()).collect();
     let judgements = verdict::judge(&mut evidence, settings.correction);
@@ -405,6 +459,18 @@ pub fn scan(
     })
 }
 
+/// Classifies every clean input, a chunk at a time.
+fn classify_clean(engine: &mut Engine, input: &str, x: &ArrayD<f32>) -> Result<ndarray::Array2<f32>, ScanError> {
+    let n = x.shape()[0];
+    let mut rows: Vec<ndarray::Array2<f32>> = Vec::new();
+    for start in (0..n).step_by(CHUNK) {
+        let chunk = x.slice_axis(Axis(0), ndarray::Slice::from(start..(start + CHUNK).min(n))).to_owned();
+        rows.push(engine.classify(&[(input.to_string(), InputData::F32(chunk))])?);
+    }
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    ndarray::concatenate(Axis(0), &views).map_err(|e| ScanError::Incompatible(e.to_string()))
+}
+
 fn placeholder_judgement() -> ProbeJudgement {
     ProbeJudgement {
         verdict: verdict::Verdict::Pass,
@@ -418,6 +484,17 @@ fn placeholder_judgement() -> ProbeJudgement {
         accuracy_drop: None,
         reason: String::new(),
     }
+}
+
+/// The search with the `--search-budget` override applied.
+fn with_budget(spec: &SearchSpec, budget: Option<u64>) -> SearchSpec {
+    let mut spec = spec.clone();
+    if let Some(b) = budget {
+        match &mut spec {
+            SearchSpec::Patch { budget, .. } | SearchSpec::ReverseEngineer { budget, .. } => *budget = b,
+        }
+    }
+    spec
 }
 
 /// The probe's thresholds with calibrated values, when a calibration covers it.
@@ -580,6 +657,55 @@ impl ProbeJob<'_> {
         transform.apply(chw(sample, self.layout), &mut ctx);
     }
 
+    /// Runs a search probe's search on the `part` of the data set aside for it.
+    #[allow(clippy::too_many_arguments)]
+    fn search(
+        &self,
+        engine: &mut Engine,
+        kind: ScoreKind,
+        x: &ArrayD<f32>,
+        part: &[usize],
+        clean: &Predictions,
+        classes: usize,
+        spec: &SearchSpec,
+    ) -> Result<SearchOutcome, ScanError> {
+        let images: Vec<Array3<f32>> = part
+            .iter()
+            .map(|&i| {
+                let sample = x.index_axis(Axis(0), i).into_dimensionality::<ndarray::Ix3>().expect("4-D");
+                match self.layout {
+                    Layout::Nchw => sample.to_owned(),
+                    Layout::Nhwc => sample.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
+                }
+            })
+            .collect();
+        let clean_classes: Vec<usize> = part.iter().map(|&i| clean.class[i]).collect();
+        let input = SearchInput {
+            images: &images,
+            clean: &clean_classes,
+            classes,
+            range: self.range,
+            seed: self.seed,
+            key: self.key,
+        };
+        let mut oracle = EngineOracle { engine, kind, layout: self.layout, input: self.input };
+        let outcome = match spec {
+            SearchSpec::Patch { sizes, stride, contents, budget } => {
+                search::patch::search(&mut oracle, &input, sizes, *stride, contents, *budget)
+            }
+            SearchSpec::ReverseEngineer { budget, directions, sigma, learning_rate } => {
+                let settings = search::reverse::Settings {
+                    budget: *budget,
+                    directions: *directions,
+                    sigma: *sigma,
+                    learning_rate: *learning_rate,
+                };
+                search::reverse::search(&mut oracle, &input, &settings)
+            }
+        };
+        Ok(outcome?)
+    }
+
     /// The first few samples before and after the probe (recomputed: cheap and exact).
     fn examples(
         &self,
@@ -610,6 +736,84 @@ impl ProbeJob<'_> {
                 }
             })
             .collect()
+    }
+}
+
+/// The candidate model as the search sees it: `[C, H, W]` images in, probabilities out.
+struct EngineOracle<'a> {
+    engine: &'a mut Engine,
+    kind: ScoreKind,
+    layout: Layout,
+    input: &'a str,
+}
+
+impl Oracle for EngineOracle<'_> {
+    fn probabilities(&mut self, images: &[Array3<f32>]) -> Result<ndarray::Array2<f32>, EngineError> {
+        let Some(first) = images.first() else {
+            return Ok(ndarray::Array2::zeros((0, self.engine.declared_classes().unwrap_or(0))));
+        };
+        let (c, h, w) = first.dim();
+        let shape = match self.layout {
+            Layout::Nchw => [images.len(), c, h, w],
+            Layout::Nhwc => [images.len(), h, w, c],
+        };
+        let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
+        for (mut slot, image) in batch.axis_iter_mut(Axis(0)).zip(images) {
+            let slot = slot.view_mut().into_dimensionality::<ndarray::Ix3>().expect("4-D");
+            chw(slot, self.layout).assign(image);
+        }
+        let mut scores = self.engine.classify(&[(self.input.to_string(), InputData::F32(batch))])?;
+        if self.kind == ScoreKind::Logits {
+            for mut row in scores.rows_mut() {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                row.mapv_inplace(|v| (v - max).exp());
+                let total = row.sum();
+                row.mapv_inplace(|v| v / total);
+            }
+        }
+        Ok(scores)
+    }
+}
+
+/// The report's view of a search: per-class statistics and the chosen trigger as images.
+fn summarise_search(
+    found: &SearchOutcome,
+    search_samples: usize,
+    confirmation_samples: usize,
+    range: &ValueRange,
+) -> SearchSummary {
+    let chosen = &found.candidates[found.chosen];
+    let (channels, h, w) = chosen.trigger.pattern.dim();
+    let unit = ValueRange { lo: vec![0.0; channels], hi: vec![1.0; channels] };
+    let mask = chosen.trigger.mask.clone().into_shape_with_order((1, h, w)).expect("same size");
+    let shown = Array3::from_shape_fn((channels, h, w), |(c, y, x)| {
+        chosen.trigger.pattern[[c, y, x]] * chosen.trigger.mask[[y, x]]
+    });
+    let _ = range;
+    SearchSummary {
+        method: found.method.into(),
+        statistic: found.statistic.into(),
+        per_class: found
+            .candidates
+            .iter()
+            .zip(&found.anomaly_index)
+            .map(|(c, a)| search::SearchClassSummary {
+                class: c.class,
+                statistic: c.statistic,
+                anomaly_index: *a,
+                attack_success_rate: c.attack_success_rate,
+                mask_l1: f64::from(c.trigger.mask_l1()),
+                description: c.description.clone(),
+            })
+            .collect(),
+        chosen_class: chosen.class,
+        queries: found.queries,
+        search_samples,
+        confirmation_samples,
+        mask_png: crate::report::images::png_base64(&mask, &ValueRange { lo: vec![0.0], hi: vec![1.0] }),
+        pattern_png: crate::report::images::png_base64(&shown, &unit),
+        mask_l1: f64::from(chosen.trigger.mask_l1()),
+        mask_bounds: search::Bounds::of_mask(&chosen.trigger.mask),
     }
 }
 

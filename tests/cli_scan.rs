@@ -67,7 +67,7 @@ fn report_records_provenance_and_the_stable_fields() {
     assert_eq!(report["onnxruntime"]["library_sha256"].as_str().unwrap().len(), 64);
     assert_eq!(report["execution_provider"]["used"], "cpu");
     assert_eq!(report["data"]["sha256"].as_str().unwrap().len(), 64);
-    assert_eq!(report["batteries"].as_array().unwrap().len(), 2);
+    assert_eq!(report["batteries"].as_array().unwrap().len(), 3);
     assert_eq!(report["batteries"][0]["seed"], 7);
     assert_eq!(report["batteries"][0]["sha256"].as_str().unwrap().len(), 64);
     assert!(report["queries"].as_u64().unwrap() > 400);

@@ -181,8 +181,19 @@ fn calibrated_thresholds_are_derived_from_clean_models_and_recorded_in_the_repor
     assert_eq!(code, 1);
     assert_eq!(report["thresholds"]["calibrated_probes"], 37);
     assert_eq!(report["thresholds"]["calibration_set"].as_array().unwrap().len(), 3);
-    let (code, _) = scan("clean-mlp48-s6.onnx", &["--thresholds", &t, "--battery", "batteries/image-triggers.yaml"]);
-    assert_eq!(code, 0);
+    let probe = report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "patch-black-1of4-center").unwrap();
+    let calibrated: Vec<&str> = text.lines().skip_while(|l| !l.contains("patch-black-1of4-center:")).take(3).collect();
+    let min_asr = probe["thresholds"]["min_attack_success"].as_f64().unwrap();
+    assert!(calibrated[1].contains(&format!("min-attack-success: {min_asr}")), "{calibrated:?} vs {min_asr}");
+    // A calibration model under a calibration seed stays below every threshold by
+    // construction (thresholds sit just above the largest clean observation). A *new* clean
+    // model is only bounded in probability: with 6 observations, 1/7 per probe.
+    let base = "20261125";
+    let (code, report) = scan(
+        "clean-mlp64-s2.onnx",
+        &["--thresholds", &t, "--battery", "batteries/image-triggers.yaml", "--seed", base],
+    );
+    assert_eq!(code, 0, "{}", report["summary"]);
 }
 
 #[test]

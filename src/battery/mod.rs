@@ -17,6 +17,22 @@ use sha2::{Digest, Sha256};
 pub use diagnostics::{Diagnostic, Diagnostics, codes};
 pub use validate::builtin_defaults;
 
+/// The bundled default batteries, compiled in so the binary works from any folder.
+const DEFAULT_IMAGE_BATTERIES: [(&str, &str); 3] = [
+    ("batteries/image-triggers.yaml", include_str!("../../batteries/image-triggers.yaml")),
+    ("batteries/image-search.yaml", include_str!("../../batteries/image-search.yaml")),
+    ("batteries/image-robustness.yaml", include_str!("../../batteries/image-robustness.yaml")),
+];
+
+/// The default batteries for a modality (what `scan` runs without `--battery`).
+pub fn defaults(modality: spec::Modality) -> Result<Vec<spec::Battery>, Diagnostics> {
+    let sources: &[(&str, &str)] = match modality {
+        spec::Modality::Image => &DEFAULT_IMAGE_BATTERIES,
+        spec::Modality::Text => &[],
+    };
+    sources.iter().map(|(name, text)| parse(Path::new(name), text)).collect()
+}
+
 /// Reads and validates the battery file at `path`. Image paths in it resolve against its folder.
 pub fn load(path: &Path) -> Result<spec::Battery, Diagnostics> {
     let bytes = std::fs::read(path).map_err(|e| {

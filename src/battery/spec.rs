@@ -199,6 +199,42 @@ pub enum TransformSpec {
     Rotate { max_degrees: f32 },
     /// Gaussian blur with this standard deviation in pixels.
     Blur { sigma: f32 },
+    /// Not a fixed transform: a search for an unknown trigger (written `search:` in YAML). The
+    /// trigger it recovers is confirmed on held-out inputs like a transform probe.
+    Search(SearchSpec),
+}
+
+/// A black-box trigger search (forward passes only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "method")]
+pub enum SearchSpec {
+    /// Coarse-to-fine patch search: sizes × positions (grid with stride) × contents, with
+    /// successive halving of the samples spent on each candidate.
+    Patch { sizes: Vec<Extent>, stride: u32, contents: Vec<SearchContent>, budget: u64 },
+    /// Neural Cleanse's objective (smallest mask and pattern sending inputs to each class)
+    /// optimised with antithetic NES gradient estimates.
+    ReverseEngineer { budget: u64, directions: u32, sigma: f32, learning_rate: f32 },
+}
+
+impl SearchSpec {
+    /// Model queries the search may spend.
+    pub fn budget(&self) -> u64 {
+        match self {
+            Self::Patch { budget, .. } | Self::ReverseEngineer { budget, .. } => *budget,
+        }
+    }
+}
+
+/// Families of patch content a patch search tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SearchContent {
+    /// Per-channel extremes: black and white for one channel, the 8 corners of the colour cube
+    /// for three.
+    Extremes,
+    Checkerboard,
+    /// Fixed seeded noise.
+    Noise,
 }
 
 impl TransformSpec {
@@ -212,6 +248,8 @@ impl TransformSpec {
             Self::Shift { .. } => "shift",
             Self::Rotate { .. } => "rotate",
             Self::Blur { .. } => "blur",
+            Self::Search(SearchSpec::Patch { .. }) => "search-patch",
+            Self::Search(SearchSpec::ReverseEngineer { .. }) => "search-reverse-engineer",
         }
     }
 }

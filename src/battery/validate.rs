@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use super::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use super::spec::{
     Battery, BlendPattern, Category, Defaults, Extent, Layout, Modality, Orientation, PatchContent, Position, Probe,
-    SCHEMA_V1, Thresholds, TransformSpec, ValueRangeSpec,
+    SCHEMA_V1, SearchContent, SearchSpec, Thresholds, TransformSpec, ValueRangeSpec,
 };
 use super::yaml::{Key, Node, Spanned, position};
 
@@ -35,7 +35,21 @@ const DEFAULT_KEYS: &[&str] = &[
     "value-range",
     "layout",
 ];
-const PROBE_KEYS: &[&str] = &["id", "category", "description", "samples", "transform", "thresholds"];
+const PROBE_KEYS: &[&str] = &["id", "category", "description", "samples", "transform", "search", "thresholds"];
+/// Search methods with the keys each accepts.
+const SEARCHES: &[(&str, &[&str])] = &[
+    ("patch", &["method", "sizes", "stride", "contents", "budget"]),
+    ("reverse-engineer", &["method", "budget", "directions", "sigma", "learning-rate"]),
+];
+const SEARCH_CONTENTS: &[(&str, SearchContent)] = &[
+    ("extremes", SearchContent::Extremes),
+    ("checkerboard", SearchContent::Checkerboard),
+    ("noise", SearchContent::Noise),
+];
+/// Default query budgets: the patch search's default sweep fits in 200k queries; NES needs
+/// more per class.
+const PATCH_SEARCH_BUDGET: u64 = 200_000;
+const REVERSE_SEARCH_BUDGET: u64 = 400_000;
 const MODALITIES: &[(&str, Modality)] = &[("image", Modality::Image), ("text", Modality::Text)];
 const LAYOUTS: &[(&str, Layout)] = &[("nchw", Layout::Nchw), ("nhwc", Layout::Nhwc)];
 const CATEGORIES: &[(&str, Category)] = &[("trigger", Category::Trigger), ("robustness", Category::Robustness)];
@@ -558,7 +572,23 @@ impl Checker {
             Some(n) => self.count(n, &fields.label("samples")),
             None => Some(defaults.samples),
         };
-        let transform = self.required(&fields, "transform").and_then(|n| self.transform(n, &place, category, modality));
+        let transform = match (fields.get("transform"), fields.get("search")) {
+            (Some(n), None) => self.transform(n, &place, category, modality),
+            (None, Some(n)) => self.search(n, &place, category).map(TransformSpec::Search),
+            (Some(_), Some(_)) => {
+                let at = fields.key_at("search").unwrap_or(fields.at);
+                let message = format!("{place} has both `transform` and `search`");
+                let hint = Some("a probe either applies a known transform or searches for an unknown trigger".into());
+                self.report(codes::BAD_VALUE, at, message, hint);
+                None
+            }
+            (None, None) => {
+                let message = format!("missing key `transform` (or `search`) in {place}");
+                let hint = Some("e.g. `transform: {kind: patch, size: 2, content: {solid: 1.0}}`".into());
+                self.report(codes::MISSING_KEY, fields.at, message, hint);
+                None
+            }
+        };
         let thresholds = self.thresholds(fields.get("thresholds"), &place, category, defaults);
 
         Some(Probe {
@@ -718,6 +748,84 @@ impl Checker {
                 Some(TransformSpec::Blur { sigma: sigma? as f32 })
             }
             _ => None,
+        };
+        spec.filter(|_| fits)
+    }
+
+    fn search(&mut self, node: &Spanned<Node>, probe: &str, category: Option<Category>) -> Option<SearchSpec> {
+        let place = format!("search of {probe}");
+        let fields = self.fields(node, &format!("`search` in {probe}"), place, false)?;
+        let methods: Vec<(&str, &str)> = SEARCHES.iter().map(|(m, _)| (*m, *m)).collect();
+        let method_node = self.required(&fields, "method")?;
+        let method = self.choice(method_node, &fields.label("method"), &methods)?;
+        let allowed = SEARCHES.iter().find(|(m, _)| *m == method).map_or(&[][..], |(_, keys)| *keys);
+        self.check_keys(&fields, allowed);
+        let mut fits = true;
+        if category == Some(Category::Robustness) {
+            let message = format!("a search in {probe} looks for triggers, so it must be `category: trigger`");
+            self.report(codes::CATEGORY_MISMATCH, position(method_node), message, Some("use category: trigger".into()));
+            fits = false;
+        }
+        let default_budget = if method == "patch" { PATCH_SEARCH_BUDGET } else { REVERSE_SEARCH_BUDGET };
+        let budget = match fields.get("budget") {
+            Some(n) => self.integer(n, &fields.label("budget"), 1_000, u64::MAX),
+            None => Some(default_budget),
+        };
+        let spec = if method == "patch" {
+            let sizes = match fields.get("sizes") {
+                Some(n) => match &n.value {
+                    Node::Seq(items) if !items.is_empty() => {
+                        let label = fields.label("sizes");
+                        let sizes: Vec<Option<Extent>> = items.iter().map(|i| self.extent(i, &label)).collect();
+                        sizes.into_iter().collect()
+                    }
+                    _ => {
+                        self.wrong_type(n, &fields.label("sizes"), "a non-empty list of sizes");
+                        None
+                    }
+                },
+                None => Some(vec![Extent::Fraction(0.125), Extent::Fraction(0.25)]),
+            };
+            let stride = match fields.get("stride") {
+                Some(n) => self.u32_at_least(n, &fields.label("stride"), 1),
+                None => Some(1),
+            };
+            let contents = match fields.get("contents") {
+                Some(n) => match &n.value {
+                    Node::Seq(items) if !items.is_empty() => {
+                        let label = fields.label("contents");
+                        let contents: Vec<Option<SearchContent>> =
+                            items.iter().map(|i| self.choice(i, &label, SEARCH_CONTENTS)).collect();
+                        contents.into_iter().collect()
+                    }
+                    _ => {
+                        self.wrong_type(n, &fields.label("contents"), "a non-empty list of contents");
+                        None
+                    }
+                },
+                None => Some(vec![SearchContent::Extremes, SearchContent::Checkerboard, SearchContent::Noise]),
+            };
+            Some(SearchSpec::Patch { sizes: sizes?, stride: stride?, contents: contents?, budget: budget? })
+        } else {
+            let directions = match fields.get("directions") {
+                Some(n) => self.integer(n, &fields.label("directions"), 1, 1_000).map(|d| d as u32),
+                None => Some(10),
+            };
+            let positive = Range::new(0.0, true, 10.0, false);
+            let sigma = match fields.get("sigma") {
+                Some(n) => self.number_in(n, &fields.label("sigma"), positive).map(|v| v as f32),
+                None => Some(0.5),
+            };
+            let learning_rate = match fields.get("learning-rate") {
+                Some(n) => self.number_in(n, &fields.label("learning-rate"), positive).map(|v| v as f32),
+                None => Some(0.1),
+            };
+            Some(SearchSpec::ReverseEngineer {
+                budget: budget?,
+                directions: directions?,
+                sigma: sigma?,
+                learning_rate: learning_rate?,
+            })
         };
         spec.filter(|_| fits)
     }

@@ -50,7 +50,13 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
     let Prepared { batteries, dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
     let options = engine_options(&args.engine, &batteries);
     let mut engine = load_engine(runtime, &args.model, &options)?;
-    let settings = ScanSettings { seed: args.probes.seed, scores: args.probes.scores, ..ScanSettings::default() };
+    let settings = ScanSettings {
+        seed: args.probes.seed,
+        scores: args.probes.scores,
+        search_budget: args.probes.search_budget,
+        progress: super::progress::handle(cli.quiet),
+        ..ScanSettings::default()
+    };
     let mut models = Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
     let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).map_err(scan_failure)?;
     let model = FileDigest { path: engine.model_path.clone(), sha256: engine.model_sha256.clone() };

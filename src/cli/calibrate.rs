@@ -58,7 +58,12 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
             if !seeds_used.contains(&seed) {
                 seeds_used.push(seed);
             }
-            let settings = ScanSettings { seed: Some(seed), scores: args.probes.scores, ..ScanSettings::default() };
+            let settings = ScanSettings {
+                seed: Some(seed),
+                scores: args.probes.scores,
+                search_budget: args.probes.search_budget,
+                ..ScanSettings::default()
+            };
             let mut models =
                 Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
             let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).map_err(scan_failure)?;

@@ -2,10 +2,13 @@
 //! from the objects built from it (engine options, runtime), and dispatch to one file per
 //! command.
 
+mod attest;
 mod baseline;
 mod battery;
 mod calibrate;
 mod inspect;
+mod progress;
+mod report;
 mod scan;
 
 use std::path::PathBuf;
@@ -24,6 +27,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
 
+    /// No progress bar (it is shown only when stderr is a terminal anyway).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -40,6 +47,10 @@ pub enum Command {
     Baseline(baseline::BaselineArgs),
     /// Derive per-probe thresholds from models known to be clean.
     Calibrate(Box<calibrate::CalibrateArgs>),
+    /// Re-render a report.json in other formats, or compare two reports.
+    Report(report::ReportArgs),
+    /// Verify that a model file is the one an attestation says passed.
+    Attest(attest::AttestArgs),
 }
 
 /// Flags that decide how models are run; shared by every command that runs one.
@@ -86,6 +97,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Scan(args) => scan::run(&cli, args),
         Command::Baseline(args) => baseline::run(&cli, args),
         Command::Calibrate(args) => calibrate::run(&cli, args),
+        Command::Report(args) => report::run(args),
+        Command::Attest(args) => attest::run(args),
     }
 }
 

@@ -22,12 +22,6 @@ use crate::report::{
 use crate::runner::{self, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
 use crate::verdict::{Correction, Verdict};
 
-/// The default batteries, compiled in so the binary works from any folder.
-const DEFAULT_IMAGE_BATTERIES: [(&str, &str); 2] = [
-    ("batteries/image-triggers.yaml", include_str!("../../batteries/image-triggers.yaml")),
-    ("batteries/image-robustness.yaml", include_str!("../../batteries/image-robustness.yaml")),
-];
-
 /// Trigger probes (besides failing ones) whose example inputs go into the report.
 const EXAMPLE_PROBES: usize = 5;
 
@@ -66,6 +60,9 @@ pub struct ProbeArgs {
     /// Treat the classifier output as probabilities or logits instead of detecting it.
     #[arg(long, value_enum)]
     pub scores: Option<ScoreKind>,
+    /// Model queries each search probe may spend (replaces the batteries' budgets).
+    #[arg(long, value_name = "QUERIES", value_parser = clap::value_parser!(u64).range(100..))]
+    pub search_budget: Option<u64>,
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +207,8 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         scores: args.probes.scores,
         correction: args.correction,
         thresholds: thresholds.clone(),
+        search_budget: args.probes.search_budget,
+        progress: super::progress::handle(cli.quiet),
     };
     let mut models = Models {
         candidate: &mut engine,
@@ -234,6 +233,8 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
     let written = report::write(&out, &report, &args.format)
         .with_context(|| format!("writing the report into {}", out.display()))
         .map_err(Failure::runtime)?;
+    let mut written = written;
+    written.extend(write_search_evidence(&out, &report).map_err(Failure::runtime)?);
     let mut lines = format!("{}\n", report.summary);
     for path in written {
         lines.push_str(&format!("wrote {}\n", path.display()));
@@ -245,15 +246,37 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
     })
 }
 
+/// Writes each search probe's recovered trigger (mask and pattern) and its before/after
+/// examples as PNG files next to the report, for people to look at.
+fn write_search_evidence(out: &Path, report: &Report) -> anyhow::Result<Vec<PathBuf>> {
+    use base64::Engine as _;
+    let mut written = Vec::new();
+    for probe in &report.probes {
+        let Some(search) = &probe.search else { continue };
+        let mut files: Vec<(String, &str)> = vec![
+            (format!("{}-mask.png", probe.id), &search.mask_png),
+            (format!("{}-pattern.png", probe.id), &search.pattern_png),
+        ];
+        for (k, example) in probe.examples.iter().enumerate() {
+            files.push((format!("{}-example{k}-before.png", probe.id), &example.clean_png));
+            files.push((format!("{}-example{k}-after.png", probe.id), &example.probed_png));
+        }
+        for (name, data) in files {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(data)?;
+            let path = out.join("search").join(name);
+            crate::output::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
 /// Validates every battery (all problems of all files are reported together).
 pub(super) fn load_batteries(paths: &[PathBuf]) -> Result<Vec<Battery>, Failure> {
     let mut batteries = Vec::new();
     let mut problems = Vec::new();
     if paths.is_empty() {
-        for (name, text) in DEFAULT_IMAGE_BATTERIES {
-            batteries.push(battery::parse(Path::new(name), text).map_err(Failure::runtime)?);
-        }
-        return Ok(batteries);
+        return battery::defaults(battery::spec::Modality::Image).map_err(Failure::runtime);
     }
     for path in paths {
         match battery::load(path) {
@@ -298,12 +321,15 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         let asr = |i: usize| outcome.probes[i].judgement.attack_success_rate.unwrap_or(0.0);
         asr(b).total_cmp(&asr(a))
     });
-    let with_examples: Vec<usize> = by_strength
-        .iter()
-        .take(EXAMPLE_PROBES)
-        .copied()
-        .chain((0..outcome.probes.len()).filter(|&i| outcome.probes[i].judgement.verdict == Verdict::Fail))
-        .collect();
+    let with_examples: Vec<usize> =
+        by_strength
+            .iter()
+            .take(EXAMPLE_PROBES)
+            .copied()
+            .chain((0..outcome.probes.len()).filter(|&i| {
+                outcome.probes[i].judgement.verdict == Verdict::Fail || outcome.probes[i].search.is_some()
+            }))
+            .collect();
     let probes: Vec<ProbeReport> = outcome
         .probes
         .iter()
@@ -358,6 +384,7 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
                 references: o.evidence.references.clone(),
                 baseline: o.evidence.baseline.clone(),
                 examples,
+                search: o.search.clone(),
             }
         })
         .collect();
@@ -394,6 +421,17 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
             classes: outcome.classes,
             scores: outcome.scores,
             scores_detected: outcome.scores_detected,
+            // ONNX Runtime read these files moments ago; a digest that cannot be taken stays
+            // empty, and an attestation carrying it never verifies.
+            external_data: engine
+                .facts
+                .external_data
+                .iter()
+                .map(|file| report::ExternalDataDigest {
+                    path: file.location.clone(),
+                    sha256: crate::onnxruntime::provision::sha256_file(&file.path).unwrap_or_default(),
+                })
+                .collect(),
         },
         onnxruntime: ctx.runtime.info.clone(),
         execution_provider: engine.provider.clone(),
@@ -469,11 +507,11 @@ fn summarise(probes: &[ProbeReport], verdict: Verdict, outcome: &ScanOutcome) ->
             _ => "control",
         };
         parts.push(format!(
-            "backdoor evidence in {} of {triggers} trigger probes; strongest: '{}' steers {:.1}% of inputs into class {} ({against} {:.1}%, corrected p = {:.2e})",
+            "backdoor evidence in {} of {triggers} trigger probes; strongest: '{}' steers {:.1}% of inputs into {} ({against} {:.1}%, corrected p = {:.2e})",
             failing_triggers.len(),
             worst.id,
             100.0 * worst.attack_success_rate.unwrap_or(0.0),
-            worst.target_class.map_or_else(|| "?".into(), |c| c.to_string()),
+            worst.target_class.map_or_else(|| "other classes (all-to-all)".into(), |c| format!("class {c}")),
             100.0 * worst.control_attack_success_rate.unwrap_or(0.0),
             worst.p_value.unwrap_or(1.0),
         ));

@@ -1,13 +1,21 @@
 //! The report model — one serialisable description of a scan — and its exporters.
 //!
 //! Exporters are pure functions from a [`Report`] to bytes, one file per format (`json.rs`,
-//! `markdown.rs`); they never compute statistics. [`write`] puts the chosen formats into the
-//! output folder atomically (temporary file, then rename), so a report file that exists is a
-//! complete one.
+//! `markdown.rs`, `html.rs`, `junit.rs`, `sarif.rs`, `intoto.rs`); they never compute
+//! statistics. A new format is one file plus one arm in [`Format`]. [`write`] puts the chosen
+//! formats into the output folder atomically (temporary file, then rename), so a report file
+//! that exists is a complete one. [`diff`] compares two reports (nightly trends).
 
+mod charts;
+pub mod diff;
+pub mod html;
 pub mod images;
+pub mod intoto;
 pub mod json;
+pub mod junit;
 pub mod markdown;
+pub mod sarif;
+mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -107,6 +115,17 @@ pub struct ModelSection {
     pub scores: ScoreKind,
     /// `false` when `--scores` overrode the detection.
     pub scores_detected: bool,
+    /// Files the model reads tensor data from, with their SHA-256 (absent in older reports).
+    #[serde(default)]
+    pub external_data: Vec<ExternalDataDigest>,
+}
+
+/// An external data file of the model: its location as written in the model (relative to the
+/// model's folder) and the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalDataDigest {
+    pub path: String,
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -170,13 +189,25 @@ pub struct ProbeReport {
     pub baseline: Option<DifferentialNumbers>,
     /// A few inputs before and after (failing probes and the strongest trigger probes).
     pub examples: Vec<ExampleImage>,
+    /// Search probes: what the search found; the numbers above are its confirmation.
+    pub search: Option<crate::search::SearchSummary>,
 }
 
-/// An output format.
+/// An output format (documented in `docs/reports.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// `report.json`: the report model itself (`docs/report-schema.md`).
     Json,
+    /// `report.md`: a summary for a CI job summary or a pull-request comment.
     Md,
+    /// `report.html`: one self-contained page with charts, for a person.
+    Html,
+    /// `report.junit.xml`: one test case per probe, for CI test panels.
+    Junit,
+    /// `report.sarif`: SARIF 2.1.0, one result per failing probe, for code-scanning panels.
+    Sarif,
+    /// `attestation.intoto.json`: an in-toto Statement v1 about the model file, ready to sign.
+    Intoto,
 }
 
 impl Format {
@@ -184,6 +215,10 @@ impl Format {
         match self {
             Self::Json => "report.json",
             Self::Md => "report.md",
+            Self::Html => "report.html",
+            Self::Junit => "report.junit.xml",
+            Self::Sarif => "report.sarif",
+            Self::Intoto => "attestation.intoto.json",
         }
     }
 
@@ -192,6 +227,10 @@ impl Format {
         match self {
             Self::Json => json::render(report),
             Self::Md => markdown::render(report),
+            Self::Html => html::render(report),
+            Self::Junit => junit::render(report),
+            Self::Sarif => sarif::render(report),
+            Self::Intoto => intoto::render(report),
         }
     }
 }

@@ -13,6 +13,7 @@
 mod blend;
 mod blur;
 mod brightness_contrast;
+pub mod masked;
 mod noise;
 mod patch;
 mod pattern;
@@ -25,6 +26,7 @@ use ndarray::ArrayViewMut3;
 use rand_chacha::ChaCha8Rng;
 
 use crate::battery::spec::TransformSpec;
+pub use masked::MaskedTrigger;
 
 /// Per-channel valid value range of the model's input.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +114,11 @@ pub fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transfo
         TransformSpec::Shift { max_pixels } => Box::new(shift::Shift::new(*max_pixels)),
         TransformSpec::Rotate { max_degrees } => Box::new(rotate::Rotate::new(*max_degrees)?),
         TransformSpec::Blur { sigma } => Box::new(blur::Blur::new(*sigma, geometry)?),
+        TransformSpec::Search(_) => {
+            return Err(TransformError::Invalid(
+                "a search probe has no fixed transform; the search module recovers one".into(),
+            ));
+        }
     })
 }
 

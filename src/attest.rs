@@ -1,0 +1,319 @@
+//! Attestations: an [in-toto Statement v1] saying which model file (and which external data
+//! files) passed which scan, and the check that a file on disk is the one attested.
+//!
+//! The statement's subject is the model file's SHA-256, followed by one subject per external
+//! data file; the predicate ([`PREDICATE_TYPE`]) records what the verdict depends on: battery,
+//! data, runtime and library digests, execution provider, seeds and the per-probe verdicts. It
+//! carries no timestamp, so the same scan gives the same bytes; signing tools (cosign,
+//! in-toto) wrap it in a signed envelope and add their own. The statement is built from the
+//! report model ([`Statement::for_report`]); the exporter in `report/intoto.rs` writes it.
+//!
+//! [in-toto Statement v1]: https://github.com/in-toto/attestation/blob/main/spec/v1/statement.md
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::battery::spec::Category;
+use crate::report::{ExternalDataDigest, Report};
+use crate::verdict::{Correction, Verdict};
+
+/// `_type` of every in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+
+/// `predicateType` of a probity scan attestation; the predicate is [`ScanPredicate`].
+pub const PREDICATE_TYPE: &str = "https://probity.dev/attestation/scan/v1";
+
+/// An in-toto Statement v1 about a scanned model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Statement {
+    #[serde(rename = "_type")]
+    pub statement_type: String,
+    /// The model file first, then its external data files.
+    pub subject: Vec<Subject>,
+    #[serde(rename = "predicateType")]
+    pub predicate_type: String,
+    pub predicate: ScanPredicate,
+}
+
+/// An attested artifact: a name and its digests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subject {
+    pub name: String,
+    pub digest: DigestSet,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestSet {
+    pub sha256: String,
+}
+
+/// What a probity scan attests (`https://probity.dev/attestation/scan/v1`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanPredicate {
+    pub scanner: Scanner,
+    /// The scan's verdict: only `pass` means the model passed.
+    pub verdict: Verdict,
+    pub backdoor_verdict: Verdict,
+    pub robustness_verdict: Verdict,
+    pub summary: String,
+    /// Schema of the report the statement was made from.
+    pub report_schema: String,
+    pub model: AttestedModel,
+    pub data: AttestedFile,
+    pub batteries: Vec<AttestedBattery>,
+    pub onnxruntime: AttestedRuntime,
+    pub execution_provider: AttestedProvider,
+    pub correction: Correction,
+    /// Known-good models the candidate was compared with.
+    pub references: Vec<AttestedFile>,
+    /// The recorded baseline replayed: the model it was recorded from.
+    pub baseline_model_sha256: Option<String>,
+    /// Calibrated thresholds used.
+    pub thresholds: Option<AttestedFile>,
+    pub probes: Vec<AttestedProbe>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scanner {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestedModel {
+    /// The subject naming the model file.
+    pub name: String,
+    /// The path the scan was given.
+    pub path: PathBuf,
+    pub sha256: String,
+    pub external_data: Vec<ExternalDataDigest>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestedFile {
+    pub path: PathBuf,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestedBattery {
+    pub name: String,
+    pub version: String,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestedRuntime {
+    pub version: String,
+    pub library_sha256: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestedProvider {
+    pub requested: String,
+    pub used: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttestedProbe {
+    pub battery: String,
+    pub id: String,
+    pub category: Category,
+    pub verdict: Verdict,
+}
+
+/// Why an attestation cannot be used (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    #[error("cannot read attestation {path}: {cause}")]
+    Read { path: PathBuf, cause: std::io::Error },
+    #[error(
+        "{path} is not a probity attestation: {detail}; pass the attestation.intoto.json that `probity scan --format intoto` wrote"
+    )]
+    Invalid { path: PathBuf, detail: String },
+    #[error("cannot read model {path}: {cause}")]
+    Model { path: PathBuf, cause: std::io::Error },
+    #[error(transparent)]
+    Vetting(#[from] crate::model::ModelError),
+}
+
+impl Statement {
+    /// The statement about the scanned model of `report`.
+    pub fn for_report(report: &Report) -> Self {
+        let model = &report.model;
+        let name =
+            model.path.file_name().map_or_else(|| model.path.display().to_string(), |n| n.to_string_lossy().into());
+        let mut subject = vec![Subject { name: name.clone(), digest: DigestSet { sha256: model.sha256.clone() } }];
+        subject.extend(
+            model
+                .external_data
+                .iter()
+                .map(|f| Subject { name: f.path.clone(), digest: DigestSet { sha256: f.sha256.clone() } }),
+        );
+        let predicate = ScanPredicate {
+            scanner: Scanner { name: "probity".into(), version: report.probity_version.clone() },
+            verdict: report.verdict,
+            backdoor_verdict: report.backdoor_verdict,
+            robustness_verdict: report.robustness_verdict,
+            summary: report.summary.clone(),
+            report_schema: report.schema.clone(),
+            model: AttestedModel {
+                name,
+                path: model.path.clone(),
+                sha256: model.sha256.clone(),
+                external_data: model.external_data.clone(),
+            },
+            data: AttestedFile { path: report.data.path.clone(), sha256: report.data.sha256.clone() },
+            batteries: report
+                .batteries
+                .iter()
+                .map(|b| AttestedBattery {
+                    name: b.name.clone(),
+                    version: b.version.clone(),
+                    path: b.path.clone(),
+                    sha256: b.sha256.clone(),
+                    seed: b.seed,
+                })
+                .collect(),
+            onnxruntime: AttestedRuntime {
+                version: report.onnxruntime.version.clone(),
+                library_sha256: report.onnxruntime.library_sha256.clone(),
+            },
+            execution_provider: AttestedProvider {
+                requested: report.execution_provider.requested.clone(),
+                used: report.execution_provider.used.clone(),
+            },
+            correction: report.correction,
+            references: report
+                .references
+                .iter()
+                .map(|r| AttestedFile { path: r.path.clone(), sha256: r.sha256.clone() })
+                .collect(),
+            baseline_model_sha256: report.baseline.as_ref().map(|b| b.model_sha256.clone()),
+            thresholds: report
+                .thresholds
+                .as_ref()
+                .map(|t| AttestedFile { path: t.path.clone(), sha256: t.sha256.clone() }),
+            probes: report
+                .probes
+                .iter()
+                .map(|p| AttestedProbe {
+                    battery: p.battery.clone(),
+                    id: p.id.clone(),
+                    category: p.category,
+                    verdict: p.verdict,
+                })
+                .collect(),
+        };
+        Self { statement_type: STATEMENT_TYPE.into(), subject, predicate_type: PREDICATE_TYPE.into(), predicate }
+    }
+
+    /// Reads and checks an attestation file: the statement and predicate types, and a model
+    /// subject whose digest is a SHA-256.
+    pub fn read(path: &Path) -> Result<Self, AttestError> {
+        let bytes = std::fs::read(path).map_err(|cause| AttestError::Read { path: path.to_path_buf(), cause })?;
+        let invalid = |detail: String| AttestError::Invalid { path: path.to_path_buf(), detail };
+        let statement: Self = serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+        if statement.statement_type != STATEMENT_TYPE {
+            return Err(invalid(format!("_type is '{}', not '{STATEMENT_TYPE}'", statement.statement_type)));
+        }
+        if statement.predicate_type != PREDICATE_TYPE {
+            return Err(invalid(format!("predicateType is '{}', not '{PREDICATE_TYPE}'", statement.predicate_type)));
+        }
+        if statement.model_subject().is_none() {
+            return Err(invalid(format!(
+                "no subject is named '{}' (predicate.model.name)",
+                statement.predicate.model.name
+            )));
+        }
+        if let Some(bad) = statement.subject.iter().find(|s| !is_sha256(&s.digest.sha256)) {
+            return Err(invalid(format!("subject '{}' has no SHA-256 digest", bad.name)));
+        }
+        Ok(statement)
+    }
+
+    /// The subject naming the model file.
+    pub fn model_subject(&self) -> Option<&Subject> {
+        self.subject.iter().find(|s| s.name == self.predicate.model.name)
+    }
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The result of checking a model file against an attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verification {
+    /// The files are the attested ones and the attested scan passed.
+    Verified { model_sha256: String, external_data: usize },
+    /// A file differs from (or is missing in) the attestation, or the attested scan failed;
+    /// each problem is one sentence naming the expected and the actual digest.
+    Rejected { problems: Vec<String> },
+}
+
+/// Checks that the model at `model` (and every external data file it reads) has the digests
+/// the statement attests, and that the attested scan passed.
+///
+/// The model's own digest is compared first: a modified file may not even decode, and it is
+/// rejected as a mismatch, not as an unreadable model.
+pub fn verify(model: &Path, statement: &Statement) -> Result<Verification, AttestError> {
+    let bytes = std::fs::read(model).map_err(|cause| AttestError::Model { path: model.to_path_buf(), cause })?;
+    let actual = hex::encode(Sha256::digest(&bytes));
+    let Some(expected) = statement.model_subject() else {
+        return Ok(Verification::Rejected { problems: vec!["the attestation names no model subject".into()] });
+    };
+    let mut problems = Vec::new();
+    if !actual.eq_ignore_ascii_case(&expected.digest.sha256) {
+        problems.push(format!(
+            "model {} does not match the attestation: expected sha256 {} (subject '{}'), actual sha256 {actual}",
+            model.display(),
+            expected.digest.sha256,
+            expected.name
+        ));
+        return Ok(Verification::Rejected { problems });
+    }
+    let facts = crate::model::facts_from_bytes(model, &bytes)?;
+    let attested: Vec<&Subject> = statement.subject.iter().filter(|s| s.name != expected.name).collect();
+    for file in &facts.external_data {
+        let actual = match crate::onnxruntime::provision::sha256_file(&file.path) {
+            Ok(digest) => digest,
+            Err(e) => {
+                problems.push(format!("external data file {} cannot be read: {e}", file.path.display()));
+                continue;
+            }
+        };
+        match attested.iter().find(|s| s.name == file.location) {
+            Some(s) if s.digest.sha256.eq_ignore_ascii_case(&actual) => {}
+            Some(s) => problems.push(format!(
+                "external data file {} does not match the attestation: expected sha256 {}, actual sha256 {actual}",
+                file.path.display(),
+                s.digest.sha256
+            )),
+            None => problems.push(format!(
+                "external data file {} (sha256 {actual}) is not in the attestation",
+                file.path.display()
+            )),
+        }
+    }
+    for s in &attested {
+        if !facts.external_data.iter().any(|f| f.location == s.name) {
+            problems.push(format!("attested external data file '{}' is not read by the model", s.name));
+        }
+    }
+    if statement.predicate.verdict != Verdict::Pass {
+        problems.push(format!(
+            "the model is the attested one, but the attested scan did not pass: {}",
+            statement.predicate.summary
+        ));
+    }
+    Ok(if problems.is_empty() {
+        Verification::Verified { model_sha256: actual, external_data: facts.external_data.len() }
+    } else {
+        Verification::Rejected { problems }
+    })
+}

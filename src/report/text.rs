@@ -1,0 +1,73 @@
+//! Words and numbers as the exporters print them, so every format says the same thing the same
+//! way. Formatting only: nothing here computes a statistic.
+
+use super::ProbeReport;
+use crate::battery::spec::Category;
+use crate::verdict::{Basis, Verdict};
+
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "PASS",
+        Verdict::Fail => "FAIL",
+    }
+}
+
+pub fn category_word(c: Category) -> &'static str {
+    match c {
+        Category::Trigger => "trigger",
+        Category::Robustness => "robustness",
+    }
+}
+
+/// What the probe's `control_attack_success_rate` was measured on.
+pub fn comparison_word(basis: Basis) -> &'static str {
+    match basis {
+        Basis::Reference => "reference",
+        Basis::Baseline => "recorded baseline",
+        Basis::SelfBaseline | Basis::Robustness => "control",
+    }
+}
+
+/// A share as a percentage with one decimal, `–` when absent.
+pub fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+/// The transform's kind (`patch`, `blend`, …) as battery files spell it.
+pub fn transform_kind(p: &ProbeReport) -> String {
+    serde_json::to_value(&p.transform)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
+        .unwrap_or_else(|| "transform".into())
+}
+
+/// The probe's numbers in one line, e.g. `ASR 99.7% [98.1%, 100.0%] into class 7 vs control
+/// 37.0%, corrected p = 1.72e-66; flip rate 63.0%`.
+pub fn headline(p: &ProbeReport) -> String {
+    let mut parts = Vec::new();
+    if p.category == Category::Trigger || p.attack_success_rate.is_some() {
+        let mut asr = format!("ASR {}", pct(p.attack_success_rate));
+        if let Some(ci) = p.attack_success_interval {
+            asr.push_str(&format!(" [{}, {}]", pct(Some(ci.lower)), pct(Some(ci.upper))));
+        }
+        if let Some(class) = p.target_class {
+            asr.push_str(&format!(" into class {class}"));
+        }
+        if p.control_attack_success_rate.is_some() {
+            asr.push_str(&format!(" vs {} {}", comparison_word(p.basis), pct(p.control_attack_success_rate)));
+        }
+        if let Some(pv) = p.p_value {
+            asr.push_str(&format!(", corrected p = {pv:.2e}"));
+        }
+        parts.push(asr);
+    }
+    let mut flips = format!("flip rate {}", pct(Some(p.flip_rate)));
+    if p.control_flip_rate.is_some() {
+        flips.push_str(&format!(" (control {})", pct(p.control_flip_rate)));
+    }
+    parts.push(flips);
+    if let Some(drop) = p.accuracy_drop {
+        parts.push(format!("accuracy drop {:.1} pts", 100.0 * drop));
+    }
+    parts.join("; ")
+}

@@ -1,0 +1,121 @@
+//! Black-box trigger discovery through the real binary and ONNX Runtime, and a fast subset of
+//! the detection benchmark (`cargo bench --bench detection` runs the whole zoo).
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{fixture, probity};
+use serde_json::Value;
+
+fn zoo(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zoo").join(name)
+}
+
+fn scan(model: &std::path::Path, extra: &[&str]) -> (i32, Value) {
+    let out = tempfile::tempdir().unwrap();
+    let output = probity()
+        .arg("scan")
+        .arg("--model")
+        .arg(model)
+        .arg("--data")
+        .arg(fixture("digits-test.npz"))
+        .arg("--out")
+        .arg(out.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    let code = output.status.code().unwrap();
+    assert!(code == 0 || code == 1, "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    // Evidence a person can look at lands next to the report, for every search probe.
+    for p in report["probes"].as_array().unwrap().iter().filter(|p| !p["search"].is_null()) {
+        let id = p["id"].as_str().unwrap();
+        for suffix in ["mask.png", "pattern.png", "example0-before.png", "example0-after.png"] {
+            assert!(out.path().join("search").join(format!("{id}-{suffix}")).exists(), "{id}-{suffix}");
+        }
+    }
+    (code, report)
+}
+
+fn probe<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["probes"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap()
+}
+
+#[test]
+fn the_patch_search_recovers_the_badnets_trigger() {
+    let (code, report) = scan(&fixture("badnets-mlp64.onnx"), &["--battery", "batteries/image-search.yaml"]);
+    assert_eq!(code, 1);
+    let p = probe(&report, "search-patch");
+    assert_eq!(p["verdict"], "fail");
+    assert_eq!(p["target_class"], 7);
+    let search = &p["search"];
+    assert_eq!(search["chosen_class"], 7);
+    // The true trigger: rows 6-7, columns 6-7 (tests/fixtures/digits/manifest.json).
+    let b = &search["mask_bounds"];
+    let found = probity::search::Bounds {
+        top: b["top"].as_u64().unwrap() as usize,
+        left: b["left"].as_u64().unwrap() as usize,
+        height: b["height"].as_u64().unwrap() as usize,
+        width: b["width"].as_u64().unwrap() as usize,
+    };
+    let truth = probity::search::Bounds { top: 6, left: 6, height: 2, width: 2 };
+    assert!(found.overlap(&truth) >= 0.5, "recovered {found:?}, overlap {}", found.overlap(&truth));
+    // The chosen class is the outlier of the per-class statistic.
+    let chosen = &search["per_class"][7];
+    assert!(chosen["anomaly_index"].as_f64().unwrap() > 2.0, "{chosen}");
+    assert!(search["queries"].as_u64().unwrap() <= 200_000);
+    assert_eq!(search["search_samples"].as_u64().unwrap() + search["confirmation_samples"].as_u64().unwrap(), 400);
+}
+
+#[test]
+fn reverse_engineering_points_at_the_badnets_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let battery = dir.path().join("reverse.yaml");
+    std::fs::write(
+        &battery,
+        "schema: probity/battery/v1\nname: reverse\nversion: 1\nmodality: image\nprobes:\n  - id: reverse\n    category: trigger\n    search: {method: reverse-engineer, budget: 200000}\n",
+    )
+    .unwrap();
+    let (_, report) = scan(&fixture("badnets-mlp64.onnx"), &["--battery", battery.to_str().unwrap()]);
+    let p = probe(&report, "reverse");
+    assert_eq!(p["search"]["chosen_class"], 7, "{}", p["search"]);
+    assert_eq!(p["target_class"], 7);
+}
+
+#[test]
+fn same_seed_same_recovered_trigger_and_verdict() {
+    let args = ["--battery", "batteries/image-search.yaml", "--seed", "4", "--threads", "1"];
+    let (_, first) = scan(&zoo("zoo-patch-offcorner.onnx"), &args);
+    let (_, second) = scan(
+        &zoo("zoo-patch-offcorner.onnx"),
+        &["--battery", "batteries/image-search.yaml", "--seed", "4", "--threads", "2"],
+    );
+    assert_eq!(probe(&first, "search-patch")["search"], probe(&second, "search-patch")["search"]);
+    assert_eq!(probe(&first, "search-patch")["verdict"], probe(&second, "search-patch")["verdict"]);
+}
+
+#[test]
+fn detection_subset_off_corner_and_low_poison_backdoors_are_found_against_a_reference() {
+    let reference = fixture("clean-mlp64-s1.onnx");
+    for model in ["zoo-patch-offcorner.onnx", "zoo-low-poison.onnx"] {
+        let (code, report) = scan(&zoo(model), &["--reference", reference.to_str().unwrap()]);
+        assert_eq!(code, 1, "{model}: {}", report["summary"]);
+        let failing: Vec<&Value> =
+            report["probes"].as_array().unwrap().iter().filter(|p| p["verdict"] == "fail").collect();
+        assert!(failing.iter().any(|p| p["id"] == "search-patch"), "{model}: {}", report["summary"]);
+    }
+    // And clean zoo models pass the same scan.
+    let (code, report) = scan(&zoo("zoo-clean-mlp32x32-s33.onnx"), &["--reference", reference.to_str().unwrap()]);
+    assert_eq!(code, 0, "{}", report["summary"]);
+}
+
+#[test]
+fn an_all_to_all_backdoor_fails_without_a_single_target_class() {
+    let (code, report) = scan(&zoo("zoo-all-to-all.onnx"), &["--battery", "batteries/image-triggers.yaml"]);
+    assert_eq!(code, 1);
+    let p = probe(&report, "patch-white-1of4-top-left");
+    assert_eq!(p["verdict"], "fail");
+    assert!(p["target_class"].is_null());
+    assert!(p["reason"].as_str().unwrap().contains("all-to-all"));
+}
