@@ -25,8 +25,9 @@ use crate::search::{self, Oracle, SearchInput, SearchOutcome, SearchSummary};
 use crate::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
 use crate::verdict::{self, Comparison, Correction, Direction, Observation, ProbeEvidence, ProbeJudgement};
 
-/// Samples transformed and classified per chunk: bounds memory whatever the data size.
-const CHUNK: usize = 1024;
+/// Samples transformed and classified per chunk: bounds memory whatever the data size, and
+/// small enough that building the next chunk overlaps inference of this one.
+const CHUNK: usize = 256;
 /// Scores kept per input in predictions (and in recorded baselines).
 pub const TOP_K: usize = 3;
 /// Example inputs kept per probe for reports.
@@ -459,6 +460,22 @@ pub fn scan(
     })
 }
 
+/// One batch through the candidate and every reference.
+fn classify_all(
+    models: &mut Models<'_>,
+    batch: &[(String, InputData)],
+    kind: ScoreKind,
+) -> Result<(Predictions, Vec<Predictions>), ScanError> {
+    let own = Predictions::from_scores(&models.candidate.classify(batch)?, kind);
+    let mut others = Vec::with_capacity(models.references.len());
+    for reference in models.references.iter_mut() {
+        let scores = reference.classify(batch)?;
+        let kind = detect_score_kind(&scores);
+        others.push(Predictions::from_scores(&scores, kind));
+    }
+    Ok((own, others))
+}
+
 /// Classifies every clean input, a chunk at a time.
 fn classify_clean(engine: &mut Engine, input: &str, x: &ArrayD<f32>) -> Result<ndarray::Array2<f32>, ScanError> {
     let n = x.shape()[0];
@@ -620,13 +637,28 @@ impl ProbeJob<'_> {
     ) -> Result<(Predictions, Vec<Predictions>), ScanError> {
         let mut candidate = Predictions::default();
         let mut references = vec![Predictions::default(); models.references.len()];
-        for chunk in indices.chunks(CHUNK) {
-            let batch = [(self.input.to_string(), InputData::F32(self.transform_chunk(x, chunk, transform, stream)))];
-            candidate.extend(Predictions::from_scores(&models.candidate.classify(&batch)?, kind));
-            for (reference, out) in models.references.iter_mut().zip(references.iter_mut()) {
-                let scores = reference.classify(&batch)?;
-                let kind = detect_score_kind(&scores);
-                out.extend(Predictions::from_scores(&scores, kind));
+        let chunks: Vec<&[usize]> = indices.chunks(CHUNK).collect();
+        let mut ready = chunks.first().map(|chunk| self.transform_chunk(x, chunk, transform, stream));
+        for k in 0..chunks.len() {
+            let Some(inputs) = ready.take() else { break };
+            let batch = [(self.input.to_string(), InputData::F32(inputs))];
+            // The next chunk is built (in parallel, by rayon) while this one runs through the
+            // models, so input generation hides behind inference.
+            let (classified, next) = std::thread::scope(|scope| {
+                let next = chunks
+                    .get(k + 1)
+                    .map(|chunk| scope.spawn(move || self.transform_chunk(x, chunk, transform, stream)));
+                let classified = classify_all(models, &batch, kind);
+                let next = next.map(|handle| {
+                    handle.join().map_err(|_| ScanError::Incompatible("building probed inputs failed".into()))
+                });
+                (classified, next.transpose())
+            });
+            let (own, others) = classified?;
+            ready = next?;
+            candidate.extend(own);
+            for (out, predictions) in references.iter_mut().zip(others) {
+                out.extend(predictions);
             }
         }
         Ok((candidate, references))

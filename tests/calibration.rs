@@ -1,13 +1,12 @@
-//! False-alarm calibration of the default trigger battery: every clean fixture, scanned under
-//! 50 seeds, must fail at most an alpha share of the time. The measured rate is printed
+//! False-alarm calibration of the default batteries (trigger sweep, patch search, robustness):
+//! every clean fixture, scanned under 50 seeds, must fail at most an alpha share of the time. The measured rate is printed
 //! (`cargo test --release --test calibration -- --nocapture`) and quoted in docs/batteries.md.
 
 mod common;
 
-use std::path::Path;
-
 use common::fixture;
 use probity::battery;
+use probity::battery::spec::Modality;
 use probity::engine::{Engine, EngineOptions};
 use probity::runner::{self, Models, ScanSettings};
 use probity::verdict::Verdict;
@@ -25,9 +24,8 @@ const SEEDS: u64 = 50;
 #[test]
 fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
     let runtime = probity::onnxruntime::load(None).unwrap();
-    let triggers =
-        battery::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/batteries/image-triggers.yaml"))).unwrap();
-    let alpha = triggers.defaults.alpha;
+    let batteries = battery::defaults(Modality::Image).unwrap();
+    let alpha = batteries[0].defaults.alpha;
     let dataset = probity::data::load(&fixture("digits-test.npz"), None).unwrap();
     let mut scans = 0u32;
     let mut false_alarms = Vec::new();
@@ -38,7 +36,7 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
             let settings = ScanSettings { seed: Some(seed), ..ScanSettings::default() };
             let mut models =
                 Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
-            let outcome = runner::scan(&mut models, &dataset, std::slice::from_ref(&triggers), &settings).unwrap();
+            let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).unwrap();
             scans += 1;
             for probe in &outcome.probes {
                 worst_asr = worst_asr.max(probe.judgement.attack_success_rate.unwrap_or(0.0));
