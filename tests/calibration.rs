@@ -4,21 +4,13 @@
 
 mod common;
 
-use common::fixture;
+use common::{CLEAN_MODELS, fixture};
 use probity::battery;
 use probity::battery::spec::Modality;
 use probity::engine::{Engine, EngineOptions};
 use probity::runner::{self, Models, ScanSettings};
 use probity::verdict::Verdict;
 
-const CLEAN_MODELS: [&str; 6] = [
-    "clean-mlp64-s1.onnx",
-    "clean-mlp64-s2.onnx",
-    "clean-mlp32x32-s3.onnx",
-    "clean-mlp128-s4.onnx",
-    "clean-logreg-s5.onnx",
-    "clean-mlp48-s6.onnx",
-];
 const SEEDS: u64 = 50;
 
 #[test]

@@ -3,18 +3,9 @@
 
 mod common;
 
-use common::{fixture, manifest, probity};
+use common::{CLEAN_MODELS, fixture, manifest, probity};
 use predicates::prelude::*;
 use serde_json::Value;
-
-const CLEAN_MODELS: [&str; 6] = [
-    "clean-mlp64-s1.onnx",
-    "clean-mlp64-s2.onnx",
-    "clean-mlp32x32-s3.onnx",
-    "clean-mlp128-s4.onnx",
-    "clean-logreg-s5.onnx",
-    "clean-mlp48-s6.onnx",
-];
 
 /// Runs a scan of the digits test data into a fresh folder; returns (exit code, report.json, stdout).
 fn scan(model: &str, extra: &[&str]) -> (i32, Value, String) {
@@ -193,21 +184,7 @@ fn a_folder_of_png_images_is_resized_normalised_and_labelled_by_subfolder() {
 }
 
 fn scan_data(model: &str, data: &std::path::Path, extra: &[&str]) -> (i32, Value, String) {
-    let out = tempfile::tempdir().unwrap();
-    let output = probity()
-        .arg("scan")
-        .arg("--model")
-        .arg(fixture(model))
-        .arg("--data")
-        .arg(data)
-        .arg("--out")
-        .arg(out.path())
-        .args(extra)
-        .output()
-        .unwrap();
-    let code = output.status.code().unwrap();
-    assert!(code == 0 || code == 1, "{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
-    assert!(out.path().join("report.md").exists());
-    (code, report, String::from_utf8_lossy(&output.stdout).into_owned())
+    let run = common::scan(&fixture(model), data, extra);
+    assert!(run.out.path().join("report.md").exists());
+    (run.code, run.report, run.stdout)
 }

@@ -19,24 +19,10 @@ const OTHER_CLEAN: [&str; 5] = [
 const REFERENCE: &str = "clean-mlp64-s1.onnx";
 const NATURAL: &str = "tests/fixtures/batteries/natural-features.yaml";
 
-/// Runs `probity scan` with `extra` arguments; returns (exit code, report.json).
+/// Runs `probity scan` on the digits test data; returns (exit code, report.json).
 fn scan(model: &str, extra: &[&str]) -> (i32, Value) {
-    let out = tempfile::tempdir().unwrap();
-    let output = probity()
-        .arg("scan")
-        .arg("--model")
-        .arg(fixture(model))
-        .arg("--data")
-        .arg(fixture("digits-test.npz"))
-        .arg("--out")
-        .arg(out.path())
-        .args(extra)
-        .output()
-        .unwrap();
-    let code = output.status.code().unwrap();
-    assert!(code == 0 || code == 1, "{model}: exit {code}: {}", String::from_utf8_lossy(&output.stderr));
-    let report = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
-    (code, report)
+    let run = common::scan(&fixture(model), &fixture("digits-test.npz"), extra);
+    (run.code, run.report)
 }
 
 fn reference_args() -> Vec<String> {

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{fixture, probity};
+use common::fixture;
 use serde_json::Value;
 
 fn zoo(name: &str) -> PathBuf {
@@ -13,29 +13,15 @@ fn zoo(name: &str) -> PathBuf {
 }
 
 fn scan(model: &std::path::Path, extra: &[&str]) -> (i32, Value) {
-    let out = tempfile::tempdir().unwrap();
-    let output = probity()
-        .arg("scan")
-        .arg("--model")
-        .arg(model)
-        .arg("--data")
-        .arg(fixture("digits-test.npz"))
-        .arg("--out")
-        .arg(out.path())
-        .args(extra)
-        .output()
-        .unwrap();
-    let code = output.status.code().unwrap();
-    assert!(code == 0 || code == 1, "{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    let run = common::scan(model, &fixture("digits-test.npz"), extra);
     // Evidence a person can look at lands next to the report, for every search probe.
-    for p in report["probes"].as_array().unwrap().iter().filter(|p| !p["search"].is_null()) {
+    for p in run.report["probes"].as_array().unwrap().iter().filter(|p| !p["search"].is_null()) {
         let id = p["id"].as_str().unwrap();
         for suffix in ["mask.png", "pattern.png", "example0-before.png", "example0-after.png"] {
-            assert!(out.path().join("search").join(format!("{id}-{suffix}")).exists(), "{id}-{suffix}");
+            assert!(run.out.path().join("search").join(format!("{id}-{suffix}")).exists(), "{id}-{suffix}");
         }
     }
-    (code, report)
+    (run.code, run.report)
 }
 
 fn probe<'a>(report: &'a Value, id: &str) -> &'a Value {

@@ -2,20 +2,10 @@
 
 use std::fmt::Write;
 
+use super::text::{pct, verdict_word};
 use super::{ProbeReport, Report};
 use crate::battery::spec::Category;
 use crate::verdict::Verdict;
-
-fn verdict_word(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-    }
-}
-
-fn pct(v: Option<f64>) -> String {
-    v.map_or_else(|| "–".into(), |v| format!("{:.1}%", 100.0 * v))
-}
 
 pub fn render(report: &Report) -> Vec<u8> {
     let mut s = String::new();
@@ -41,7 +31,7 @@ pub fn render(report: &Report) -> Vec<u8> {
     let robustness: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.category == Category::Robustness).collect();
     if !triggers.is_empty() {
         let _ = writeln!(s, "\n## Backdoor evidence (trigger probes): {}\n", verdict_word(report.backdoor_verdict));
-        let _ = writeln!(s, "| probe | verdict | target class | ASR (95% CI) | control ASR | Holm p | reason |");
+        let _ = writeln!(s, "| probe | verdict | target class | ASR (CI) | comparison ASR | corrected p | reason |");
         let _ = writeln!(s, "|---|---|---|---|---|---|---|");
         let mut sorted = triggers.clone();
         sorted.sort_by_key(|p| (p.verdict == Verdict::Pass, p.id.clone()));

@@ -35,10 +35,7 @@ pub fn pct(v: Option<f64>) -> String {
 
 /// The transform's kind (`patch`, `blend`, …) as battery files spell it.
 pub fn transform_kind(p: &ProbeReport) -> String {
-    serde_json::to_value(&p.transform)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
-        .unwrap_or_else(|| "transform".into())
+    p.transform.kind().to_string()
 }
 
 /// The probe's numbers in one line, e.g. `ASR 99.7% [98.1%, 100.0%] into class 7 vs control

@@ -17,3 +17,48 @@ pub fn manifest() -> serde_json::Value {
     let text = std::fs::read_to_string(fixture("manifest.json")).expect("manifest");
     serde_json::from_str(&text).expect("manifest is JSON")
 }
+
+/// The six independently trained clean digits fixtures.
+pub const CLEAN_MODELS: [&str; 6] = [
+    "clean-mlp64-s1.onnx",
+    "clean-mlp64-s2.onnx",
+    "clean-mlp32x32-s3.onnx",
+    "clean-mlp128-s4.onnx",
+    "clean-logreg-s5.onnx",
+    "clean-mlp48-s6.onnx",
+];
+
+/// A finished `probity scan` (exit 0 or 1), with what it printed and wrote.
+pub struct Scan {
+    pub code: i32,
+    pub report: serde_json::Value,
+    pub stdout: String,
+    /// The output folder; kept alive so callers can look at the other files.
+    pub out: tempfile::TempDir,
+}
+
+/// Runs `probity scan --model MODEL --data DATA --out <fresh folder> EXTRA...` and reads the
+/// report; panics (with stderr) unless it exits 0 or 1.
+pub fn scan(model: &std::path::Path, data: &std::path::Path, extra: &[&str]) -> Scan {
+    let out = tempfile::tempdir().unwrap();
+    let output = probity()
+        .arg("scan")
+        .arg("--model")
+        .arg(model)
+        .arg("--data")
+        .arg(data)
+        .arg("--out")
+        .arg(out.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    let code = output.status.code().unwrap();
+    assert!(
+        code == 0 || code == 1,
+        "scan of {} exited {code}: {}",
+        model.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
+    Scan { code, report, stdout: String::from_utf8_lossy(&output.stdout).into_owned(), out }
+}
