@@ -1,6 +1,8 @@
 //! Detection-quality benchmark: every fixture and zoo model, scanned with the default batteries
-//! in self-baseline mode and against a clean reference, with the detection rate and false
-//! alarms of each mode. Run with `cargo bench --bench detection`.
+//! in self-baseline mode, and against a clean reference with the default batteries plus the
+//! opt-in deep search (`batteries/image-search-deep.yaml`, meant for reference mode), with the
+//! detection rate and false alarms of each mode. Run with `cargo bench --bench detection`
+//! (several minutes: the deep search spends 2M queries per model).
 //!
 //! The zoo's triggers are deliberately *not* the ones the default battery lists (blends of
 //! other noise, SIG stripes at another frequency, off-corner patches, all-to-all shifts, 1%
@@ -97,6 +99,8 @@ fn root(path: &str) -> PathBuf {
 fn main() {
     let runtime = probity::onnxruntime::load(None).expect("ONNX Runtime");
     let batteries = battery::defaults(Modality::Image).expect("default batteries");
+    let mut with_deep = batteries.clone();
+    with_deep.push(battery::load(&root("batteries/image-search-deep.yaml")).expect("deep search battery"));
     let options = EngineOptions::default();
     println!("| model | truth | self-baseline | reference | failing probes (self / reference) | seconds |");
     println!("|---|---|---|---|---|---|");
@@ -112,8 +116,9 @@ fn main() {
         let mut failing = Vec::new();
         for with_reference in [false, true] {
             let references: &mut [Engine] = if with_reference { &mut reference } else { &mut [] };
+            let batteries = if with_reference { &with_deep } else { &batteries };
             let mut models = Models { candidate: &mut engine, references, baseline: None, baseline_tolerance: 0.0 };
-            let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).expect("scan");
+            let outcome = runner::scan(&mut models, &dataset, batteries, &settings).expect("scan");
             let trigger_fail: Vec<String> = outcome
                 .probes
                 .iter()

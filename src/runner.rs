@@ -329,7 +329,7 @@ pub fn scan(
                         job.search(models.candidate, scores, &dataset.x, search_part, &clean, classes, &spec)?;
                     queries += found.queries;
                     let chosen = &found.candidates[found.chosen];
-                    let summary = summarise_search(&found, search_part.len(), confirm_part.len(), &range);
+                    let summary = summarise_search(&found, search_part.len(), confirm_part.len());
                     let transform: Box<dyn Transform> = Box::new(chosen.trigger.clone());
                     (transform, confirm_part.to_vec(), Some(summary))
                 }
@@ -808,12 +808,7 @@ impl Oracle for EngineOracle<'_> {
 }
 
 /// The report's view of a search: per-class statistics and the chosen trigger as images.
-fn summarise_search(
-    found: &SearchOutcome,
-    search_samples: usize,
-    confirmation_samples: usize,
-    range: &ValueRange,
-) -> SearchSummary {
+fn summarise_search(found: &SearchOutcome, search_samples: usize, confirmation_samples: usize) -> SearchSummary {
     let chosen = &found.candidates[found.chosen];
     let (channels, h, w) = chosen.trigger.pattern.dim();
     let unit = ValueRange { lo: vec![0.0; channels], hi: vec![1.0; channels] };
@@ -821,7 +816,6 @@ fn summarise_search(
     let shown = Array3::from_shape_fn((channels, h, w), |(c, y, x)| {
         chosen.trigger.pattern[[c, y, x]] * chosen.trigger.mask[[y, x]]
     });
-    let _ = range;
     SearchSummary {
         method: found.method.into(),
         statistic: found.statistic.into(),

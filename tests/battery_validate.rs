@@ -127,3 +127,19 @@ fn validate_needs_no_onnx_runtime() {
         .assert()
         .success();
 }
+
+#[test]
+fn every_bundled_battery_validates() {
+    let mut names: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/batteries"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    let output = common::probity().args(["battery", "validate"]).args(&names).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok: ")).count(), names.len(), "{stdout}");
+}
