@@ -1,0 +1,419 @@
+//! End-to-end throughput: model queries per second of a probity scan against its two yardsticks,
+//! measured in one run on one machine with one thread budget. Run with
+//! `cargo bench --bench throughput`; BENCHMARKS.md records the figures and the targets.
+//!
+//! - **(a) probity**: `runner::scan` over the fixed battery `benches/throughput-battery.yaml`
+//!   (clean pass, 8 trigger probes with their controls, 2 robustness probes), through the library
+//!   API; queries from `ScanOutcome::queries`, seconds by `Instant` around the call (model and
+//!   data loading excluded).
+//! - **(b) raw ONNX Runtime**, the ceiling: exactly the inputs (a) classifies — the clean chunks,
+//!   then each probe's transformed chunk and its control's, built here once up front the way the
+//!   runner builds them (same sample order, per-sample generators and chunking) — fed to the same
+//!   `Engine` with `Engine::classify` in a tight loop. Same session, batch size and threads.
+//! - **(c) Python peer**: `benches/peer_scan.py`, the same battery written with onnxruntime and
+//!   vectorised numpy, run through `python3` when `onnxruntime` and `numpy` import.
+//!
+//! (a) and (b) alternate within each repetition, so a change in machine load hits both; each
+//! figure is the median over `PROBITY_BENCH_REPETITIONS` runs (default 11) after one warm-up.
+//! `PROBITY_BENCH_THREADS` (default 2) sets ONNX Runtime's intra-op threads, the rayon pool that
+//! builds probity's inputs, and the peer's `intra_op_num_threads` alike. `PROBITY_BENCH_MODELS`,
+//! a comma-separated list of substrings of the model labels (say `mlp` or `cnn`), runs only the
+//! models it matches — handy under a profiler.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+
+use probity::battery::{
+    self,
+    spec::{Battery, Category, Layout, PatchContent, Position, TransformSpec},
+};
+use probity::data::{self, Dataset};
+use probity::engine::{Engine, EngineOptions, InputData};
+use probity::runner::{self, Models, ScanOutcome, ScanSettings};
+use probity::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
+
+const BATTERY: &str = "benches/throughput-battery.yaml";
+const PEER: &str = "benches/peer_scan.py";
+/// Samples the runner transforms and classifies per chunk (`runner::CHUNK`, private there).
+const RUNNER_CHUNK: usize = 1024;
+
+struct Case {
+    label: &'static str,
+    model: &'static str,
+    data: &'static str,
+    /// Targets for (a)/(b) and (a)/(c) (issue 7).
+    min_vs_raw: f64,
+    min_vs_peer: f64,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        label: "tiny MLP (clean-mlp64-s1, 1x8x8)",
+        model: "tests/fixtures/digits/clean-mlp64-s1.onnx",
+        data: "tests/fixtures/digits/digits-test.npz",
+        min_vs_raw: 0.7,
+        min_vs_peer: 3.0,
+    },
+    Case {
+        label: "CNN (rgb-cnn, 3x32x32)",
+        model: "tests/fixtures/zoo/rgb-cnn.onnx",
+        data: "tests/fixtures/zoo/rgb-test.npz",
+        min_vs_raw: 0.9,
+        min_vs_peer: 1.0,
+    },
+];
+
+fn root(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn env_count(name: &str, default: usize) -> usize {
+    match std::env::var(name) {
+        Ok(v) => v.parse().ok().filter(|&n| n >= 1).unwrap_or_else(|| panic!("{name}={v}: expected an integer >= 1")),
+        Err(_) => default,
+    }
+}
+
+fn median(samples: &[Duration]) -> f64 {
+    let mut s: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+    s.sort_by(f64::total_cmp);
+    let mid = s.len() / 2;
+    if s.len() % 2 == 1 { s[mid] } else { (s[mid - 1] + s[mid]) / 2.0 }
+}
+
+/// `median (min-max)` in seconds.
+fn spread(samples: &[Duration]) -> String {
+    let min = samples.iter().min().map_or(0.0, Duration::as_secs_f64);
+    let max = samples.iter().max().map_or(0.0, Duration::as_secs_f64);
+    format!("{:.4} ({min:.4}-{max:.4})", median(samples))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Every batch (a) classifies, in the runner's order, with the number of transformed samples.
+struct ProbedInputs {
+    batches: Vec<[(String, InputData); 1]>,
+    queries: u64,
+}
+
+/// Builds the inputs a scan of `battery` classifies on the candidate alone, as the runner does.
+fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInputs {
+    let x = &dataset.x;
+    let shape = x.shape();
+    assert!(
+        battery.defaults.layout.is_none_or(|l| l == Layout::Nchw) && matches!(shape[1], 1 | 3),
+        "this bench builds NCHW inputs only"
+    );
+    let geometry = Geometry { channels: shape[1], height: shape[2], width: shape[3] };
+    // The range the runner infers when the battery declares none: per channel min and max.
+    assert!(battery.defaults.value_range.is_none(), "the throughput battery leaves value-range to the data");
+    let (lo, hi): (Vec<f32>, Vec<f32>) = (0..geometry.channels)
+        .map(|c| {
+            let lane = x.index_axis(Axis(1), c);
+            let lo = lane.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = lane.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
+        })
+        .unzip();
+    let range = ValueRange { lo, hi };
+    let seed = battery.defaults.seed;
+    let mut order: Vec<usize> = (0..dataset.len()).collect();
+    order.shuffle(&mut transform::sample_rng(seed, "sample-order", 0, Stream::Placement));
+
+    let mut batches = Vec::new();
+    let mut queries = 0u64;
+    let mut push = |batch: ArrayD<f32>| {
+        queries += batch.len_of(Axis(0)) as u64;
+        batches.push([(input.to_string(), InputData::F32(batch))]);
+    };
+    for start in (0..dataset.len()).step_by(RUNNER_CHUNK) {
+        let end = (start + RUNNER_CHUNK).min(dataset.len());
+        push(x.slice_axis(Axis(0), ndarray::Slice::from(start..end)).to_owned());
+    }
+    for probe in &battery.probes {
+        let key = format!("{}/{}", battery.name, probe.id);
+        let indices = &order[..probe.samples.min(order.len())];
+        let probed = transform::build(&probe.transform, geometry).expect("the battery's transforms build");
+        let control = match probe.category {
+            Category::Trigger => Some(probed.control().expect("trigger transforms have a control")),
+            Category::Robustness => None,
+        };
+        let streams =
+            std::iter::once((probed.as_ref(), Stream::Probe)).chain(control.as_deref().map(|c| (c, Stream::Control)));
+        for (transform, stream) in streams {
+            for chunk in indices.chunks(RUNNER_CHUNK) {
+                push(transform_chunk(x, chunk, transform, stream, seed, &key, &range));
+            }
+        }
+    }
+    ProbedInputs { batches, queries }
+}
+
+fn transform_chunk(
+    x: &ArrayD<f32>,
+    chunk: &[usize],
+    transform: &dyn Transform,
+    stream: Stream,
+    seed: u64,
+    key: &str,
+    range: &ValueRange,
+) -> ArrayD<f32> {
+    let mut shape = x.shape().to_vec();
+    shape[0] = chunk.len();
+    let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
+    batch.axis_iter_mut(Axis(0)).into_par_iter().zip(chunk.par_iter()).for_each(|(mut slot, &index)| {
+        slot.assign(&x.index_axis(Axis(0), index));
+        let sample = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs");
+        let mut rng = transform::sample_rng(seed, key, index as u64, stream);
+        let mut placement_rng = transform::sample_rng(seed, key, index as u64, Stream::Placement);
+        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range };
+        transform.apply(sample, &mut ctx);
+    });
+    batch
+}
+
+/// What the Python peer reported.
+struct PeerResult {
+    queries_per_second: f64,
+    queries: u64,
+    probes: serde_json::Value,
+}
+
+/// Whether `python3` can import what the peer needs.
+fn peer_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn run_peer(case: &Case, battery_json: &Path, threads: usize, batch_size: usize, repetitions: usize) -> PeerResult {
+    let output = Command::new("python3")
+        .arg(root(PEER))
+        .arg("--model")
+        .arg(root(case.model))
+        .arg("--data")
+        .arg(root(case.data))
+        .arg("--battery-json")
+        .arg(battery_json)
+        .args(["--threads", &threads.to_string()])
+        .args(["--batch-size", &batch_size.to_string()])
+        .args(["--repetitions", &repetitions.to_string()])
+        .output()
+        .expect("running python3");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{PEER} failed ({}):\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let report: serde_json::Value = serde_json::from_str(last).expect("the peer's last line is JSON");
+    PeerResult {
+        queries_per_second: report["queries_per_second"].as_f64().expect("queries_per_second"),
+        queries: report["queries"].as_u64().expect("queries"),
+        probes: report["probes"].clone(),
+    }
+}
+
+/// Probes whose inputs do not depend on random draws, so probity and the peer classify exactly
+/// the same inputs: fixed-position solid, colour or checkerboard patches, and stripes.
+fn deterministic(spec: &TransformSpec) -> bool {
+    match spec {
+        TransformSpec::Patch { position, content, .. } => {
+            *position != Position::Random
+                && matches!(
+                    content,
+                    PatchContent::Solid(_) | PatchContent::Color(_) | PatchContent::Checkerboard { .. }
+                )
+        }
+        TransformSpec::Blend { pattern, .. } => matches!(pattern, battery::spec::BlendPattern::Stripes { .. }),
+        _ => false,
+    }
+}
+
+/// Checks the peer against probity on the probes where both see identical inputs.
+fn cross_check(battery: &Battery, outcome: &ScanOutcome, peer: &PeerResult) -> String {
+    let (mut same, mut compared, mut differing) = (0, 0, Vec::new());
+    for probe_outcome in &outcome.probes {
+        let probe = &battery.probes[probe_outcome.probe_index];
+        if !deterministic(&probe.transform) {
+            continue;
+        }
+        let flips = probe_outcome
+            .indices
+            .iter()
+            .zip(&probe_outcome.candidate.probed.class)
+            .filter(|&(&i, &c)| outcome.clean.class[i] != c)
+            .count() as u64;
+        compared += 1;
+        match peer.probes[&probe.id]["flips"].as_u64() {
+            Some(theirs) if theirs == flips => same += 1,
+            theirs => differing.push(format!("{} (probity {flips}, peer {theirs:?})", probe.id)),
+        }
+    }
+    if differing.is_empty() {
+        format!("peer flips the same predictions as probity on {same}/{compared} deterministic probes")
+    } else {
+        format!("WARNING: peer and probity disagree on {}", differing.join(", "))
+    }
+}
+
+struct Row {
+    label: &'static str,
+    scan: f64,
+    raw: f64,
+    peer: Option<f64>,
+    min_vs_raw: f64,
+    min_vs_peer: f64,
+}
+
+fn main() {
+    let threads = env_count("PROBITY_BENCH_THREADS", 2);
+    let repetitions = env_count("PROBITY_BENCH_REPETITIONS", 11);
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("the rayon pool");
+    let runtime = probity::onnxruntime::load(None).expect("ONNX Runtime");
+    let battery = battery::load(&root(BATTERY)).expect("the throughput battery");
+    let batteries = std::slice::from_ref(&battery);
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root("target"), PathBuf::from);
+    std::fs::create_dir_all(&target).expect("the target folder");
+    let battery_json = target.join("throughput-battery.json");
+    std::fs::write(&battery_json, serde_json::to_vec_pretty(&battery).expect("battery as JSON"))
+        .expect("writing the battery for the peer");
+    let peer = peer_available();
+    let options = EngineOptions { threads: Some(threads), ..EngineOptions::default() };
+    println!(
+        "threads {threads} (ONNX Runtime intra-op and rayon), {repetitions} repetitions, batch size {}, \
+         load average {}",
+        options.batch_size,
+        load_average()
+    );
+
+    let wanted = std::env::var("PROBITY_BENCH_MODELS").unwrap_or_default().to_lowercase();
+    let selected = |case: &&Case| {
+        let label = case.label.to_lowercase();
+        wanted.is_empty() || wanted.split(',').any(|w| label.contains(w.trim()))
+    };
+    let mut rows = Vec::new();
+    for case in CASES.iter().filter(selected) {
+        let dataset = data::load(&root(case.data), None).expect("data");
+        let mut engine = Engine::load(runtime, &root(case.model), &options).expect("model");
+        let input = engine.signature.inputs[0].name.clone();
+        let settings = ScanSettings::default();
+        let scan = |engine: &mut Engine| {
+            let mut models = Models { candidate: engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
+            let started = Instant::now();
+            let outcome = runner::scan(&mut models, &dataset, batteries, &settings).expect("scan");
+            (outcome, started.elapsed())
+        };
+
+        let inputs = probed_inputs(&dataset, &battery, &input);
+        let raw = |engine: &mut Engine| {
+            let started = Instant::now();
+            for batch in &inputs.batches {
+                std::hint::black_box(engine.classify(batch).expect("classify"));
+            }
+            started.elapsed()
+        };
+        // Building the inputs is also timed on its own, with the bench's pool and on one thread:
+        // the input generation (a) overlaps with inference, and its CPU cost.
+        let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool");
+        let build = |pool: Option<&rayon::ThreadPool>| {
+            let started = Instant::now();
+            let built = match pool {
+                Some(pool) => pool.install(|| probed_inputs(&dataset, &battery, &input)),
+                None => probed_inputs(&dataset, &battery, &input),
+            };
+            std::hint::black_box(built);
+            started.elapsed()
+        };
+
+        let (outcome, _) = scan(&mut engine); // warm-up
+        raw(&mut engine);
+        assert_eq!(outcome.queries, inputs.queries, "(b) must classify exactly the inputs (a) does");
+        let mut times = [(); 4].map(|_| Vec::new()); // scan, raw, build, build on one thread
+        for _ in 0..repetitions {
+            times[0].push(scan(&mut engine).1);
+            times[1].push(raw(&mut engine));
+            times[2].push(build(None));
+            times[3].push(build(Some(&serial)));
+        }
+        let queries = outcome.queries as f64;
+        let (scan_seconds, raw_seconds) = (median(&times[0]), median(&times[1]));
+        println!(
+            "{}: {} queries; seconds as median (min-max): (a) scan {}; (b) inference alone {}; (a) - (b) = {:.4}; \
+             building the inputs (outside (a) and (b)) {} on {threads} rayon threads, {} on one",
+            case.label,
+            outcome.queries,
+            spread(&times[0]),
+            spread(&times[1]),
+            scan_seconds - raw_seconds,
+            spread(&times[2]),
+            spread(&times[3]),
+        );
+
+        let peer_rate = peer.then(|| {
+            let result = run_peer(case, &battery_json, threads, engine.batch_size, repetitions);
+            assert_eq!(result.queries, outcome.queries, "the peer must run as many queries as probity");
+            println!("{}: {}", case.label, cross_check(&battery, &outcome, &result));
+            result.queries_per_second
+        });
+        rows.push(Row {
+            label: case.label,
+            scan: queries / scan_seconds,
+            raw: queries / raw_seconds,
+            peer: peer_rate,
+            min_vs_raw: case.min_vs_raw,
+            min_vs_peer: case.min_vs_peer,
+        });
+    }
+    if !peer {
+        println!(
+            "(c) skipped: python3 cannot import onnxruntime and numpy; install them with \
+             `pip install onnxruntime==1.31.1 numpy`"
+        );
+    }
+
+    println!();
+    println!("| model | (a) probity q/s | (b) raw ORT q/s | (c) Python peer q/s | (a)/(b) | (a)/(c) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    let mut verdicts = Vec::new();
+    for row in &rows {
+        let vs_raw = row.scan / row.raw;
+        let vs_peer = row.peer.map(|p| row.scan / p);
+        let cell = |v: Option<f64>, digits: usize| v.map_or("skipped".to_string(), |v| format!("{v:.digits$}"));
+        println!(
+            "| {} | {:.0} | {:.0} | {} | {vs_raw:.2} | {} |",
+            row.label,
+            row.scan,
+            row.raw,
+            cell(row.peer, 0),
+            cell(vs_peer, 2)
+        );
+        let mark = |ok: bool| if ok { "met" } else { "NOT met" };
+        verdicts.push(format!(
+            "{}: (a)/(b) >= {} {}; (a)/(c) >= {} {}",
+            row.label,
+            row.min_vs_raw,
+            mark(vs_raw >= row.min_vs_raw),
+            row.min_vs_peer,
+            vs_peer.map_or("skipped", |v| mark(v >= row.min_vs_peer))
+        ));
+    }
+    println!();
+    for line in verdicts {
+        println!("target {line}");
+    }
+    println!("load average at the end {}", load_average());
+}
