@@ -456,7 +456,11 @@ fn build_session(
     let mut builder = Session::builder(runtime.environment())?
         .with_optimization_level(optimization(options.optimization))?
         // Runs are issued one after another; ORT's inter-op pool only helps branchy graphs.
-        .with_inter_threads(1)?;
+        .with_inter_threads(1)?
+        // Between runs probity builds the next inputs on the same cores; spinning intra-op
+        // workers would starve that work (measured: most CPU samples of a tiny-model scan were
+        // ORT workers spinning). Latency of one run is unaffected at these batch sizes.
+        .with_intra_op_spinning(false)?;
     if let Some(threads) = options.threads {
         builder = builder.with_intra_threads(threads)?;
     }

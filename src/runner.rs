@@ -55,22 +55,30 @@ impl Predictions {
     fn from_scores(scores: &ndarray::Array2<f32>, kind: ScoreKind) -> Self {
         let mut out = Predictions::default();
         for row in scores.rows() {
-            let mut order: Vec<usize> = (0..row.len()).collect();
-            // Highest first; NaN last; ties by class index (stable sort keeps index order).
-            order
-                .sort_by(|&a, &b| row[b].partial_cmp(&row[a]).unwrap_or_else(|| row[a].is_nan().cmp(&row[b].is_nan())));
-            let best = order.first().copied().unwrap_or(0);
+            // Top-k by insertion into a small sorted list: highest first, NaN never ranked
+            // above a number, ties kept in class order.
+            let mut top: Vec<(usize, f32)> = Vec::with_capacity(TOP_K + 1);
+            for (class, &value) in row.iter().enumerate() {
+                let beats = |held: f32| value > held || (held.is_nan() && !value.is_nan());
+                let at = top.iter().position(|&(_, held)| beats(held)).unwrap_or(top.len());
+                if at < TOP_K {
+                    top.insert(at, (class, value));
+                    top.truncate(TOP_K);
+                }
+            }
+            let best = top.first().map_or(0, |t| t.0);
             let confidence = match kind {
                 ScoreKind::Probabilities => row[best],
                 ScoreKind::Logits => {
                     let max = row[best];
-                    let total: f32 = row.iter().map(|v| (v - max).exp()).sum();
-                    1.0 / total
+                    // NaN scores are left out so the confidence stays a number.
+                    let total: f32 = row.iter().filter(|v| !v.is_nan()).map(|v| (v - max).exp()).sum();
+                    if max.is_nan() { 0.0 } else { 1.0 / total }
                 }
             };
             out.class.push(best);
             out.confidence.push(confidence);
-            out.top.push(order.iter().take(TOP_K).map(|&c| (c, row[c])).collect());
+            out.top.push(top);
         }
         out
     }
@@ -911,4 +919,28 @@ pub fn detect_score_kind(scores: &ndarray::Array2<f32>) -> ScoreKind {
         .into_iter()
         .all(|row| row.iter().all(|v| (0.0..=1.0 + 1e-6).contains(v)) && (row.sum() - 1.0).abs() < 1e-3);
     if probabilities { ScoreKind::Probabilities } else { ScoreKind::Logits }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_is_highest_first_with_ties_in_class_order_and_nan_last() {
+        let scores = ndarray::arr2(&[[0.1f32, 0.5, 0.5, f32::NAN, 0.2], [f32::NAN, f32::NAN, 0.0, -1.0, -2.0]]);
+        let p = Predictions::from_scores(&scores, ScoreKind::Logits);
+        assert_eq!(p.class, vec![1, 2]);
+        assert_eq!(p.top[0], vec![(1, 0.5), (2, 0.5), (4, 0.2)]);
+        assert_eq!(p.top[1].iter().map(|t| t.0).collect::<Vec<_>>(), vec![2, 3, 4]);
+        // Softmax of the best logit over the numbers: e^0.5 / (e^0.1 + 2e^0.5 + e^0.2).
+        let expected = 0.5f32.exp() / (0.1f32.exp() + 2.0 * 0.5f32.exp() + 0.2f32.exp());
+        assert!((p.confidence[0] - expected).abs() < 1e-6, "{}", p.confidence[0]);
+    }
+
+    #[test]
+    fn probabilities_and_logits_are_told_apart() {
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32, 0.8], [1.0, 0.0]])), ScoreKind::Probabilities);
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[2.0f32, -1.0]])), ScoreKind::Logits);
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32, 0.2]])), ScoreKind::Logits);
+    }
 }
