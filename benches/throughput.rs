@@ -25,7 +25,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ndarray::{ArrayD, Axis, IxDyn};
-use rand::seq::SliceRandom;
 use rayon::prelude::*;
 
 use probity::battery::{
@@ -39,8 +38,8 @@ use probity::transform::{self, Geometry, SampleContext, Stream, Transform, Value
 
 const BATTERY: &str = "benches/throughput-battery.yaml";
 const PEER: &str = "benches/peer_scan.py";
-/// Samples the runner transforms and classifies per chunk (`runner::CHUNK`, private there).
-const RUNNER_CHUNK: usize = 1024;
+/// Samples the runner transforms and classifies per chunk.
+const RUNNER_CHUNK: usize = runner::CHUNK;
 
 struct Case {
     label: &'static str,
@@ -126,8 +125,7 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInp
         .unzip();
     let range = ValueRange { lo, hi };
     let seed = battery.defaults.seed;
-    let mut order: Vec<usize> = (0..dataset.len()).collect();
-    order.shuffle(&mut transform::sample_rng(seed, "sample-order", 0, Stream::Placement));
+    let order = runner::sample_order(seed, dataset.len());
 
     let mut batches = Vec::new();
     let mut queries = 0u64;

@@ -27,7 +27,7 @@ use crate::verdict::{self, Comparison, Correction, Direction, Observation, Probe
 
 /// Samples transformed and classified per chunk: bounds memory whatever the data size, and
 /// small enough that building the next chunk overlaps inference of this one.
-const CHUNK: usize = 256;
+pub const CHUNK: usize = 256;
 /// Scores kept per input in predictions (and in recorded baselines).
 pub const TOP_K: usize = 3;
 /// Example inputs kept per probe for reports.
@@ -905,7 +905,7 @@ fn interpret(battery: &Battery, x: &ArrayD<f32>) -> InputInterpretation {
 }
 
 /// A seeded permutation of `0..n`: probes with `samples: k` use its first `k` entries.
-fn sample_order(seed: u64, n: usize) -> Vec<usize> {
+pub fn sample_order(seed: u64, n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut rng = transform::sample_rng(seed, "sample-order", 0, Stream::Placement);
     order.shuffle(&mut rng);
