@@ -188,3 +188,24 @@ fn scan_data(model: &str, data: &std::path::Path, extra: &[&str]) -> (i32, Value
     assert!(run.out.path().join("report.md").exists());
     (run.code, run.report, run.stdout)
 }
+
+#[test]
+fn a_channels_last_model_gets_exactly_the_same_probes_as_its_channels_first_twin() {
+    // Same weights; the NHWC model transposes its input. Transforms act on [C, H, W] views of
+    // either layout, so every probed input, prediction and number must be identical.
+    let (code_nchw, nchw, _) = scan("clean-mlp64-s1.onnx", &["--seed", "3"]);
+    let (code_nhwc, nhwc, _) =
+        scan_data("clean-mlp64-s1-nhwc.onnx", &fixture("digits-test-nhwc.npz"), &["--seed", "3"]);
+    assert_eq!(code_nchw, code_nhwc);
+    assert_eq!(nhwc["batteries"][0]["inputs"]["layout"], "nhwc");
+    assert_eq!(nhwc["batteries"][0]["inputs"]["layout_inferred"], true);
+    let numbers = |r: &Value| {
+        r["probes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["id"].clone(), p["verdict"].clone(), p["per_class"].clone(), p["flip_rate"].clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(numbers(&nchw), numbers(&nhwc));
+}
