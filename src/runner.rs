@@ -586,7 +586,17 @@ impl BaselineTally {
 
 /// The single image input of an image classifier.
 fn image_input(engine: &Engine) -> Result<String, ScanError> {
-    match engine.signature.inputs.as_slice() {
+    let inputs = &engine.signature.inputs;
+    if inputs.iter().any(|i| i.element_type == "int64") {
+        let names: Vec<String> = inputs.iter().map(|i| format!("{} {}", i.name, i.element_type)).collect();
+        return Err(ScanError::Incompatible(format!(
+            "{} takes token ids ({}): it looks like a text model, and this version of probity scans image \
+             classifiers only (float32 [N, C, H, W] or [N, H, W, C] input); text batteries are not available yet",
+            engine.model_path.display(),
+            names.join(", ")
+        )));
+    }
+    match inputs.as_slice() {
         [single] => Ok(single.name.clone()),
         inputs => {
             let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
