@@ -24,8 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ndarray::{ArrayD, Axis, IxDyn};
-use rayon::prelude::*;
+use ndarray::{ArrayD, Axis};
 
 use probity::battery::{
     self,
@@ -34,7 +33,7 @@ use probity::battery::{
 use probity::data::{self, Dataset};
 use probity::engine::{Engine, EngineOptions, InputData};
 use probity::runner::{self, Models, ScanOutcome, ScanSettings};
-use probity::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
+use probity::transform::{self, Geometry, Stream, ValueRange};
 
 const BATTERY: &str = "benches/throughput-battery.yaml";
 const PEER: &str = "benches/peer_scan.py";
@@ -149,34 +148,14 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInp
             std::iter::once((probed.as_ref(), Stream::Probe)).chain(control.as_deref().map(|c| (c, Stream::Control)));
         for (transform, stream) in streams {
             for chunk in indices.chunks(RUNNER_CHUNK) {
-                push(transform_chunk(x, chunk, transform, stream, seed, &key, &range));
+                push(
+                    runner::Probing { seed, key: &key, layout: Layout::Nchw, range: &range }
+                        .batch(x, chunk, transform, stream),
+                );
             }
         }
     }
     ProbedInputs { batches, queries }
-}
-
-fn transform_chunk(
-    x: &ArrayD<f32>,
-    chunk: &[usize],
-    transform: &dyn Transform,
-    stream: Stream,
-    seed: u64,
-    key: &str,
-    range: &ValueRange,
-) -> ArrayD<f32> {
-    let mut shape = x.shape().to_vec();
-    shape[0] = chunk.len();
-    let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
-    batch.axis_iter_mut(Axis(0)).into_par_iter().zip(chunk.par_iter()).for_each(|(mut slot, &index)| {
-        slot.assign(&x.index_axis(Axis(0), index));
-        let sample = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs");
-        let mut rng = transform::sample_rng(seed, key, index as u64, stream);
-        let mut placement_rng = transform::sample_rng(seed, key, index as u64, Stream::Placement);
-        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range };
-        transform.apply(sample, &mut ctx);
-    });
-    batch
 }
 
 /// What the Python peer reported.

@@ -632,6 +632,41 @@ fn check_same_signature(candidate: &Engine, reference: &Engine) -> Result<(), Sc
     )))
 }
 
+/// How a probe's inputs are derived from the clean data: the seed and key that every sample's
+/// randomness is keyed by, the layout and the valid range. Public so benchmarks build exactly
+/// the inputs a scan builds.
+#[derive(Debug, Clone, Copy)]
+pub struct Probing<'a> {
+    pub seed: u64,
+    /// `battery-name/probe-id`.
+    pub key: &'a str,
+    pub layout: Layout,
+    pub range: &'a ValueRange,
+}
+
+impl Probing<'_> {
+    /// The transformed copies of the samples at `chunk` (data indices), built in parallel.
+    pub fn batch(&self, x: &ArrayD<f32>, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> ArrayD<f32> {
+        let mut shape = x.shape().to_vec();
+        shape[0] = chunk.len();
+        let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
+        batch.axis_iter_mut(Axis(0)).into_par_iter().zip(chunk.par_iter()).for_each(|(mut slot, &index)| {
+            slot.assign(&x.index_axis(Axis(0), index));
+            let sample = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs checked before");
+            self.apply(sample, index, transform, stream);
+        });
+        batch
+    }
+
+    /// Transforms one sample (stored in `layout`) in place, with the randomness of `index`.
+    pub fn apply(&self, sample: ArrayViewMut3<'_, f32>, index: usize, transform: &dyn Transform, stream: Stream) {
+        let mut rng = transform::sample_rng(self.seed, self.key, index as u64, stream);
+        let mut placement_rng = transform::sample_rng(self.seed, self.key, index as u64, Stream::Placement);
+        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range };
+        transform.apply(chw(sample, self.layout), &mut ctx);
+    }
+}
+
 /// Which inputs one probe transforms and how.
 struct ProbeJob<'a> {
     seed: u64,
@@ -689,22 +724,15 @@ impl ProbeJob<'_> {
         transform: &dyn Transform,
         stream: Stream,
     ) -> ArrayD<f32> {
-        let mut shape = x.shape().to_vec();
-        shape[0] = chunk.len();
-        let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
-        batch.axis_iter_mut(Axis(0)).into_par_iter().zip(chunk.par_iter()).for_each(|(mut slot, &index)| {
-            slot.assign(&x.index_axis(Axis(0), index));
-            let sample = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs checked before");
-            self.apply(sample, index, transform, stream);
-        });
-        batch
+        self.probing().batch(x, chunk, transform, stream)
     }
 
     fn apply(&self, sample: ArrayViewMut3<'_, f32>, index: usize, transform: &dyn Transform, stream: Stream) {
-        let mut rng = transform::sample_rng(self.seed, self.key, index as u64, stream);
-        let mut placement_rng = transform::sample_rng(self.seed, self.key, index as u64, Stream::Placement);
-        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range };
-        transform.apply(chw(sample, self.layout), &mut ctx);
+        self.probing().apply(sample, index, transform, stream);
+    }
+
+    fn probing(&self) -> Probing<'_> {
+        Probing { seed: self.seed, key: self.key, layout: self.layout, range: self.range }
     }
 
     /// Runs a search probe's search on the `part` of the data set aside for it.
