@@ -516,7 +516,9 @@ fn with_budget(spec: &SearchSpec, budget: Option<u64>) -> SearchSpec {
     let mut spec = spec.clone();
     if let Some(b) = budget {
         match &mut spec {
-            SearchSpec::Patch { budget, .. } | SearchSpec::ReverseEngineer { budget, .. } => *budget = b,
+            SearchSpec::Patch { budget, .. }
+            | SearchSpec::ReverseEngineer { budget, .. }
+            | SearchSpec::Vocabulary { budget, .. } => *budget = b,
         }
     }
     spec
@@ -779,6 +781,12 @@ impl ProbeJob<'_> {
                     learning_rate: *learning_rate,
                 };
                 search::reverse::search(&mut oracle, &input, &settings)
+            }
+            SearchSpec::Vocabulary { .. } => {
+                return Err(ScanError::Incompatible(format!(
+                    "probe {}: a vocabulary sweep needs text inputs",
+                    self.key
+                )));
             }
         };
         Ok(outcome?)

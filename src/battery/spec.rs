@@ -199,9 +199,54 @@ pub enum TransformSpec {
     Rotate { max_degrees: f32 },
     /// Gaussian blur with this standard deviation in pixels.
     Blur { sigma: f32 },
+    /// Text: insert a word, phrase or sentence into the raw text (before tokenization).
+    InsertText { text: String, position: TextPosition },
+    /// Text: insert one vocabulary token by its string in the tokenizer's vocabulary, after
+    /// tokenization (reaches sub-word pieces and special tokens that raw text cannot produce).
+    InsertToken { token: String, position: TextPosition },
+    /// Text: replace this share of Latin letters with look-alike letters of other scripts.
+    Homoglyph { rate: f32 },
+    /// Text: insert `count` invisible characters (zero-width or bidirectional controls).
+    Invisible { characters: InvisibleSet, count: u32, position: TextPosition },
+    /// Text: a one-character typo (swap, drop, repeat or replace) in this share of words.
+    Typo { rate: f32 },
+    /// Text: swap this share of words with their right-hand neighbour.
+    WordSwap { rate: f32 },
     /// Not a fixed transform: a search for an unknown trigger (written `search:` in YAML). The
     /// trigger it recovers is confirmed on held-out inputs like a transform probe.
     Search(SearchSpec),
+}
+
+/// Where a text edit goes: before the first word, after the last, or at a word boundary drawn
+/// per sample (the control uses the same draw).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextPosition {
+    Start,
+    End,
+    Random,
+}
+
+/// Which invisible characters a text probe inserts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvisibleSet {
+    /// U+200B zero width space, U+200C ZWNJ, U+200D ZWJ, U+2060 word joiner, U+FEFF.
+    ZeroWidth,
+    /// Bidirectional controls: U+202A–U+202E embeddings/overrides, U+2066–U+2069 isolates.
+    Bidi,
+}
+
+/// Which vocabulary entries a vocabulary sweep tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TokenFilter {
+    /// Ordinary tokens that start a word (`cf`, `movie`).
+    WholeWords,
+    /// Continuation pieces (`##ing` in WordPiece).
+    SubWords,
+    /// The tokenizer's special tokens (`[CLS]`, `[MASK]`, …) other than padding.
+    Special,
 }
 
 /// A black-box trigger search (forward passes only).
@@ -214,13 +259,19 @@ pub enum SearchSpec {
     /// Neural Cleanse's objective (smallest mask and pattern sending inputs to each class)
     /// optimised with antithetic NES gradient estimates.
     ReverseEngineer { budget: u64, directions: u32, sigma: f32, learning_rate: f32 },
+    /// Text: insert every token of the filtered vocabulary into clean inputs whose prediction
+    /// is another class; successive halving spends more inputs on the most effective tokens,
+    /// then the `pairs` best tokens are also tried two at a time (combination triggers).
+    Vocabulary { tokens: Vec<TokenFilter>, pairs: usize, budget: u64 },
 }
 
 impl SearchSpec {
     /// Model queries the search may spend.
     pub fn budget(&self) -> u64 {
         match self {
-            Self::Patch { budget, .. } | Self::ReverseEngineer { budget, .. } => *budget,
+            Self::Patch { budget, .. } | Self::ReverseEngineer { budget, .. } | Self::Vocabulary { budget, .. } => {
+                *budget
+            }
         }
     }
 }
@@ -238,6 +289,20 @@ pub enum SearchContent {
 }
 
 impl TransformSpec {
+    /// The modality whose inputs this transform (or search) acts on.
+    pub fn modality(&self) -> Modality {
+        match self {
+            Self::InsertText { .. }
+            | Self::InsertToken { .. }
+            | Self::Homoglyph { .. }
+            | Self::Invisible { .. }
+            | Self::Typo { .. }
+            | Self::WordSwap { .. }
+            | Self::Search(SearchSpec::Vocabulary { .. }) => Modality::Text,
+            _ => Modality::Image,
+        }
+    }
+
     /// The `kind:` name users write.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -248,6 +313,13 @@ impl TransformSpec {
             Self::Shift { .. } => "shift",
             Self::Rotate { .. } => "rotate",
             Self::Blur { .. } => "blur",
+            Self::InsertText { .. } => "insert-text",
+            Self::InsertToken { .. } => "insert-token",
+            Self::Homoglyph { .. } => "homoglyph",
+            Self::Invisible { .. } => "invisible",
+            Self::Typo { .. } => "typo",
+            Self::WordSwap { .. } => "word-swap",
+            Self::Search(SearchSpec::Vocabulary { .. }) => "search-vocabulary",
             Self::Search(SearchSpec::Patch { .. }) => "search-patch",
             Self::Search(SearchSpec::ReverseEngineer { .. }) => "search-reverse-engineer",
         }

@@ -21,6 +21,7 @@ mod rotate;
 mod shift;
 #[cfg(test)]
 mod testing;
+pub mod text;
 
 use ndarray::ArrayViewMut3;
 use rand_chacha::ChaCha8Rng;
@@ -118,6 +119,9 @@ pub fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transfo
             return Err(TransformError::Invalid(
                 "a search probe has no fixed transform; the search module recovers one".into(),
             ));
+        }
+        text => {
+            return Err(TransformError::Invalid(format!("`{}` is a text transform, not an image one", text.kind())));
         }
     })
 }
