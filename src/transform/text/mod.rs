@@ -63,7 +63,11 @@ impl TokenSequence {
     /// word-starting content token and right after the last content token. Never before the
     /// leading special tokens nor after the trailing ones.
     pub fn boundaries(&self) -> Vec<usize> {
-        let first = self.special.iter().position(|s| !s).unwrap_or(self.special.iter().take_while(|s| **s).count());
+        let Some(first) = self.special.iter().position(|s| !s) else {
+            // Only special tokens (an empty text): which of them lead and which trail is not
+            // recorded; the middle is right for the usual pairs (`[CLS] [SEP]`, `<s> </s>`).
+            return vec![self.special.len() / 2];
+        };
         let end = self.special.iter().rposition(|s| !s).map_or(first, |last| last + 1);
         let mut out: Vec<usize> = (first..end).filter(|&i| self.word_start[i]).collect();
         out.push(end);
@@ -106,4 +110,16 @@ pub trait TextTransform: Send + Sync {
 /// that applying the transform cannot fail.
 pub fn build(spec: &TransformSpec, _vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
     Err(TransformError::Invalid(format!("`{}` is not a text transform", spec.kind())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boundaries_of_an_empty_text_lie_between_its_special_tokens() {
+        let only_special = TokenSequence { ids: vec![101, 102], special: vec![true, true], word_start: vec![false; 2] };
+        assert_eq!(only_special.boundaries(), [1]);
+        assert_eq!(TokenSequence::default().boundaries(), [0]);
+    }
 }
