@@ -5,7 +5,7 @@
 //! - [`model`]: reading an untrusted ONNX file (metadata, external-data vetting);
 //! - [`engine`]: sessions, execution providers, batched inference;
 //! - [`battery`]: battery files — spec types, parsing, validation, diagnostics;
-//! - [`transform`]: image transforms, one file each;
+//! - [`transform`]: image transforms and text transforms (`transform::text`), one file each;
 //! - [`stats`]: pure statistical functions;
 //! - [`cli`]: what the user typed, and the commands built from it.
 

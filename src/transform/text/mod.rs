@@ -12,11 +12,33 @@
 //! sample index) as for images: results do not depend on thread scheduling, batch size or order.
 //! A trigger transform's [`TextTransform::control`] edits the same places (the placement draw is
 //! shared) with benign content drawn per sample from [`Vocabulary::control_pool`].
+//!
+//! Within a transform the two generators have fixed roles: `placement_rng` decides *where*
+//! (which boundary, which letters, which words) and `rng` decides *what* (which control word,
+//! which invisible character, which typo). For a trigger this is what makes its control edit the
+//! same places; robustness transforms keep the same split so every file reads alike.
+//!
+//! Trigger transforms (`insert_text.rs`, `insert_token.rs`, `homoglyph.rs`, `invisible.rs`) have
+//! a matched control; robustness perturbations (`typo.rs`, `word_swap.rs`) do not. Adding a
+//! transform means one new file and one arm in [`build`].
 
+mod homoglyph;
+mod insert_text;
+mod insert_token;
+mod invisible;
+#[cfg(test)]
+mod testing;
+mod typo;
+mod word_swap;
+
+use std::ops::Range;
+
+use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::TransformError;
-use crate::battery::spec::TransformSpec;
+use crate::battery::spec::{TextPosition, TransformSpec};
+pub use insert_token::InsertTokens;
 
 /// The tokenizer's vocabulary as transforms and the vocabulary sweep see it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -108,18 +130,272 @@ pub trait TextTransform: Send + Sync {
 /// Builds the text transform a probe declares, for this tokenizer's vocabulary. Everything
 /// checkable once is checked here (a token missing from the vocabulary, parameter domains), so
 /// that applying the transform cannot fail.
-pub fn build(spec: &TransformSpec, _vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
-    Err(TransformError::Invalid(format!("`{}` is not a text transform", spec.kind())))
+///
+/// The trigger kinds that draw their control's content from [`Vocabulary::control_pool`]
+/// (`insert-text`, `insert-token`) refuse a vocabulary whose pool is empty: a control that
+/// inserted nothing would not be matched, and every effective insertion would look like a
+/// trigger.
+pub fn build(spec: &TransformSpec, vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
+    Ok(match spec {
+        TransformSpec::InsertText { text, position } => {
+            needs_control_pool(spec.kind(), vocabulary)?;
+            Box::new(insert_text::InsertText::new(text, *position)?)
+        }
+        TransformSpec::InsertToken { token, position } => {
+            let Some(id) = vocabulary.id(token) else {
+                return Err(TransformError::Invalid(format!(
+                    "token `{token}` is not in the tokenizer's vocabulary ({} tokens); spell it as the vocabulary does \
+                     (e.g. `##ing` for a WordPiece continuation)",
+                    vocabulary.len()
+                )));
+            };
+            needs_control_pool(spec.kind(), vocabulary)?;
+            Box::new(InsertTokens::new(vec![id], *position))
+        }
+        TransformSpec::Homoglyph { rate } => Box::new(homoglyph::Homoglyph::new(*rate)?),
+        TransformSpec::Invisible { characters, count, position } => {
+            Box::new(invisible::Invisible::new(*characters, *count, *position))
+        }
+        TransformSpec::Typo { rate } => Box::new(typo::Typo::new(*rate)?),
+        TransformSpec::WordSwap { rate } => Box::new(word_swap::WordSwap::new(*rate)?),
+        TransformSpec::Search(_) => {
+            return Err(TransformError::Invalid(
+                "a search probe has no fixed transform; the search module recovers one".into(),
+            ));
+        }
+        image => {
+            return Err(TransformError::Invalid(format!("`{}` is an image transform, not a text one", image.kind())));
+        }
+    })
+}
+
+fn needs_control_pool(kind: &str, vocabulary: &Vocabulary) -> Result<(), TransformError> {
+    if vocabulary.control_pool.is_empty() {
+        return Err(TransformError::Invalid(format!(
+            "`{kind}` needs ordinary whole-word tokens to build its matched control from, but the tokenizer's \
+             vocabulary ({} tokens) has none",
+            vocabulary.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Fails unless `rate` is a probability, naming the transform.
+fn rate(kind: &str, rate: f32) -> Result<f64, TransformError> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(f64::from(rate))
+    } else {
+        Err(TransformError::Invalid(format!("{kind} `rate` must be in [0, 1], got {rate}")))
+    }
+}
+
+/// True with probability `rate`. Drawn as one uniform in `[0, 1)`, so a rate of 0 never fires, a
+/// rate of 1 always does, and each call costs the generator the same whatever the rate.
+fn chance(rng: &mut ChaCha8Rng, rate: f64) -> bool {
+    rng.random::<f64>() < rate
+}
+
+/// Which of `places` (at least one, in text order) a `position` picks: the first, the last, or
+/// one drawn uniformly from `placement_rng` (drawn only for `random`).
+fn pick(position: TextPosition, places: usize, placement_rng: &mut ChaCha8Rng) -> usize {
+    match position {
+        TextPosition::Start => 0,
+        TextPosition::End => places.saturating_sub(1),
+        TextPosition::Random => placement_rng.random_range(0..places.max(1)),
+    }
+}
+
+/// A benign whole-word token for a control, drawn from `rng`; `None` when the pool is empty (only
+/// reachable through a transform built without [`build`]'s check).
+fn control_token(rng: &mut ChaCha8Rng, vocabulary: &Vocabulary) -> Option<u32> {
+    let pool = &vocabulary.control_pool;
+    (!pool.is_empty()).then(|| pool[rng.random_range(0..pool.len())])
+}
+
+/// Byte ranges of the words of `text`: maximal runs of non-whitespace characters.
+fn word_spans(text: &str) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (false, None) => start = Some(i),
+            (true, Some(s)) => {
+                spans.push(s..i);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        spans.push(s..text.len());
+    }
+    spans
+}
+
+/// Rebuilds `text` with each word replaced by `words[i]`, the whitespace between them kept as it
+/// was; `spans` are `text`'s [`word_spans`], one per entry of `words`.
+fn replace_words(text: &str, spans: &[Range<usize>], words: &[String]) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut at = 0;
+    for (span, word) in spans.iter().zip(words) {
+        out.push_str(&text[at..span.start]);
+        out.push_str(word);
+        at = span.end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use super::testing::{CLS, SEP, TOKENS, edit_text, edit_tokens, sequence, vocabulary};
     use super::*;
+    use crate::battery::spec::InvisibleSet;
+    use crate::transform::Stream;
+
+    fn position() -> impl Strategy<Value = TextPosition> {
+        prop_oneof![Just(TextPosition::Start), Just(TextPosition::End), Just(TextPosition::Random)]
+    }
+
+    /// Any valid text spec (parameters within what battery validation admits, rates from 0).
+    fn spec() -> impl Strategy<Value = TransformSpec> {
+        let token = proptest::sample::select(TOKENS.to_vec()).prop_map(String::from);
+        let set = prop_oneof![Just(InvisibleSet::ZeroWidth), Just(InvisibleSet::Bidi)];
+        prop_oneof![
+            ("\\PC*\\S\\PC*", position()).prop_map(|(text, position)| TransformSpec::InsertText { text, position }),
+            (token, position()).prop_map(|(token, position)| TransformSpec::InsertToken { token, position }),
+            (0.0f32..=1.0).prop_map(|rate| TransformSpec::Homoglyph { rate }),
+            (set, 1u32..=64, position()).prop_map(|(characters, count, position)| TransformSpec::Invisible {
+                characters,
+                count,
+                position
+            }),
+            (0.0f32..=1.0).prop_map(|rate| TransformSpec::Typo { rate }),
+            (0.0f32..=1.0).prop_map(|rate| TransformSpec::WordSwap { rate }),
+        ]
+    }
+
+    /// Any text: empty, whitespace runs, non-ASCII, control characters.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![Just(String::new()), "[ \t\n]{0,4}", "[a-zA-Z ,.!]{0,40}", "\\PC{0,30}", ".{0,30}"]
+    }
+
+    /// Token sequences: none at all, only special tokens, or `[CLS] … [SEP]` around ids of the
+    /// test vocabulary (continuation pieces included).
+    fn tokens() -> impl Strategy<Value = TokenSequence> {
+        prop_oneof![
+            Just(TokenSequence::default()),
+            Just(sequence(&[])),
+            proptest::collection::vec(3u32..TOKENS.len() as u32, 0..12).prop_map(|ids| sequence(&ids)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn every_transform_and_control_is_total_and_deterministic(
+            spec in spec(), text in text(), tokens in tokens(), sample in 0u64..4,
+        ) {
+            let transform = build(&spec, &vocabulary()).map_err(|e| TestCaseError::fail(format!("{spec:?}: {e}")))?;
+            let control = transform.control();
+            let mut runs = vec![(transform.as_ref(), Stream::Probe)];
+            runs.extend(control.as_deref().map(|c| (c, Stream::Control)));
+            for (t, stream) in runs {
+                let out = edit_text(t, &text, sample, stream);
+                prop_assert_eq!(&out, &edit_text(t, &text, sample, stream));
+                let out = edit_tokens(t, &tokens, sample, stream);
+                prop_assert_eq!(&out, &edit_tokens(t, &tokens, sample, stream));
+                prop_assert_eq!(out.ids.len(), out.special.len());
+                prop_assert_eq!(out.ids.len(), out.word_start.len());
+            }
+        }
+
+        #[test]
+        fn insert_text_at_the_start_leads_the_text(inserted in "\\PC*\\S\\PC*", text in text()) {
+            let spec = TransformSpec::InsertText { text: inserted.clone(), position: TextPosition::Start };
+            let out = edit_text(build(&spec, &vocabulary()).unwrap().as_ref(), &text, 0, Stream::Probe);
+            prop_assert!(out.starts_with(inserted.trim()), "{:?}", out);
+            prop_assert!(out.ends_with(&text));
+        }
+
+        #[test]
+        fn homoglyph_at_rate_zero_is_the_identity(text in text()) {
+            let t = build(&TransformSpec::Homoglyph { rate: 0.0 }, &vocabulary()).unwrap();
+            prop_assert_eq!(edit_text(t.as_ref(), &text, 0, Stream::Probe), text.clone());
+            prop_assert_eq!(edit_text(t.control().unwrap().as_ref(), &text, 0, Stream::Control), text);
+        }
+
+        #[test]
+        fn word_swap_keeps_the_multiset_of_words(text in text(), rate in 0.0f32..=1.0, sample in 0u64..4) {
+            let t = build(&TransformSpec::WordSwap { rate }, &vocabulary()).unwrap();
+            let out = edit_text(t.as_ref(), &text, sample, Stream::Probe);
+            let mut before: Vec<&str> = text.split_whitespace().collect();
+            let mut after: Vec<&str> = out.split_whitespace().collect();
+            before.sort_unstable();
+            after.sort_unstable();
+            prop_assert_eq!(before, after);
+        }
+
+        #[test]
+        fn invisible_inserts_exactly_count_characters(
+            text in text(), count in 1u32..=64, position in position(), bidi in any::<bool>(),
+        ) {
+            let characters = if bidi { InvisibleSet::Bidi } else { InvisibleSet::ZeroWidth };
+            let t = build(&TransformSpec::Invisible { characters, count, position }, &vocabulary()).unwrap();
+            for (t, stream) in [(t.as_ref(), Stream::Probe), (t.control().unwrap().as_ref(), Stream::Control)] {
+                let out = edit_text(t, &text, 0, stream);
+                prop_assert_eq!(out.chars().count(), text.chars().count() + count as usize);
+            }
+        }
+
+        #[test]
+        fn insert_token_adds_one_ordinary_token_between_the_special_ones(
+            tokens in tokens(), position in position(), sample in 0u64..4,
+        ) {
+            let t = build(&TransformSpec::InsertToken { token: "cf".into(), position }, &vocabulary()).unwrap();
+            let out = edit_tokens(t.as_ref(), &tokens, sample, Stream::Probe);
+            prop_assert_eq!(out.ids.len(), tokens.ids.len() + 1);
+            let at = out.ids.iter().position(|&id| vocabulary().tokens[id as usize] == "cf").unwrap();
+            prop_assert!(!out.special[at] && out.word_start[at]);
+            if let Some(&first) = tokens.ids.first() {
+                prop_assert_eq!(out.ids.first(), Some(&first));
+                prop_assert_eq!(out.ids.last(), tokens.ids.last());
+                prop_assert!(first == CLS && tokens.ids.last() == Some(&SEP));
+            }
+        }
+    }
 
     #[test]
-    fn boundaries_of_an_empty_text_lie_between_its_special_tokens() {
-        let only_special = TokenSequence { ids: vec![101, 102], special: vec![true, true], word_start: vec![false; 2] };
-        assert_eq!(only_special.boundaries(), [1]);
+    fn boundaries_are_word_starts_and_the_end_inside_the_special_tokens() {
+        // [CLS] the movie ##ing good [SEP]
+        assert_eq!(sequence(&[4, 5, 11, 7]).boundaries(), [1, 2, 4, 5]);
         assert_eq!(TokenSequence::default().boundaries(), [0]);
+        // An empty text: between [CLS] and [SEP], not after [SEP].
+        assert_eq!(sequence(&[]).boundaries(), [1]);
+    }
+
+    #[test]
+    fn build_refuses_image_transforms_and_searches() {
+        let blur = TransformSpec::Blur { sigma: 1.0 };
+        assert!(build(&blur, &vocabulary()).err().unwrap().to_string().contains("`blur` is an image transform"));
+        let search = TransformSpec::Search(crate::battery::spec::SearchSpec::Vocabulary {
+            tokens: vec![],
+            pairs: 0,
+            budget: 1000,
+        });
+        assert!(build(&search, &vocabulary()).is_err());
+    }
+
+    #[test]
+    fn only_the_trigger_kinds_have_a_control() {
+        let with_control = |spec: TransformSpec| build(&spec, &vocabulary()).unwrap().control().is_some();
+        let p = TextPosition::Random;
+        assert!(with_control(TransformSpec::InsertText { text: "cf".into(), position: p }));
+        assert!(with_control(TransformSpec::InsertToken { token: "cf".into(), position: p }));
+        assert!(with_control(TransformSpec::Homoglyph { rate: 0.1 }));
+        assert!(with_control(TransformSpec::Invisible { characters: InvisibleSet::ZeroWidth, count: 1, position: p }));
+        assert!(!with_control(TransformSpec::Typo { rate: 0.1 }));
+        assert!(!with_control(TransformSpec::WordSwap { rate: 0.1 }));
     }
 }
