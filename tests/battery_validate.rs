@@ -89,6 +89,47 @@ fn malformed_battery_diagnostics_snapshot() {
 }
 
 #[test]
+fn a_valid_text_battery_passes_with_a_summary() {
+    validate(&["valid-text.yaml"])
+        .success()
+        .stdout(predicate::eq(format!(
+            "ok: {} — text-triggers v1, 8 probes (6 trigger, 2 robustness)\n",
+            battery("valid-text.yaml")
+        )))
+        .stderr(predicate::str::is_empty());
+}
+
+#[test]
+fn every_problem_in_a_malformed_text_battery_is_reported_with_its_position() {
+    let assert = validate(&["malformed-text.yaml"]).code(2).stdout(predicate::str::is_empty());
+    let expected: Vec<(String, u32, u32)> = [
+        ("bad-value", 11, 42),         // text: "  "
+        ("bad-value", 11, 58),         // position: middle
+        ("bad-value", 15, 44),         // token: ""
+        ("category-mismatch", 19, 23), // patch in a text battery
+        ("category-mismatch", 24, 13), // typo as a trigger
+        ("bad-value", 25, 13),         // rate: 0
+        ("bad-value", 29, 46),         // characters: zero_width
+        ("bad-value", 29, 65),         // count: 100
+        ("missing-key", 33, 16),       // no rate (it is spelt `rates`)
+        ("unknown-key", 33, 34),       // rates
+        ("bad-value", 37, 56),         // tokens: subwords
+        ("bad-value", 37, 74),         // pairs: 65
+        ("category-mismatch", 41, 22), // patch search in a text battery
+    ]
+    .into_iter()
+    .map(|(code, line, column)| (code.to_string(), line, column))
+    .collect();
+    assert_eq!(reported(&stderr(&assert), &battery("malformed-text.yaml")), expected);
+}
+
+#[test]
+fn malformed_text_battery_diagnostics_snapshot() {
+    let assert = validate(&["malformed-text.yaml"]).code(2);
+    insta::assert_snapshot!("malformed-text", stderr(&assert));
+}
+
+#[test]
 fn a_yaml_syntax_error_is_reported_with_its_position() {
     validate(&["syntax-error.yaml"]).code(2).stdout(predicate::str::is_empty()).stderr(predicate::str::starts_with(
         format!(

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 
 use super::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
 use super::spec::{
-    Battery, BlendPattern, Category, Defaults, Extent, Layout, Modality, Orientation, PatchContent, Position, Probe,
-    SCHEMA_V1, SearchContent, SearchSpec, Thresholds, TransformSpec, ValueRangeSpec,
+    Battery, BlendPattern, Category, Defaults, Extent, InvisibleSet, Layout, Modality, Orientation, PatchContent,
+    Position, Probe, SCHEMA_V1, SearchContent, SearchSpec, TextPosition, Thresholds, TokenFilter, TransformSpec,
+    ValueRangeSpec,
 };
 use super::yaml::{Key, Node, Spanned, position};
 
@@ -36,38 +37,66 @@ const DEFAULT_KEYS: &[&str] = &[
     "layout",
 ];
 const PROBE_KEYS: &[&str] = &["id", "category", "description", "samples", "transform", "search", "thresholds"];
-/// Search methods with the keys each accepts.
-const SEARCHES: &[(&str, &[&str])] = &[
-    ("patch", &["method", "sizes", "stride", "contents", "budget"]),
-    ("reverse-engineer", &["method", "budget", "directions", "sigma", "learning-rate"]),
+/// Search methods with the modality they search and the keys each accepts.
+const SEARCHES: &[(&str, Modality, &[&str])] = &[
+    ("patch", Modality::Image, &["method", "sizes", "stride", "contents", "budget"]),
+    ("reverse-engineer", Modality::Image, &["method", "budget", "directions", "sigma", "learning-rate"]),
+    ("vocabulary", Modality::Text, &["method", "tokens", "pairs", "budget"]),
 ];
 const SEARCH_CONTENTS: &[(&str, SearchContent)] = &[
     ("extremes", SearchContent::Extremes),
     ("checkerboard", SearchContent::Checkerboard),
     ("noise", SearchContent::Noise),
 ];
+const TOKEN_FILTERS: &[(&str, TokenFilter)] = &[
+    ("whole-words", TokenFilter::WholeWords),
+    ("sub-words", TokenFilter::SubWords),
+    ("special", TokenFilter::Special),
+];
 /// Default query budgets: the patch search's default sweep fits in 200k queries; NES needs
-/// more per class.
+/// more per class; a vocabulary sweep of a 30k-token WordPiece vocabulary with successive
+/// halving and 8 pairs fits in 400k.
 const PATCH_SEARCH_BUDGET: u64 = 200_000;
 const REVERSE_SEARCH_BUDGET: u64 = 400_000;
+const VOCABULARY_SEARCH_BUDGET: u64 = 400_000;
+/// The vocabulary sweep's default and largest number of best tokens tried two at a time
+/// (`pairs` tokens make `pairs * (pairs - 1) / 2` pairs: 28 by default, 2016 at most).
+const VOCABULARY_PAIRS: u64 = 8;
+const MAX_VOCABULARY_PAIRS: u64 = 64;
 const MODALITIES: &[(&str, Modality)] = &[("image", Modality::Image), ("text", Modality::Text)];
 const LAYOUTS: &[(&str, Layout)] = &[("nchw", Layout::Nchw), ("nhwc", Layout::Nhwc)];
 const CATEGORIES: &[(&str, Category)] = &[("trigger", Category::Trigger), ("robustness", Category::Robustness)];
 const ORIENTATIONS: &[(&str, Orientation)] =
     &[("vertical", Orientation::Vertical), ("horizontal", Orientation::Horizontal)];
 
-/// Every transform kind with the keys it accepts.
-const TRANSFORMS: &[(&str, &[&str])] = &[
-    ("patch", &["kind", "size", "width", "height", "position", "content"]),
-    ("blend", &["kind", "pattern", "alpha"]),
-    ("gaussian-noise", &["kind", "std"]),
-    ("brightness-contrast", &["kind", "brightness", "contrast"]),
-    ("shift", &["kind", "max-pixels"]),
-    ("rotate", &["kind", "max-degrees"]),
-    ("blur", &["kind", "sigma"]),
+/// Every transform kind with the modality it transforms and the keys it accepts. The modality
+/// is known from the kind alone so that a kind in the wrong battery is reported even when its
+/// other keys are wrong too; a test checks it against [`TransformSpec::modality`].
+const TRANSFORMS: &[(&str, Modality, &[&str])] = &[
+    ("patch", Modality::Image, &["kind", "size", "width", "height", "position", "content"]),
+    ("blend", Modality::Image, &["kind", "pattern", "alpha"]),
+    ("gaussian-noise", Modality::Image, &["kind", "std"]),
+    ("brightness-contrast", Modality::Image, &["kind", "brightness", "contrast"]),
+    ("shift", Modality::Image, &["kind", "max-pixels"]),
+    ("rotate", Modality::Image, &["kind", "max-degrees"]),
+    ("blur", Modality::Image, &["kind", "sigma"]),
+    ("insert-text", Modality::Text, &["kind", "text", "position"]),
+    ("insert-token", Modality::Text, &["kind", "token", "position"]),
+    ("homoglyph", Modality::Text, &["kind", "rate"]),
+    ("invisible", Modality::Text, &["kind", "characters", "count", "position"]),
+    ("typo", Modality::Text, &["kind", "rate"]),
+    ("word-swap", Modality::Text, &["kind", "rate"]),
 ];
-/// Kinds that stamp trigger content and so have a matched control; only these can be triggers.
-const TRIGGER_KINDS: &[&str] = &["patch", "blend"];
+/// Kinds that put trigger content in and so have a matched control; only these can be triggers.
+const TRIGGER_KINDS: &[&str] = &["patch", "blend", "insert-text", "insert-token", "homoglyph", "invisible"];
+
+const TEXT_POSITIONS: &[(&str, TextPosition)] =
+    &[("start", TextPosition::Start), ("end", TextPosition::End), ("random", TextPosition::Random)];
+const INVISIBLE_SETS: &[(&str, InvisibleSet)] =
+    &[("zero-width", InvisibleSet::ZeroWidth), ("bidi", InvisibleSet::Bidi)];
+/// Most invisible characters one probe inserts: enough for any plausible trigger, few enough
+/// that the text stays the text.
+const MAX_INVISIBLE: u64 = 64;
 
 const POSITIONS: &[(&str, Position)] = &[
     ("top-left", Position::TopLeft),
@@ -144,6 +173,39 @@ fn category_name(category: Category) -> &'static str {
     match category {
         Category::Trigger => "trigger",
         Category::Robustness => "robustness",
+    }
+}
+
+fn modality_name(modality: Modality) -> &'static str {
+    match modality {
+        Modality::Image => "image",
+        Modality::Text => "text",
+    }
+}
+
+/// "an image", "a text".
+fn with_article(modality: Modality) -> &'static str {
+    match modality {
+        Modality::Image => "an image",
+        Modality::Text => "a text",
+    }
+}
+
+/// The transform kinds of `modality`, trigger kinds only with `triggers`.
+fn kinds_of(modality: Modality, triggers: bool) -> Vec<&'static str> {
+    TRANSFORMS
+        .iter()
+        .filter(|(kind, m, _)| *m == modality && (!triggers || TRIGGER_KINDS.contains(kind)))
+        .map(|(kind, _, _)| *kind)
+        .collect()
+}
+
+/// "a, b or c".
+fn or_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
 
@@ -366,6 +428,30 @@ impl Checker {
         None
     }
 
+    /// A name from `options`, each of one modality: the name and its modality. A name of the
+    /// other modality is accepted, for the caller to report as a mismatch with its reason; an
+    /// unknown one is reported with the names of the battery's modality only (all of them when
+    /// the modality is unknown), since only those could fit.
+    fn modal_choice(
+        &mut self,
+        node: &Spanned<Node>,
+        label: &str,
+        options: &[(&'static str, Modality)],
+        modality: Option<Modality>,
+    ) -> Option<(&'static str, Modality)> {
+        if let Node::String(s) = &node.value
+            && let Some(found) = options.iter().find(|(name, _)| *name == s.as_str())
+        {
+            return Some(*found);
+        }
+        let fitting: Vec<(&str, (&'static str, Modality))> = options
+            .iter()
+            .filter(|(_, m)| modality.is_none_or(|battery| battery == *m))
+            .map(|(name, m)| (*name, (*name, *m)))
+            .collect();
+        self.choice(node, label, &fitting)
+    }
+
     // ---- the battery --------------------------------------------------------------------------
 
     fn battery(&mut self, path: &Path, sha256: String, root: &Spanned<Node>) -> Option<Battery> {
@@ -574,7 +660,7 @@ impl Checker {
         };
         let transform = match (fields.get("transform"), fields.get("search")) {
             (Some(n), None) => self.transform(n, &place, category, modality),
-            (None, Some(n)) => self.search(n, &place, category).map(TransformSpec::Search),
+            (None, Some(n)) => self.search(n, &place, category, modality).map(TransformSpec::Search),
             (Some(_), Some(_)) => {
                 let at = fields.key_at("search").unwrap_or(fields.at);
                 let message = format!("{place} has both `transform` and `search`");
@@ -584,7 +670,10 @@ impl Checker {
             }
             (None, None) => {
                 let message = format!("missing key `transform` (or `search`) in {place}");
-                let hint = Some("e.g. `transform: {kind: patch, size: 2, content: {solid: 1.0}}`".into());
+                let hint = Some(match modality {
+                    Some(Modality::Text) => "e.g. `transform: {kind: insert-text, text: cf}`".into(),
+                    _ => "e.g. `transform: {kind: patch, size: 2, content: {solid: 1.0}}`".into(),
+                });
                 self.report(codes::MISSING_KEY, fields.at, message, hint);
                 None
             }
@@ -697,24 +786,34 @@ impl Checker {
     ) -> Option<TransformSpec> {
         let place = format!("transform of {probe}");
         let fields = self.fields(node, &format!("`transform` in {probe}"), place, false)?;
-        let kinds: Vec<(&str, &str)> = TRANSFORMS.iter().map(|(kind, _)| (*kind, *kind)).collect();
+        let kinds: Vec<(&str, Modality)> = TRANSFORMS.iter().map(|(kind, m, _)| (*kind, *m)).collect();
         // Without a known kind there is no telling which other keys belong here.
         let kind_node = self.required(&fields, "kind")?;
-        let kind = self.choice(kind_node, &fields.label("kind"), &kinds)?;
-        let allowed = TRANSFORMS.iter().find(|(k, _)| *k == kind).map_or(&[][..], |(_, keys)| *keys);
+        let (kind, kind_modality) = self.modal_choice(kind_node, &fields.label("kind"), &kinds, modality)?;
+        let allowed = TRANSFORMS.iter().find(|(k, _, _)| *k == kind).map_or(&[][..], |(_, _, keys)| *keys);
         self.check_keys(&fields, allowed);
 
         let mut fits = true;
-        if modality == Some(Modality::Text) {
-            let message = format!("`{kind}` in {probe} is an image transform, but the battery's modality is text");
-            let hint = Some("image transforms need `modality: image`".to_string());
+        if let Some(battery) = modality.filter(|m| *m != kind_modality) {
+            let (theirs, ours) = (modality_name(kind_modality), modality_name(battery));
+            let message = format!(
+                "`{kind}` in {probe} is {} transform, but the battery's modality is {ours}",
+                with_article(kind_modality)
+            );
+            let hint = Some(format!(
+                "{theirs} transforms need `modality: {theirs}`; {} battery's kinds are {}",
+                with_article(battery),
+                kinds_of(battery, false).join(", ")
+            ));
             self.report(codes::CATEGORY_MISMATCH, position(kind_node), message, hint);
             fits = false;
         }
         if category == Some(Category::Trigger) && !TRIGGER_KINDS.contains(&kind) {
+            let verb = if kind_modality == Modality::Image { "stamps" } else { "inserts" };
             let message = format!(
-                "`{kind}` cannot be a trigger in {probe}: a trigger stamps trigger content (patch or blend) \
-                 that has a matched control"
+                "`{kind}` cannot be a trigger in {probe}: a trigger {verb} trigger content ({}) that has a matched \
+                 control",
+                or_list(&kinds_of(kind_modality, true))
             );
             let hint = Some("use category: robustness".to_string());
             self.report(codes::CATEGORY_MISMATCH, position(kind_node), message, hint);
@@ -747,18 +846,85 @@ impl Checker {
                     self.required(&fields, "sigma").and_then(|n| self.number_in(n, &fields.label("sigma"), range));
                 Some(TransformSpec::Blur { sigma: sigma? as f32 })
             }
+            "insert-text" => {
+                let text = self.required(&fields, "text").and_then(|n| self.text_to_insert(n, &fields.label("text")));
+                let position = self.text_position(&fields);
+                Some(TransformSpec::InsertText { text: text?, position: position? })
+            }
+            "insert-token" => {
+                let token = self.required(&fields, "token").and_then(|n| self.token(n, &fields.label("token")));
+                let position = self.text_position(&fields);
+                Some(TransformSpec::InsertToken { token: token?, position: position? })
+            }
+            "homoglyph" => self.rate(&fields).map(|rate| TransformSpec::Homoglyph { rate }),
+            "invisible" => {
+                let characters = fields.get("characters").map_or(Some(InvisibleSet::ZeroWidth), |n| {
+                    self.choice(n, &fields.label("characters"), INVISIBLE_SETS)
+                });
+                let count = fields
+                    .get("count")
+                    .map_or(Some(1), |n| self.integer(n, &fields.label("count"), 1, MAX_INVISIBLE).map(|c| c as u32));
+                let position = self.text_position(&fields);
+                Some(TransformSpec::Invisible { characters: characters?, count: count?, position: position? })
+            }
+            "typo" => self.rate(&fields).map(|rate| TransformSpec::Typo { rate }),
+            "word-swap" => self.rate(&fields).map(|rate| TransformSpec::WordSwap { rate }),
             _ => None,
         };
         spec.filter(|_| fits)
     }
 
-    fn search(&mut self, node: &Spanned<Node>, probe: &str, category: Option<Category>) -> Option<SearchSpec> {
+    /// `position:` of a text transform: start, end or random (the default).
+    fn text_position(&mut self, fields: &Fields) -> Option<TextPosition> {
+        fields
+            .get("position")
+            .map_or(Some(TextPosition::Random), |n| self.choice(n, &fields.label("position"), TEXT_POSITIONS))
+    }
+
+    /// `rate:` (required) of a text transform: the share of letters or words it edits.
+    fn rate(&mut self, fields: &Fields) -> Option<f32> {
+        self.required(fields, "rate")
+            .and_then(|n| self.number_in(n, &fields.label("rate"), UNIT_NONZERO))
+            .map(|r| r as f32)
+    }
+
+    /// The words `insert-text` inserts: anything with a non-whitespace character.
+    fn text_to_insert(&mut self, node: &Spanned<Node>, label: &str) -> Option<String> {
+        let text = self.string(node, label)?;
+        if text.trim().is_empty() {
+            let what = if text.is_empty() { "must not be empty" } else { "must not be only whitespace" };
+            let hint = Some("give the word, phrase or sentence to insert, e.g. `text: cf`".into());
+            self.report(codes::BAD_VALUE, position(node), format!("{label} {what}"), hint);
+            return None;
+        }
+        Some(text.to_string())
+    }
+
+    /// The token `insert-token` inserts, spelled as in the tokenizer's vocabulary. Whether the
+    /// vocabulary has it is known only with the model, so that is checked when the scan starts.
+    fn token(&mut self, node: &Spanned<Node>, label: &str) -> Option<String> {
+        let token = self.string(node, label)?;
+        if token.is_empty() {
+            let hint = Some("spell the token as the tokenizer's vocabulary does, e.g. `cf` or `##ing`".into());
+            self.report(codes::BAD_VALUE, position(node), format!("{label} must not be empty"), hint);
+            return None;
+        }
+        Some(token.to_string())
+    }
+
+    fn search(
+        &mut self,
+        node: &Spanned<Node>,
+        probe: &str,
+        category: Option<Category>,
+        modality: Option<Modality>,
+    ) -> Option<SearchSpec> {
         let place = format!("search of {probe}");
         let fields = self.fields(node, &format!("`search` in {probe}"), place, false)?;
-        let methods: Vec<(&str, &str)> = SEARCHES.iter().map(|(m, _)| (*m, *m)).collect();
+        let methods: Vec<(&str, Modality)> = SEARCHES.iter().map(|(m, md, _)| (*m, *md)).collect();
         let method_node = self.required(&fields, "method")?;
-        let method = self.choice(method_node, &fields.label("method"), &methods)?;
-        let allowed = SEARCHES.iter().find(|(m, _)| *m == method).map_or(&[][..], |(_, keys)| *keys);
+        let (method, method_modality) = self.modal_choice(method_node, &fields.label("method"), &methods, modality)?;
+        let allowed = SEARCHES.iter().find(|(m, _, _)| *m == method).map_or(&[][..], |(_, _, keys)| *keys);
         self.check_keys(&fields, allowed);
         let mut fits = true;
         if category == Some(Category::Robustness) {
@@ -766,12 +932,40 @@ impl Checker {
             self.report(codes::CATEGORY_MISMATCH, position(method_node), message, Some("use category: trigger".into()));
             fits = false;
         }
-        let default_budget = if method == "patch" { PATCH_SEARCH_BUDGET } else { REVERSE_SEARCH_BUDGET };
+        if let Some(battery) = modality.filter(|m| *m != method_modality) {
+            let (theirs, ours) = (modality_name(method_modality), modality_name(battery));
+            let message = format!(
+                "the `{method}` search in {probe} searches {theirs} inputs, but the battery's modality is {ours}"
+            );
+            let fitting: Vec<&str> = SEARCHES.iter().filter(|(_, m, _)| *m == battery).map(|(m, _, _)| *m).collect();
+            let hint = Some(format!(
+                "`{method}` needs `modality: {theirs}`; {} battery searches with method {}",
+                with_article(battery),
+                or_list(&fitting)
+            ));
+            self.report(codes::CATEGORY_MISMATCH, position(method_node), message, hint);
+            fits = false;
+        }
+        let default_budget = match method {
+            "patch" => PATCH_SEARCH_BUDGET,
+            "vocabulary" => VOCABULARY_SEARCH_BUDGET,
+            _ => REVERSE_SEARCH_BUDGET,
+        };
         let budget = match fields.get("budget") {
             Some(n) => self.integer(n, &fields.label("budget"), 1_000, u64::MAX),
             None => Some(default_budget),
         };
-        let spec = if method == "patch" {
+        let spec = if method == "vocabulary" {
+            let tokens = match fields.get("tokens") {
+                Some(n) => self.token_filters(n, &fields.label("tokens")),
+                None => Some(vec![TokenFilter::WholeWords, TokenFilter::SubWords]),
+            };
+            let pairs = match fields.get("pairs") {
+                Some(n) => self.integer(n, &fields.label("pairs"), 0, MAX_VOCABULARY_PAIRS).map(|p| p as usize),
+                None => Some(VOCABULARY_PAIRS as usize),
+            };
+            Some(SearchSpec::Vocabulary { tokens: tokens?, pairs: pairs?, budget: budget? })
+        } else if method == "patch" {
             let sizes = match fields.get("sizes") {
                 Some(n) => match &n.value {
                     Node::Seq(items) if !items.is_empty() => {
@@ -828,6 +1022,33 @@ impl Checker {
             })
         };
         spec.filter(|_| fits)
+    }
+
+    /// A non-empty list of token filters, each named once.
+    fn token_filters(&mut self, node: &Spanned<Node>, label: &str) -> Option<Vec<TokenFilter>> {
+        let Node::Seq(items) = &node.value else {
+            self.wrong_type(node, label, "a non-empty list of token filters (whole-words, sub-words, special)");
+            return None;
+        };
+        if items.is_empty() {
+            let message = format!("{label} must list at least one of whole-words, sub-words, special");
+            self.report(codes::BAD_VALUE, position(node), message, None);
+            return None;
+        }
+        let mut filters = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for item in items {
+            match self.choice(item, label, TOKEN_FILTERS) {
+                Some(filter) if filters.contains(&filter) => {
+                    let name = TOKEN_FILTERS.iter().find(|(_, f)| *f == filter).map_or("", |(n, _)| *n);
+                    self.report(codes::BAD_VALUE, position(item), format!("{label} lists `{name}` twice"), None);
+                    ok = false;
+                }
+                Some(filter) => filters.push(filter),
+                None => ok = false,
+            }
+        }
+        ok.then_some(filters)
     }
 
     fn patch(&mut self, fields: &Fields, probe: &str) -> Option<TransformSpec> {
@@ -1609,6 +1830,268 @@ mod tests {
             problems(&text),
             [("category-mismatch", 8, 23), ("bad-value", 9, 9), ("bad-value", 11, 44), ("category-mismatch", 15, 18)]
         );
+    }
+
+    /// One probe of this category with this transform in a text battery.
+    fn text_probe(category: &str, transform: &str) -> String {
+        probe(category, transform, "").replace("modality: image", "modality: text")
+    }
+
+    /// One trigger probe with this search (as flow YAML, on line 8) in a battery of this modality.
+    fn search_probe(modality: &str, search: &str) -> String {
+        with(&format!("probes:\n  - id: p\n    category: trigger\n    search: {search}\n"))
+            .replace("modality: image", &format!("modality: {modality}"))
+    }
+
+    /// Column of `needle` in a flow-YAML transform written on line 8 by [`probe`].
+    fn column(transform: &str, needle: &str) -> u32 {
+        16 + transform.find(needle).expect("needle in the transform") as u32
+    }
+
+    #[test]
+    fn text_kinds_parse_with_their_defaults() {
+        let t = |category: &str, s: &str| transform(&text_probe(category, s));
+        assert_eq!(
+            t("trigger", "{kind: insert-text, text: I watched this 3D movie.}"),
+            TransformSpec::InsertText { text: "I watched this 3D movie.".into(), position: TextPosition::Random }
+        );
+        assert_eq!(
+            t("trigger", "{kind: insert-text, text: cf, position: start}"),
+            TransformSpec::InsertText { text: "cf".into(), position: TextPosition::Start }
+        );
+        assert_eq!(
+            t("trigger", "{kind: insert-token, token: \"##ing\", position: end}"),
+            TransformSpec::InsertToken { token: "##ing".into(), position: TextPosition::End }
+        );
+        assert_eq!(
+            t("trigger", "{kind: insert-token, token: \"[MASK]\"}"),
+            TransformSpec::InsertToken { token: "[MASK]".into(), position: TextPosition::Random }
+        );
+        assert_eq!(t("trigger", "{kind: homoglyph, rate: 0.1}"), TransformSpec::Homoglyph { rate: 0.1 });
+        assert_eq!(
+            t("trigger", "{kind: invisible}"),
+            TransformSpec::Invisible { characters: InvisibleSet::ZeroWidth, count: 1, position: TextPosition::Random }
+        );
+        assert_eq!(
+            t("trigger", "{kind: invisible, characters: bidi, count: 64, position: start}"),
+            TransformSpec::Invisible { characters: InvisibleSet::Bidi, count: 64, position: TextPosition::Start }
+        );
+        assert_eq!(t("robustness", "{kind: typo, rate: 1}"), TransformSpec::Typo { rate: 1.0 });
+        assert_eq!(t("robustness", "{kind: word-swap, rate: 0.05}"), TransformSpec::WordSwap { rate: 0.05 });
+    }
+
+    #[test]
+    fn every_kind_is_listed_with_the_modality_and_name_its_spec_has() {
+        let examples = [
+            ("trigger", PATCH),
+            ("trigger", "{kind: blend, pattern: {noise: {seed: 1}}, alpha: 0.1}"),
+            ("robustness", "{kind: gaussian-noise, std: 0.1}"),
+            ("robustness", "{kind: brightness-contrast, brightness: 0.1}"),
+            ("robustness", "{kind: shift, max-pixels: 1}"),
+            ("robustness", "{kind: rotate, max-degrees: 1}"),
+            ("robustness", "{kind: blur, sigma: 1}"),
+            ("trigger", "{kind: insert-text, text: cf}"),
+            ("trigger", "{kind: insert-token, token: cf}"),
+            ("trigger", "{kind: homoglyph, rate: 0.1}"),
+            ("trigger", "{kind: invisible}"),
+            ("robustness", "{kind: typo, rate: 0.1}"),
+            ("robustness", "{kind: word-swap, rate: 0.1}"),
+        ];
+        assert_eq!(examples.len(), TRANSFORMS.len());
+        for ((category, example), (kind, modality, _)) in examples.into_iter().zip(TRANSFORMS) {
+            let text = probe(category, example, "")
+                .replace("modality: image", &format!("modality: {}", modality_name(*modality)));
+            let spec = transform(&text);
+            assert_eq!((spec.kind(), spec.modality()), (*kind, *modality));
+            assert_eq!(TRIGGER_KINDS.contains(kind), category == "trigger", "{kind}");
+        }
+        for (method, modality, _) in SEARCHES {
+            let spec = transform(&search_probe(modality_name(*modality), &format!("{{method: {method}}}")));
+            assert_eq!((spec.kind(), spec.modality()), (format!("search-{method}").as_str(), *modality));
+        }
+    }
+
+    #[test]
+    fn bad_text_transform_values_are_reported_where_they_stand() {
+        let bad = |s: &str| problems(&text_probe("trigger", s));
+        for (s, needle, code) in [
+            ("{kind: insert-text, text: \"\"}", "\"\"", "bad-value"),
+            ("{kind: insert-text, text: \"  \"}", "\"  \"", "bad-value"),
+            ("{kind: insert-text, text: [cf]}", "[cf]", "wrong-type"),
+            ("{kind: insert-text, text: cf, position: middle}", "middle", "bad-value"),
+            ("{kind: insert-token, token: \"\"}", "\"\"", "bad-value"),
+            ("{kind: insert-token, token: 3}", "3", "wrong-type"),
+            ("{kind: homoglyph, rate: 0}", "0", "bad-value"),
+            ("{kind: homoglyph, rate: 1.5}", "1.5", "bad-value"),
+            ("{kind: invisible, count: 0}", "0", "bad-value"),
+            ("{kind: invisible, count: 65}", "65", "bad-value"),
+            ("{kind: invisible, count: 1.5}", "1.5", "wrong-type"),
+            ("{kind: invisible, characters: zero_width}", "zero_width", "bad-value"),
+            ("{kind: invisible, position: begin}", "begin", "bad-value"),
+        ] {
+            assert_eq!(bad(s), [(code, 8, column(s, needle))], "{s}");
+        }
+        let robustness = |s: &str| problems(&text_probe("robustness", s));
+        for s in ["{kind: typo, rate: 0}", "{kind: typo, rate: -1}", "{kind: word-swap, rate: 2}"] {
+            assert_eq!(robustness(s), [("bad-value", 8, column(s, "rate: ") + 6)], "{s}");
+        }
+        for s in ["{kind: insert-text}", "{kind: insert-token}", "{kind: homoglyph}", "{kind: typo}"] {
+            assert_eq!(robustness(s), [("missing-key", 8, 16)], "{s}");
+        }
+        assert_eq!(bad("{kind: homoglyph, rate: 0.1, count: 2}"), [("unknown-key", 8, 45)]);
+
+        let d = only(&text_probe("trigger", "{kind: insert-text, text: \" \"}"));
+        assert_eq!(d.message, "`text` in transform of probe `p` must not be only whitespace");
+        let d = only(&text_probe("trigger", "{kind: invisible, characters: zero_width}"));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `zero-width`?"));
+        let d = only(&text_probe("trigger", "{kind: invisible, count: 65}"));
+        assert_eq!(d.message, "`count` in transform of probe `p` must be an integer <= 64, found 65");
+    }
+
+    #[test]
+    fn only_text_kinds_with_a_control_can_be_triggers() {
+        for s in ["{kind: typo, rate: 0.1}", "{kind: word-swap, rate: 0.1}"] {
+            let d = only(&text_probe("trigger", s));
+            assert_eq!((d.code, d.line, d.column), ("category-mismatch", 8, 23), "{s}");
+            assert!(
+                d.message.ends_with(
+                    "a trigger inserts trigger content (insert-text, insert-token, homoglyph or invisible) that has \
+                     a matched control"
+                ),
+                "{}",
+                d.message
+            );
+            assert_eq!(d.hint.as_deref(), Some("use category: robustness"));
+        }
+        // Any text kind may be a robustness probe (e.g. how much a stray `cf` moves predictions).
+        for s in ["{kind: insert-text, text: cf}", "{kind: homoglyph, rate: 0.2}", "{kind: invisible, count: 3}"] {
+            valid(&text_probe("robustness", s));
+        }
+    }
+
+    #[test]
+    fn a_transform_of_the_other_modality_is_a_mismatch_both_ways() {
+        let d = only(&text_probe("trigger", PATCH));
+        assert_eq!((d.code, d.line, d.column), ("category-mismatch", 8, 23));
+        assert_eq!(d.message, "`patch` in probe `p` is an image transform, but the battery's modality is text");
+        assert_eq!(
+            d.hint.as_deref(),
+            Some(
+                "image transforms need `modality: image`; a text battery's kinds are insert-text, insert-token, \
+                 homoglyph, invisible, typo, word-swap"
+            )
+        );
+        let d = only(&probe("trigger", "{kind: insert-token, token: cf}", ""));
+        assert_eq!((d.code, d.line, d.column), ("category-mismatch", 8, 23));
+        assert_eq!(d.message, "`insert-token` in probe `p` is a text transform, but the battery's modality is image");
+        assert_eq!(
+            d.hint.as_deref(),
+            Some(
+                "text transforms need `modality: text`; an image battery's kinds are patch, blend, gaussian-noise, \
+                 brightness-contrast, shift, rotate, blur"
+            )
+        );
+        // Both problems of a robustness-only kind of the other modality as a trigger, and the
+        // kind's own mistakes too.
+        assert_eq!(
+            problems(&probe("trigger", "{kind: typo, rate: 3}", "")),
+            [("category-mismatch", 8, 23), ("category-mismatch", 8, 23), ("bad-value", 8, 35)]
+        );
+    }
+
+    #[test]
+    fn vocabulary_search_keys_and_defaults() {
+        let search = |s: &str| match transform(&search_probe("text", s)) {
+            TransformSpec::Search(spec) => spec,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            search("{method: vocabulary}"),
+            SearchSpec::Vocabulary {
+                tokens: vec![TokenFilter::WholeWords, TokenFilter::SubWords],
+                pairs: 8,
+                budget: 400_000
+            }
+        );
+        assert_eq!(
+            search("{method: vocabulary, tokens: [special, whole-words], pairs: 0, budget: 1000}"),
+            SearchSpec::Vocabulary {
+                tokens: vec![TokenFilter::Special, TokenFilter::WholeWords],
+                pairs: 0,
+                budget: 1000
+            }
+        );
+        assert_eq!(search("{method: vocabulary, pairs: 64}").budget(), 400_000);
+
+        let bad = |s: &str| problems(&search_probe("text", s));
+        let column = |s: &str, needle: &str| 13 + s.find(needle).unwrap() as u32;
+        for (s, needle, code) in [
+            ("{method: vocabulary, tokens: []}", "[]", "bad-value"),
+            ("{method: vocabulary, tokens: special}", "special", "wrong-type"),
+            ("{method: vocabulary, tokens: [subwords]}", "subwords", "bad-value"),
+            ("{method: vocabulary, tokens: [special, special]}", "special]", "bad-value"),
+            ("{method: vocabulary, pairs: 65}", "65", "bad-value"),
+            ("{method: vocabulary, pairs: -1}", "-1", "bad-value"),
+            ("{method: vocabulary, budget: 999}", "999", "bad-value"),
+            ("{method: vocabulary, sizes: [2]}", "sizes", "unknown-key"),
+        ] {
+            assert_eq!(bad(s), [(code, 8, column(s, needle))], "{s}");
+        }
+        let d = only(&search_probe("text", "{method: vocabulary, tokens: [subwords]}"));
+        assert_eq!(d.hint.as_deref(), Some("did you mean `sub-words`?"));
+        let d = only(&search_probe("text", "{method: vocabulary, tokens: [special, special]}"));
+        assert_eq!(d.message, "`tokens` in search of probe `p` lists `special` twice");
+    }
+
+    #[test]
+    fn a_search_of_the_other_modality_is_a_mismatch_both_ways() {
+        let d = only(&search_probe("image", "{method: vocabulary}"));
+        assert_eq!((d.code, d.line, d.column), ("category-mismatch", 8, 22));
+        assert_eq!(
+            d.message,
+            "the `vocabulary` search in probe `p` searches text inputs, but the battery's modality is image"
+        );
+        assert_eq!(
+            d.hint.as_deref(),
+            Some(
+                "`vocabulary` needs `modality: text`; an image battery searches with method patch or reverse-engineer"
+            )
+        );
+        for method in ["patch", "reverse-engineer"] {
+            let d = only(&search_probe("text", &format!("{{method: {method}}}")));
+            assert_eq!((d.code, d.line, d.column), ("category-mismatch", 8, 22));
+            assert!(d.message.ends_with("searches image inputs, but the battery's modality is text"), "{}", d.message);
+            assert!(d.hint.unwrap().ends_with("a text battery searches with method vocabulary"));
+        }
+    }
+
+    #[test]
+    fn an_unknown_kind_or_method_lists_those_of_the_battery_modality() {
+        let d = only(&text_probe("robustness", "{kind: typos, rate: 0.1}"));
+        assert_eq!(
+            (d.message.as_str(), d.hint.as_deref()),
+            (
+                "`kind` in transform of probe `p` must be one of insert-text, insert-token, homoglyph, invisible, \
+                 typo, word-swap, found `typos`",
+                Some("did you mean `typo`?")
+            )
+        );
+        let d = only(&probe("robustness", "{kind: bluur, sigma: 1}", ""));
+        assert!(
+            d.message.contains("one of patch, blend, gaussian-noise, brightness-contrast, shift, rotate, blur, found")
+        );
+        let d = only(&search_probe("text", "{method: vocab}"));
+        assert_eq!(d.message, "`method` in search of probe `p` must be one of vocabulary, found `vocab`");
+        // Without a valid modality every name is offered.
+        let text = probe("robustness", "{kind: x}", "").replace("modality: image", "modality: audio");
+        let messages: Vec<String> = check(&text).unwrap_err().iter().map(|d| d.message.clone()).collect();
+        assert!(messages[1].contains("blur, insert-text"), "{messages:?}");
+    }
+
+    #[test]
+    fn a_text_probe_without_a_transform_gets_a_text_example() {
+        let text = with("probes:\n  - {id: p, category: trigger}\n").replace("modality: image", "modality: text");
+        assert_eq!(only(&text).hint.as_deref(), Some("e.g. `transform: {kind: insert-text, text: cf}`"));
     }
 
     #[test]
