@@ -65,6 +65,12 @@ struct FunctionProto {
 
 #[derive(Clone, PartialEq, Message)]
 struct NodeProto {
+    #[prost(string, repeated, tag = "1")]
+    input: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    output: Vec<String>,
+    #[prost(string, tag = "4")]
+    op_type: String,
     #[prost(message, repeated, tag = "5")]
     attribute: Vec<AttributeProto>,
 }
@@ -95,6 +101,8 @@ struct SparseTensorProto {
 
 #[derive(Clone, PartialEq, Message)]
 struct TensorProto {
+    #[prost(int64, repeated, tag = "1")]
+    dims: Vec<i64>,
     #[prost(string, tag = "8")]
     name: String,
     #[prost(message, repeated, tag = "13")]
@@ -138,6 +146,19 @@ pub struct ModelFacts {
     pub opset_imports: Vec<OpsetImport>,
     /// Distinct external data files, in first-use order.
     pub external_data: Vec<ExternalDataFile>,
+    /// Lookup tables indexed directly by a graph input (token embeddings): ids at or beyond
+    /// `rows` make ONNX Runtime's Gather fail, so a tokenizer must stay below it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lookup_tables: Vec<LookupTable>,
+}
+
+/// An initializer gathered by the values of a graph input (an embedding table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupTable {
+    /// The graph input whose values index the table.
+    pub input: String,
+    pub table: String,
+    pub rows: u64,
 }
 
 /// Why a file was refused before ONNX Runtime saw it.
@@ -204,7 +225,40 @@ pub fn facts_from_bytes(path: &Path, bytes: &[u8]) -> Result<ModelFacts, ModelEr
             })
             .collect(),
         external_data,
+        lookup_tables: lookup_tables(graph),
     })
+}
+
+/// Gather nodes whose data is an initializer and whose indices are a graph input, directly or
+/// through Cast/Identity nodes (exporters often cast token ids first).
+fn lookup_tables(graph: &GraphProto) -> Vec<LookupTable> {
+    let initializers: std::collections::HashMap<&str, &TensorProto> =
+        graph.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    // Value name → the graph value it is a pass-through copy of.
+    let mut origin: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
+    for node in &graph.node {
+        if matches!(node.op_type.as_str(), "Cast" | "Identity")
+            && let (Some(from), Some(to)) = (node.input.first(), node.output.first())
+        {
+            let root = origin.get(from.as_str()).copied().unwrap_or(from.as_str());
+            origin.insert(to.as_str(), root);
+        }
+    }
+    let mut out: Vec<LookupTable> = Vec::new();
+    for node in graph.node.iter().filter(|n| n.op_type == "Gather") {
+        let (Some(data), Some(indices)) = (node.input.first(), node.input.get(1)) else { continue };
+        let Some(table) = initializers.get(data.as_str()) else { continue };
+        let Some(&rows) = table.dims.first() else { continue };
+        let input = origin.get(indices.as_str()).copied().unwrap_or(indices.as_str()).to_string();
+        if initializers.contains_key(input.as_str()) || rows < 0 {
+            continue;
+        }
+        let entry = LookupTable { input, table: data.clone(), rows: rows as u64 };
+        if !out.contains(&entry) {
+            out.push(entry);
+        }
+    }
+    out
 }
 
 fn collect_graph_tensors<'a>(graph: &'a GraphProto, out: &mut Vec<&'a TensorProto>) {

@@ -1,0 +1,388 @@
+//! The image side of the runner: how an image battery's probes turn clean `[N, C, H, W]` or
+//! `[N, H, W, C]` arrays into probed batches, how the layout and valid value range are
+//! interpreted, and how image searches (patch, reverse-engineering) query the candidate.
+
+use ndarray::{Array3, ArrayD, ArrayViewMut3, Axis, IxDyn};
+use rayon::prelude::*;
+
+use super::{
+    EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Predictions, Prepared, ScanError, ScoreKind,
+    SearchContext,
+};
+use crate::battery::spec::{Battery, Layout, Probe, SearchSpec, TransformSpec, ValueRangeSpec};
+use crate::data::Dataset;
+use crate::engine::{Engine, EngineError, InputData};
+use crate::search::{self, Oracle, SearchInput, SearchOutcome, SearchSummary};
+use crate::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
+
+/// The single image input of an image classifier.
+pub(super) fn image_input(engine: &Engine) -> Result<String, ScanError> {
+    let inputs = &engine.signature.inputs;
+    match inputs.as_slice() {
+        [single] if single.element_type == "float32" => Ok(single.name.clone()),
+        inputs => {
+            let names: Vec<String> = inputs.iter().map(|i| format!("{} {}", i.name, i.element_type)).collect();
+            Err(ScanError::Incompatible(format!(
+                "image data needs a model with one float32 image input; {} declares {} ({})",
+                engine.model_path.display(),
+                inputs.len(),
+                names.join(", ")
+            )))
+        }
+    }
+}
+
+/// Checks that the data fits the model's image input, before anything runs.
+pub(super) fn check(engine: &Engine, dataset: &Dataset) -> Result<String, ScanError> {
+    let input = image_input(engine)?;
+    if dataset.x.ndim() != 4 {
+        return Err(ScanError::Incompatible(format!(
+            "image probes need 4-D inputs [N, C, H, W] or [N, H, W, C]; the data is {:?}",
+            dataset.x.shape()
+        )));
+    }
+    let first = dataset.x.slice_axis(Axis(0), ndarray::Slice::from(0..dataset.len().min(1))).to_owned();
+    engine.check_inputs(&[(input.clone(), InputData::F32(first))])?;
+    Ok(input)
+}
+
+/// The clean inputs at `chunk`, copied from the data (memory stays bounded by the chunk).
+pub(super) fn clean_chunk(input: &str, dataset: &Dataset, chunk: &[usize]) -> Vec<(String, InputData)> {
+    let x = &dataset.x;
+    let contiguous = chunk.windows(2).all(|w| w[1] == w[0] + 1);
+    let batch = match (contiguous, chunk.first()) {
+        (true, Some(&start)) => x.slice_axis(Axis(0), ndarray::Slice::from(start..start + chunk.len())).to_owned(),
+        _ => x.select(Axis(0), chunk),
+    };
+    vec![(input.to_string(), InputData::F32(batch))]
+}
+
+/// How a probe's inputs are derived from the clean data: the seed and key that every sample's
+/// randomness is keyed by, the layout and the valid range. Public so benchmarks build exactly
+/// the inputs a scan builds.
+#[derive(Debug, Clone, Copy)]
+pub struct Probing<'a> {
+    pub seed: u64,
+    /// `battery-name/probe-id`.
+    pub key: &'a str,
+    pub layout: Layout,
+    pub range: &'a ValueRange,
+}
+
+impl Probing<'_> {
+    /// The transformed copies of the samples at `chunk` (data indices), built in parallel.
+    pub fn batch(&self, x: &ArrayD<f32>, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> ArrayD<f32> {
+        let mut shape = x.shape().to_vec();
+        shape[0] = chunk.len();
+        let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
+        batch.axis_iter_mut(Axis(0)).into_par_iter().zip(chunk.par_iter()).for_each(|(mut slot, &index)| {
+            slot.assign(&x.index_axis(Axis(0), index));
+            let sample = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs checked before");
+            self.apply(sample, index, transform, stream);
+        });
+        batch
+    }
+
+    /// Transforms one sample (stored in `layout`) in place, with the randomness of `index`.
+    pub fn apply(&self, sample: ArrayViewMut3<'_, f32>, index: usize, transform: &dyn Transform, stream: Stream) {
+        let mut rng = transform::sample_rng(self.seed, self.key, index as u64, stream);
+        let mut placement_rng = transform::sample_rng(self.seed, self.key, index as u64, Stream::Placement);
+        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range };
+        transform.apply(chw(sample, self.layout), &mut ctx);
+    }
+}
+
+/// An image battery over one data set.
+pub(super) struct ImageKit<'a> {
+    pub seed: u64,
+    pub input: &'a str,
+    pub x: &'a ArrayD<f32>,
+    pub layout: Layout,
+    pub geometry: Geometry,
+    pub range: ValueRange,
+}
+
+impl<'a> ImageKit<'a> {
+    pub fn new(
+        battery: &Battery,
+        seed: u64,
+        input: &'a str,
+        dataset: &'a Dataset,
+    ) -> Result<(Self, InputInterpretation), ScanError> {
+        let interpretation = interpret(battery, &dataset.x);
+        let geometry = geometry(dataset.x.shape(), interpretation.layout);
+        let range = ValueRange {
+            lo: interpretation.value_range.iter().map(|r| r.0).collect(),
+            hi: interpretation.value_range.iter().map(|r| r.1).collect(),
+        };
+        if range.lo.len() != geometry.channels {
+            return Err(ScanError::Incompatible(format!(
+                "battery {} declares a value range for {} channels; the inputs have {}",
+                battery.path.display(),
+                range.lo.len(),
+                geometry.channels
+            )));
+        }
+        let kit = Self { seed, input, x: &dataset.x, layout: interpretation.layout, geometry, range };
+        Ok((kit, interpretation))
+    }
+
+    fn probing<'k>(&'k self, key: &'k str) -> Probing<'k> {
+        Probing { seed: self.seed, key, layout: self.layout, range: &self.range }
+    }
+
+    /// Runs a search probe's search on the `part` of the data set aside for it.
+    fn search(
+        &self,
+        key: &str,
+        ctx: &mut SearchContext<'_>,
+        part: &[usize],
+        spec: &SearchSpec,
+    ) -> Result<SearchOutcome, ScanError> {
+        let images: Vec<Array3<f32>> = part
+            .iter()
+            .map(|&i| {
+                let sample = self.x.index_axis(Axis(0), i).into_dimensionality::<ndarray::Ix3>().expect("4-D");
+                match self.layout {
+                    Layout::Nchw => sample.to_owned(),
+                    Layout::Nhwc => sample.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
+                }
+            })
+            .collect();
+        let clean_classes: Vec<usize> = part.iter().map(|&i| ctx.clean.class[i]).collect();
+        let input = SearchInput {
+            images: &images,
+            clean: &clean_classes,
+            classes: ctx.classes,
+            range: &self.range,
+            seed: self.seed,
+            key,
+        };
+        let mut oracle = EngineOracle { engine: ctx.engine, kind: ctx.kind, layout: self.layout, input: self.input };
+        let outcome = match spec {
+            SearchSpec::Patch { sizes, stride, contents, budget } => {
+                search::patch::search(&mut oracle, &input, sizes, *stride, contents, *budget)
+            }
+            SearchSpec::ReverseEngineer { budget, directions, sigma, learning_rate } => {
+                let settings = search::reverse::Settings {
+                    budget: *budget,
+                    directions: *directions,
+                    sigma: *sigma,
+                    learning_rate: *learning_rate,
+                };
+                search::reverse::search(&mut oracle, &input, &settings)
+            }
+            SearchSpec::Vocabulary { .. } => {
+                return Err(ScanError::Incompatible(format!("probe {key}: a vocabulary sweep needs text inputs")));
+            }
+        };
+        Ok(outcome?)
+    }
+}
+
+impl Kit for ImageKit<'_> {
+    type Transform = dyn Transform;
+
+    fn prepare(
+        &self,
+        probe: &Probe,
+        key: &str,
+        indices: &[usize],
+        mut ctx: SearchContext<'_>,
+    ) -> Result<Prepared<dyn Transform>, ScanError> {
+        // A search probe first recovers a trigger on one half of its samples; the trigger is
+        // then confirmed like any transform on the other half, which the search never saw.
+        match &probe.transform {
+            TransformSpec::Search(spec) => {
+                let (search_part, confirm_part) = indices.split_at(indices.len().div_ceil(2));
+                let spec = super::with_budget(spec, ctx.budget);
+                let found = self.search(key, &mut ctx, search_part, &spec)?;
+                let summary = summarise_search(&found, search_part.len(), confirm_part.len());
+                let transform: Box<dyn Transform> = Box::new(found.candidates[found.chosen].trigger.clone());
+                Ok(Prepared {
+                    control: transform.control(),
+                    transform,
+                    indices: confirm_part.to_vec(),
+                    search: Some(summary),
+                    queries: found.queries,
+                })
+            }
+            spec => {
+                let transform = transform::build(spec, self.geometry).map_err(|e| e.to_string()).map_err(|detail| {
+                    ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail }
+                })?;
+                Ok(Prepared {
+                    control: transform.control(),
+                    transform,
+                    indices: indices.to_vec(),
+                    search: None,
+                    queries: 0,
+                })
+            }
+        }
+    }
+
+    fn build(
+        &self,
+        key: &str,
+        chunk: &[usize],
+        transform: &dyn Transform,
+        stream: Stream,
+    ) -> Result<Vec<(String, InputData)>, ScanError> {
+        Ok(vec![(self.input.to_string(), InputData::F32(self.probing(key).batch(self.x, chunk, transform, stream)))])
+    }
+
+    /// The first few samples before and after the probe (recomputed: cheap and exact).
+    fn examples(
+        &self,
+        key: &str,
+        indices: &[usize],
+        transform: &dyn Transform,
+        clean: &Predictions,
+        probed: &Predictions,
+    ) -> Vec<Example> {
+        indices
+            .iter()
+            .enumerate()
+            .take(EXAMPLES)
+            .map(|(k, &index)| {
+                let original = self.x.index_axis(Axis(0), index).into_dimensionality::<ndarray::Ix3>().expect("4-D");
+                let mut after = original.to_owned();
+                self.probing(key).apply(after.view_mut(), index, transform, Stream::Probe);
+                let to_chw = |a: Array3<f32>| match self.layout {
+                    Layout::Nchw => a,
+                    Layout::Nhwc => a.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
+                };
+                Example {
+                    index,
+                    input: ExampleInput::Image {
+                        clean: to_chw(original.to_owned()),
+                        probed: to_chw(after),
+                        range: self.range.clone(),
+                    },
+                    clean_class: clean.class[index],
+                    probed_class: probed.class[k],
+                }
+            })
+            .collect()
+    }
+}
+
+/// The candidate model as the search sees it: `[C, H, W]` images in, probabilities out.
+struct EngineOracle<'a> {
+    engine: &'a mut Engine,
+    kind: ScoreKind,
+    layout: Layout,
+    input: &'a str,
+}
+
+impl Oracle for EngineOracle<'_> {
+    fn probabilities(&mut self, images: &[Array3<f32>]) -> Result<ndarray::Array2<f32>, EngineError> {
+        let Some(first) = images.first() else {
+            return Ok(ndarray::Array2::zeros((0, self.engine.declared_classes().unwrap_or(0))));
+        };
+        let (c, h, w) = first.dim();
+        let shape = match self.layout {
+            Layout::Nchw => [images.len(), c, h, w],
+            Layout::Nhwc => [images.len(), h, w, c],
+        };
+        let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
+        for (mut slot, image) in batch.axis_iter_mut(Axis(0)).zip(images) {
+            let slot = slot.view_mut().into_dimensionality::<ndarray::Ix3>().expect("4-D");
+            chw(slot, self.layout).assign(image);
+        }
+        let mut scores = self.engine.classify(&[(self.input.to_string(), InputData::F32(batch))])?;
+        super::to_probabilities(&mut scores, self.kind);
+        Ok(scores)
+    }
+}
+
+/// The report's view of a search: per-class statistics and the chosen trigger as images.
+fn summarise_search(found: &SearchOutcome, search_samples: usize, confirmation_samples: usize) -> SearchSummary {
+    let chosen = &found.candidates[found.chosen];
+    let (channels, h, w) = chosen.trigger.pattern.dim();
+    let unit = ValueRange { lo: vec![0.0; channels], hi: vec![1.0; channels] };
+    let mask = chosen.trigger.mask.clone().into_shape_with_order((1, h, w)).expect("same size");
+    let shown = Array3::from_shape_fn((channels, h, w), |(c, y, x)| {
+        chosen.trigger.pattern[[c, y, x]] * chosen.trigger.mask[[y, x]]
+    });
+    SearchSummary {
+        method: found.method.into(),
+        statistic: found.statistic.into(),
+        per_class: found
+            .candidates
+            .iter()
+            .zip(&found.anomaly_index)
+            .map(|(c, a)| search::SearchClassSummary {
+                class: c.class,
+                statistic: c.statistic,
+                anomaly_index: *a,
+                attack_success_rate: c.attack_success_rate,
+                mask_l1: f64::from(c.trigger.mask_l1()),
+                description: c.description.clone(),
+            })
+            .collect(),
+        chosen_class: chosen.class,
+        queries: found.queries,
+        search_samples,
+        confirmation_samples,
+        mask_png: crate::report::images::png_base64(&mask, &ValueRange { lo: vec![0.0], hi: vec![1.0] }),
+        pattern_png: crate::report::images::png_base64(&shown, &unit),
+        mask_l1: f64::from(chosen.trigger.mask_l1()),
+        mask_bounds: search::Bounds::of_mask(&chosen.trigger.mask),
+        vocabulary: None,
+    }
+}
+
+/// A `[C, H, W]` view of one sample stored in `layout`, without copying.
+fn chw(sample: ArrayViewMut3<'_, f32>, layout: Layout) -> ArrayViewMut3<'_, f32> {
+    match layout {
+        Layout::Nchw => sample,
+        Layout::Nhwc => sample.permuted_axes([2, 0, 1]),
+    }
+}
+
+fn geometry(shape: &[usize], layout: Layout) -> Geometry {
+    match layout {
+        Layout::Nchw => Geometry { channels: shape[1], height: shape[2], width: shape[3] },
+        Layout::Nhwc => Geometry { channels: shape[3], height: shape[1], width: shape[2] },
+    }
+}
+
+/// The battery's declared layout and range, or what the data says.
+fn interpret(battery: &Battery, x: &ArrayD<f32>) -> InputInterpretation {
+    let shape = x.shape();
+    let (layout, layout_inferred) = match battery.defaults.layout {
+        Some(layout) => (layout, false),
+        None => {
+            let looks_like_channels = |d: usize| matches!(d, 1 | 3 | 4);
+            let layout = if !looks_like_channels(shape[1]) && looks_like_channels(shape[3]) {
+                Layout::Nhwc
+            } else {
+                Layout::Nchw
+            };
+            (layout, true)
+        }
+    };
+    let channels = geometry(shape, layout).channels;
+    let (value_range, value_range_inferred) = match &battery.defaults.value_range {
+        Some(ValueRangeSpec::All { lo, hi }) => (vec![(*lo, *hi); channels], false),
+        Some(ValueRangeSpec::PerChannel(ranges)) => (ranges.clone(), false),
+        None => {
+            let axis = match layout {
+                Layout::Nchw => 1,
+                Layout::Nhwc => 3,
+            };
+            let ranges = (0..channels)
+                .map(|c| {
+                    let lane = x.index_axis(Axis(axis), c);
+                    let lo = lane.iter().copied().fold(f32::INFINITY, f32::min);
+                    let hi = lane.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
+                })
+                .collect();
+            (ranges, true)
+        }
+    };
+    InputInterpretation { layout, layout_inferred, value_range, value_range_inferred }
+}

@@ -1,0 +1,900 @@
+//! What runs when: clean baselines once, then every probe of every battery, on the candidate
+//! model and on every reference model, with the evidence handed to [`crate::verdict`].
+//!
+//! For each probe the runner draws the probe's samples (a seeded permutation of the clean
+//! inputs, so a probe with `samples: k` sees the first `k` of the same order), builds the
+//! transformed inputs — and, for trigger probes, the matched control — in parallel with rayon,
+//! and feeds each chunk to the candidate and to every reference, so they all see exactly the
+//! same inputs. Memory is bounded by the chunk, not the data; only predictions are kept. Each
+//! sample's randomness is derived from (seed, battery, probe id, data index), so results do not
+//! depend on thread count or chunking. A recorded baseline replays in place of a live model.
+
+use std::time::Instant;
+
+mod image;
+mod text;
+
+use ndarray::Array3;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::Recording;
+use crate::battery::spec::{Battery, Category, Layout, Probe, SearchSpec, Thresholds};
+use crate::calibration::CalibratedThresholds;
+use crate::data::{Dataset, TextDataset};
+use crate::engine::{Engine, EngineError, InputData};
+use crate::search::SearchSummary;
+use crate::text::TextEncoder;
+use crate::transform::{self, Stream, ValueRange};
+use crate::verdict::{self, Comparison, Correction, Direction, Observation, ProbeEvidence, ProbeJudgement};
+
+pub use image::Probing;
+
+/// Samples transformed and classified per chunk: bounds memory whatever the data size, and
+/// small enough that building the next chunk overlaps inference of this one.
+pub const CHUNK: usize = 256;
+/// Scores kept per input in predictions (and in recorded baselines).
+pub const TOP_K: usize = 3;
+/// Example inputs kept per probe for reports.
+const EXAMPLES: usize = 3;
+
+/// Whether the classifier output holds probabilities or logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreKind {
+    Probabilities,
+    Logits,
+}
+
+/// One model's predictions on a list of inputs.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Predictions {
+    pub class: Vec<usize>,
+    /// Probability of the predicted class (softmax of logits).
+    pub confidence: Vec<f32>,
+    /// The `TOP_K` highest (class, raw score) pairs per input, best first.
+    pub top: Vec<Vec<(usize, f32)>>,
+}
+
+impl Predictions {
+    fn from_scores(scores: &ndarray::Array2<f32>, kind: ScoreKind) -> Self {
+        let mut out = Predictions::default();
+        for row in scores.rows() {
+            // Top-k by insertion into a small sorted list: highest first, NaN never ranked
+            // above a number, ties kept in class order.
+            let mut top: Vec<(usize, f32)> = Vec::with_capacity(TOP_K + 1);
+            for (class, &value) in row.iter().enumerate() {
+                let beats = |held: f32| value > held || (held.is_nan() && !value.is_nan());
+                let at = top.iter().position(|&(_, held)| beats(held)).unwrap_or(top.len());
+                if at < TOP_K {
+                    top.insert(at, (class, value));
+                    top.truncate(TOP_K);
+                }
+            }
+            let best = top.first().map_or(0, |t| t.0);
+            let confidence = match kind {
+                ScoreKind::Probabilities => row[best],
+                ScoreKind::Logits => {
+                    let max = row[best];
+                    // NaN scores are left out so the confidence stays a number.
+                    let total: f32 = row.iter().filter(|v| !v.is_nan()).map(|v| (v - max).exp()).sum();
+                    if max.is_nan() { 0.0 } else { 1.0 / total }
+                }
+            };
+            out.class.push(best);
+            out.confidence.push(confidence);
+            out.top.push(top);
+        }
+        out
+    }
+
+    fn extend(&mut self, other: Predictions) {
+        self.class.extend(other.class);
+        self.confidence.extend(other.confidence);
+        self.top.extend(other.top);
+    }
+
+    /// The entries at `indices`.
+    pub fn select(&self, indices: &[usize]) -> Predictions {
+        Predictions {
+            class: indices.iter().map(|&i| self.class[i]).collect(),
+            confidence: indices.iter().map(|&i| self.confidence[i]).collect(),
+            top: indices.iter().map(|&i| self.top[i].clone()).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.class.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.class.is_empty()
+    }
+}
+
+/// What a probe produced on one model.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProbePredictions {
+    pub probed: Predictions,
+    pub control: Option<Predictions>,
+}
+
+/// The models a scan runs.
+pub struct Models<'a> {
+    pub candidate: &'a mut Engine,
+    /// Known-good models; they see exactly the candidate's inputs.
+    pub references: &'a mut [Engine],
+    /// A recording of an accepted run, replayed as a reference.
+    pub baseline: Option<&'a Recording>,
+    /// Baseline disagreements on inputs whose recorded top-2 score margin is below this count
+    /// as agreement (numerical noise, e.g. CPU vs CUDA).
+    pub baseline_tolerance: f32,
+}
+
+/// Receives progress while a scan runs (for a progress bar; results never depend on it).
+pub trait Progress: Send + Sync {
+    /// The scan will run `probes` probes.
+    fn start(&self, probes: usize);
+    /// Probe `id` finished; `queries` have been run so far.
+    fn probe_done(&self, id: &str, queries: u64);
+    fn finish(&self);
+}
+
+/// A shareable [`Progress`] receiver.
+#[derive(Clone)]
+pub struct ProgressHandle(pub std::sync::Arc<dyn Progress>);
+
+impl std::fmt::Debug for ProgressHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressHandle")
+    }
+}
+
+/// Settings of one scan beyond the batteries themselves.
+#[derive(Debug, Clone, Default)]
+pub struct ScanSettings {
+    /// Replaces every battery's seed.
+    pub seed: Option<u64>,
+    /// Overrides the detected score kind.
+    pub scores: Option<ScoreKind>,
+    pub correction: Correction,
+    /// Per-probe thresholds from `probity calibrate`.
+    pub thresholds: Option<CalibratedThresholds>,
+    /// Replaces every search probe's query budget.
+    pub search_budget: Option<u64>,
+    pub progress: Option<ProgressHandle>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{0}")]
+    Incompatible(String),
+    #[error("battery {battery}, probe '{probe}': {detail}")]
+    Transform { battery: String, probe: String, detail: String },
+}
+
+/// How inputs were interpreted for one battery.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputInterpretation {
+    pub layout: Layout,
+    pub layout_inferred: bool,
+    pub value_range: Vec<(f32, f32)>,
+    pub value_range_inferred: bool,
+}
+
+/// A clean input and what the probe made of it, for people to look at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub index: usize,
+    pub input: ExampleInput,
+    pub clean_class: usize,
+    pub probed_class: usize,
+}
+
+/// An example input before and after a probe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExampleInput {
+    Image {
+        /// `[C, H, W]`.
+        clean: Array3<f32>,
+        probed: Array3<f32>,
+        /// The battery's valid range, for rendering.
+        range: ValueRange,
+    },
+    Text {
+        clean: String,
+        /// The text after the probe's text edits.
+        probed: String,
+        /// The tokens the model received (after token edits and truncation; no padding).
+        tokens: Vec<String>,
+    },
+}
+
+/// The clean inputs a scan probes, with what turns them into model inputs.
+#[derive(Debug, Clone, Copy)]
+pub enum Inputs<'a> {
+    Images(&'a Dataset),
+    Text { data: &'a TextDataset, encoder: &'a TextEncoder },
+}
+
+impl Inputs<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Images(d) => d.len(),
+            Self::Text { data, .. } => data.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn labels(&self) -> Option<&[i64]> {
+        match self {
+            Self::Images(d) => d.y.as_deref(),
+            Self::Text { data, .. } => data.y.as_deref(),
+        }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            Self::Images(d) => &d.path,
+            Self::Text { data, .. } => &data.path,
+        }
+    }
+
+    pub fn sha256(&self) -> &str {
+        match self {
+            Self::Images(d) => &d.sha256,
+            Self::Text { data, .. } => &data.sha256,
+        }
+    }
+}
+
+/// What a probe may need from the scan while it is prepared: searches query the candidate.
+pub(crate) struct SearchContext<'a> {
+    pub engine: &'a mut Engine,
+    pub kind: ScoreKind,
+    pub clean: &'a Predictions,
+    pub classes: usize,
+    /// `--search-budget`, replacing the probe's own.
+    pub budget: Option<u64>,
+}
+
+/// A probe ready to run: its transform (recovered by a search, for search probes), the
+/// transform's matched control, and the data indices it runs on.
+pub(crate) struct Prepared<T: ?Sized> {
+    pub transform: Box<T>,
+    pub control: Option<Box<T>>,
+    pub indices: Vec<usize>,
+    pub search: Option<SearchSummary>,
+    /// Model queries the search spent.
+    pub queries: u64,
+}
+
+/// One battery's probes over one modality's inputs: everything about a probe that depends on
+/// what the inputs are. The rest (batches through the models, evidence, verdicts, baselines)
+/// is shared by [`scan`].
+pub(crate) trait Kit: Sync {
+    type Transform: ?Sized + Sync;
+
+    /// Builds the probe's transform, running its search first for a search probe.
+    fn prepare(
+        &self,
+        probe: &Probe,
+        key: &str,
+        indices: &[usize],
+        ctx: SearchContext<'_>,
+    ) -> Result<Prepared<Self::Transform>, ScanError>;
+
+    /// The model inputs for the samples at `chunk` with `transform` applied.
+    fn build(
+        &self,
+        key: &str,
+        chunk: &[usize],
+        transform: &Self::Transform,
+        stream: Stream,
+    ) -> Result<Vec<(String, InputData)>, ScanError>;
+
+    /// The first few samples before and after the probe.
+    fn examples(
+        &self,
+        key: &str,
+        indices: &[usize],
+        transform: &Self::Transform,
+        clean: &Predictions,
+        probed: &Predictions,
+    ) -> Vec<Example>;
+}
+
+/// One probe's outcome.
+#[derive(Debug, Clone)]
+pub struct ProbeOutcome {
+    pub battery_index: usize,
+    pub probe_index: usize,
+    /// `battery-name/probe-id`: identifies the probe in recordings and calibrations.
+    pub key: String,
+    /// Data indices the probe transformed, in order.
+    pub indices: Vec<usize>,
+    pub candidate: ProbePredictions,
+    pub thresholds: Thresholds,
+    pub evidence: ProbeEvidence,
+    pub judgement: ProbeJudgement,
+    pub examples: Vec<Example>,
+    /// What a search probe searched and found (its verdict is the confirmation's).
+    pub search: Option<SearchSummary>,
+}
+
+/// Agreement of the candidate with a recorded baseline over every compared input.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BaselineAgreement {
+    pub compared: usize,
+    /// Share of inputs with exactly the recorded class.
+    pub exact: f64,
+    /// Share agreeing once near-ties (recorded top-2 margin below the tolerance) are excused.
+    pub within_tolerance: f64,
+    pub tolerance: f32,
+    /// Probes of the recording that this scan did not run, and the reverse.
+    pub unmatched_probes: usize,
+}
+
+/// Everything a scan measured.
+#[derive(Debug, Clone)]
+pub struct ScanOutcome {
+    pub classes: usize,
+    pub scores: ScoreKind,
+    pub scores_detected: bool,
+    pub clean: Predictions,
+    pub clean_accuracy: Option<f64>,
+    /// Per reference: agreement with the candidate on the clean inputs.
+    pub reference_clean_agreement: Vec<f64>,
+    pub baseline_agreement: Option<BaselineAgreement>,
+    /// Per battery, how image inputs were interpreted (`None` for text).
+    pub interpretations: Vec<Option<InputInterpretation>>,
+    pub seeds: Vec<u64>,
+    pub probes: Vec<ProbeOutcome>,
+    pub queries: u64,
+    pub elapsed_seconds: f64,
+}
+
+/// Runs every probe of every battery on the candidate (and references) against `inputs`.
+pub fn scan(
+    models: &mut Models<'_>,
+    inputs: Inputs<'_>,
+    batteries: &[Battery],
+    settings: &ScanSettings,
+) -> Result<ScanOutcome, ScanError> {
+    let result = scan_inputs(models, inputs, batteries, settings);
+    match inputs {
+        Inputs::Text { encoder, .. } => result.map_err(|e| text::explain(e, encoder)),
+        Inputs::Images(_) => result,
+    }
+}
+
+fn scan_inputs(
+    models: &mut Models<'_>,
+    inputs: Inputs<'_>,
+    batteries: &[Battery],
+    settings: &ScanSettings,
+) -> Result<ScanOutcome, ScanError> {
+    let started = Instant::now();
+    for reference in models.references.iter() {
+        check_same_signature(models.candidate, reference)?;
+    }
+    let image_input = match inputs {
+        Inputs::Images(dataset) => Some(image::check(models.candidate, dataset)?),
+        Inputs::Text { .. } => None,
+    };
+    for battery in batteries {
+        let wanted = match inputs {
+            Inputs::Images(_) => crate::battery::spec::Modality::Image,
+            Inputs::Text { .. } => crate::battery::spec::Modality::Text,
+        };
+        if battery.modality != wanted {
+            return Err(ScanError::Incompatible(format!(
+                "battery {} is for {:?} models, but the data and model are {:?}; pick a {} battery",
+                battery.path.display(),
+                battery.modality,
+                wanted,
+                format!("{wanted:?}").to_lowercase()
+            )));
+        }
+    }
+    let clean_chunk = |chunk: &[usize]| -> Result<Vec<(String, InputData)>, ScanError> {
+        match inputs {
+            Inputs::Images(dataset) => {
+                Ok(image::clean_chunk(image_input.as_deref().unwrap_or_default(), dataset, chunk))
+            }
+            Inputs::Text { data, encoder } => text::clean_chunk(data, encoder, chunk),
+        }
+    };
+    let n = inputs.len();
+    let clean_scores = classify_scores(models.candidate, n, &clean_chunk)?;
+    let classes = clean_scores.ncols();
+    let (scores, scores_detected) = match settings.scores {
+        Some(kind) => (kind, false),
+        None => (detect_score_kind(&clean_scores), true),
+    };
+    let clean = Predictions::from_scores(&clean_scores, scores);
+    drop(clean_scores);
+    let mut reference_clean = Vec::new();
+    for reference in models.references.iter_mut() {
+        let s = classify_scores(reference, n, &clean_chunk)?;
+        let kind = settings.scores.unwrap_or_else(|| detect_score_kind(&s));
+        reference_clean.push(Predictions::from_scores(&s, kind));
+    }
+    let total_probes: usize = batteries.iter().map(|b| b.probes.len()).sum();
+    if let Some(p) = &settings.progress {
+        p.0.start(total_probes);
+    }
+    let mut run = Run {
+        settings,
+        scores,
+        classes,
+        clean,
+        reference_clean,
+        labels: inputs.labels(),
+        tally: BaselineTally::default(),
+        outcomes: Vec::new(),
+        queries: (n * (1 + models.references.len())) as u64,
+    };
+    if let Some(bad) = run.labels.and_then(|y| y.iter().find(|&&label| label < 0 || label as usize >= classes)) {
+        return Err(ScanError::Incompatible(format!(
+            "data {}: label {bad} is outside the model's {classes} classes",
+            inputs.path().display()
+        )));
+    }
+    let clean_accuracy = run
+        .labels
+        .map(|y| run.clean.class.iter().zip(y).filter(|(p, l)| **p as i64 == **l).count() as f64 / y.len() as f64);
+    let reference_clean_agreement = run.reference_clean.iter().map(|r| agreement(&run.clean.class, &r.class)).collect();
+
+    let mut interpretations = Vec::new();
+    let mut seeds = Vec::new();
+    for (b, battery) in batteries.iter().enumerate() {
+        let seed = settings.seed.unwrap_or(battery.defaults.seed);
+        seeds.push(seed);
+        match inputs {
+            Inputs::Images(dataset) => {
+                let input = image_input.as_deref().unwrap_or_default();
+                let (kit, interpretation) = image::ImageKit::new(battery, seed, input, dataset)?;
+                run.battery(models, b, battery, seed, &kit)?;
+                interpretations.push(Some(interpretation));
+            }
+            Inputs::Text { data, encoder } => {
+                let kit = text::TextKit { seed, data, encoder };
+                run.battery(models, b, battery, seed, &kit)?;
+                interpretations.push(None);
+            }
+        }
+    }
+    if let Some(p) = &settings.progress {
+        p.0.finish();
+    }
+    let Run { clean, mut outcomes, tally, queries, .. } = run;
+    let mut evidence: Vec<ProbeEvidence> = outcomes.iter().map(|o| o.evidence.clone()).collect();
+    let judgements = verdict::judge(&mut evidence, settings.correction);
+    for ((outcome, evidence), judgement) in outcomes.iter_mut().zip(evidence).zip(judgements) {
+        outcome.evidence = evidence;
+        outcome.judgement = judgement;
+    }
+    let baseline_agreement = models.baseline.map(|recording| {
+        let ran: Vec<&str> = outcomes.iter().map(|o| o.key.as_str()).collect();
+        let unrun = recording.probes.iter().filter(|r| !ran.contains(&r.key.as_str())).count();
+        tally.finish(models.baseline_tolerance, unrun)
+    });
+    Ok(ScanOutcome {
+        classes,
+        scores,
+        scores_detected,
+        clean,
+        clean_accuracy,
+        reference_clean_agreement,
+        baseline_agreement,
+        interpretations,
+        seeds,
+        probes: outcomes,
+        queries,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What a scan has measured so far, shared by every battery.
+struct Run<'s> {
+    settings: &'s ScanSettings,
+    scores: ScoreKind,
+    classes: usize,
+    clean: Predictions,
+    reference_clean: Vec<Predictions>,
+    labels: Option<&'s [i64]>,
+    tally: BaselineTally,
+    outcomes: Vec<ProbeOutcome>,
+    queries: u64,
+}
+
+impl Run<'_> {
+    /// Runs every probe of one battery through `kit`.
+    fn battery<K: Kit>(
+        &mut self,
+        models: &mut Models<'_>,
+        b: usize,
+        battery: &Battery,
+        seed: u64,
+        kit: &K,
+    ) -> Result<(), ScanError> {
+        let order = sample_order(seed, self.clean.len());
+        for (p, probe) in battery.probes.iter().enumerate() {
+            let key = format!("{}/{}", battery.name, probe.id);
+            let in_probe = |e: ScanError| match e {
+                ScanError::Transform { detail, .. } => ScanError::Transform {
+                    battery: battery.path.display().to_string(),
+                    probe: probe.id.clone(),
+                    detail,
+                },
+                other => other,
+            };
+            let all_indices = &order[..probe.samples.min(order.len())];
+            let ctx = SearchContext {
+                engine: &mut *models.candidate,
+                kind: self.scores,
+                clean: &self.clean,
+                classes: self.classes,
+                budget: self.settings.search_budget,
+            };
+            let prepared = kit.prepare(probe, &key, all_indices, ctx).map_err(in_probe)?;
+            self.queries += prepared.queries;
+            let control = match probe.category {
+                Category::Trigger => Some(prepared.control.as_deref().ok_or_else(|| {
+                    in_probe(ScanError::Transform {
+                        battery: String::new(),
+                        probe: probe.id.clone(),
+                        detail: format!("transform '{}' has no matched control", probe.transform.kind()),
+                    })
+                })?),
+                Category::Robustness => None,
+            };
+            let indices = prepared.indices;
+            let transform = prepared.transform.as_ref();
+            let (probed, reference_probed) =
+                predict(models, self.scores, kit, &key, &indices, transform, Stream::Probe)?;
+            self.queries += (indices.len() * (1 + models.references.len())) as u64;
+            let control_predictions = match control {
+                Some(c) => {
+                    self.queries += indices.len() as u64;
+                    let mut only_candidate = Models {
+                        candidate: &mut *models.candidate,
+                        references: &mut [],
+                        baseline: None,
+                        baseline_tolerance: 0.0,
+                    };
+                    Some(predict(&mut only_candidate, self.scores, kit, &key, &indices, c, Stream::Control)?.0)
+                }
+                None => None,
+            };
+            let examples = kit.examples(&key, &indices, transform, &self.clean, &probed);
+            let evidence =
+                self.evidence(models, probe, &key, &indices, &probed, control_predictions.as_ref(), &reference_probed);
+            if let Some(progress) = &self.settings.progress {
+                progress.0.probe_done(&probe.id, self.queries);
+            }
+            self.outcomes.push(ProbeOutcome {
+                battery_index: b,
+                probe_index: p,
+                thresholds: evidence.thresholds,
+                key,
+                indices,
+                candidate: ProbePredictions { probed, control: control_predictions },
+                evidence,
+                judgement: placeholder_judgement(),
+                examples,
+                search: prepared.search,
+            });
+        }
+        Ok(())
+    }
+
+    /// A probe's evidence: against its control, the references and a recorded baseline.
+    #[allow(clippy::too_many_arguments)]
+    fn evidence(
+        &mut self,
+        models: &Models<'_>,
+        probe: &Probe,
+        key: &str,
+        indices: &[usize],
+        probed: &Predictions,
+        control: Option<&Predictions>,
+        reference_probed: &[Predictions],
+    ) -> ProbeEvidence {
+        let classes = self.classes;
+        let clean_here = self.clean.select(indices);
+        let labels: Option<Vec<i64>> = self.labels.map(|y| indices.iter().map(|&i| y[i]).collect());
+        let own = verdict::observe(&Observation {
+            classes,
+            clean: &clean_here.class,
+            probed: &probed.class,
+            control: control.map(|c| c.class.as_slice()),
+            labels: labels.as_deref(),
+            clean_confidence: &clean_here.confidence,
+            probed_confidence: &probed.confidence,
+        });
+        let references = self
+            .reference_clean
+            .iter()
+            .zip(reference_probed)
+            .map(|(ref_clean, ref_probed)| {
+                let ref_clean_here = ref_clean.select(indices);
+                verdict::compare(&Comparison {
+                    classes,
+                    direction: Direction::Greater,
+                    candidate_clean: &clean_here.class,
+                    candidate_probed: &probed.class,
+                    other_clean: &ref_clean_here.class,
+                    other_probed: &ref_probed.class,
+                    candidate_confidence: &probed.confidence,
+                    other_confidence: &ref_probed.confidence,
+                })
+            })
+            .collect();
+        let tally = &mut self.tally;
+        let baseline = models.baseline.and_then(|recording| {
+            let recorded = recording.probe(key).filter(|r| r.indices == indices)?;
+            let recorded_clean = recording.clean.select(indices);
+            let tolerance = models.baseline_tolerance;
+            let cand_clean = tally.snap(&clean_here, &recorded_clean, tolerance);
+            let cand_probed = tally.snap(probed, &recorded.probed, tolerance);
+            Some(verdict::compare(&Comparison {
+                classes,
+                direction: Direction::TwoSided,
+                candidate_clean: &cand_clean,
+                candidate_probed: &cand_probed,
+                other_clean: &recorded_clean.class,
+                other_probed: &recorded.probed.class,
+                candidate_confidence: &probed.confidence,
+                other_confidence: &recorded.probed.confidence,
+            }))
+        });
+        if models.baseline.is_some() && baseline.is_none() {
+            self.tally.unmatched += 1;
+        }
+        let thresholds = calibrated(probe.thresholds, self.settings.thresholds.as_ref(), key);
+        ProbeEvidence { category: probe.category, thresholds, own, references, baseline }
+    }
+}
+
+/// Transforms the selected inputs chunk by chunk and classifies each chunk with the candidate
+/// and every reference; returns (candidate, per-reference) predictions.
+fn predict<K: Kit>(
+    models: &mut Models<'_>,
+    kind: ScoreKind,
+    kit: &K,
+    key: &str,
+    indices: &[usize],
+    transform: &K::Transform,
+    stream: Stream,
+) -> Result<(Predictions, Vec<Predictions>), ScanError> {
+    let mut candidate = Predictions::default();
+    let mut references = vec![Predictions::default(); models.references.len()];
+    let chunks: Vec<&[usize]> = indices.chunks(CHUNK).collect();
+    let mut ready = match chunks.first() {
+        Some(chunk) => Some(kit.build(key, chunk, transform, stream)?),
+        None => None,
+    };
+    for k in 0..chunks.len() {
+        let Some(batch) = ready.take() else { break };
+        // The next chunk is built (in parallel, by rayon) while this one runs through the
+        // models, so input generation hides behind inference.
+        let (classified, next) = std::thread::scope(|scope| {
+            let next = chunks.get(k + 1).map(|chunk| scope.spawn(move || kit.build(key, chunk, transform, stream)));
+            let classified = classify_all(models, &batch, kind);
+            let next = next.map(|handle| {
+                handle.join().map_err(|_| ScanError::Incompatible("building probed inputs failed".into()))?
+            });
+            (classified, next.transpose())
+        });
+        let (own, others) = classified?;
+        ready = next?;
+        candidate.extend(own);
+        for (out, predictions) in references.iter_mut().zip(others) {
+            out.extend(predictions);
+        }
+    }
+    Ok((candidate, references))
+}
+
+/// Raw scores of every clean input, a chunk at a time.
+fn classify_scores(
+    engine: &mut Engine,
+    n: usize,
+    chunk_inputs: &dyn Fn(&[usize]) -> Result<Vec<(String, InputData)>, ScanError>,
+) -> Result<ndarray::Array2<f32>, ScanError> {
+    let indices: Vec<usize> = (0..n).collect();
+    let mut rows: Vec<ndarray::Array2<f32>> = Vec::new();
+    for chunk in indices.chunks(CHUNK) {
+        rows.push(engine.classify(&chunk_inputs(chunk)?)?);
+    }
+    let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+    ndarray::concatenate(ndarray::Axis(0), &views).map_err(|e| ScanError::Incompatible(e.to_string()))
+}
+
+/// Turns logits into probabilities in place (rows of probabilities are left as they are).
+pub(crate) fn to_probabilities(scores: &mut ndarray::Array2<f32>, kind: ScoreKind) {
+    if kind == ScoreKind::Logits {
+        for mut row in scores.rows_mut() {
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            row.mapv_inplace(|v| (v - max).exp());
+            let total = row.sum();
+            row.mapv_inplace(|v| v / total);
+        }
+    }
+}
+
+/// One batch through the candidate and every reference.
+fn classify_all(
+    models: &mut Models<'_>,
+    batch: &[(String, InputData)],
+    kind: ScoreKind,
+) -> Result<(Predictions, Vec<Predictions>), ScanError> {
+    let own = Predictions::from_scores(&models.candidate.classify(batch)?, kind);
+    let mut others = Vec::with_capacity(models.references.len());
+    for reference in models.references.iter_mut() {
+        let scores = reference.classify(batch)?;
+        let kind = detect_score_kind(&scores);
+        others.push(Predictions::from_scores(&scores, kind));
+    }
+    Ok((own, others))
+}
+
+fn placeholder_judgement() -> ProbeJudgement {
+    ProbeJudgement {
+        verdict: verdict::Verdict::Pass,
+        basis: verdict::Basis::SelfBaseline,
+        target_class: None,
+        attack_success_rate: None,
+        attack_success_interval: None,
+        control_attack_success_rate: None,
+        p_value: None,
+        effect: None,
+        accuracy_drop: None,
+        reason: String::new(),
+    }
+}
+
+/// The search with the `--search-budget` override applied.
+fn with_budget(spec: &SearchSpec, budget: Option<u64>) -> SearchSpec {
+    let mut spec = spec.clone();
+    if let Some(b) = budget {
+        match &mut spec {
+            SearchSpec::Patch { budget, .. }
+            | SearchSpec::ReverseEngineer { budget, .. }
+            | SearchSpec::Vocabulary { budget, .. } => *budget = b,
+        }
+    }
+    spec
+}
+
+/// The probe's thresholds with calibrated values, when a calibration covers it.
+fn calibrated(thresholds: Thresholds, calibration: Option<&CalibratedThresholds>, key: &str) -> Thresholds {
+    match (thresholds, calibration.and_then(|c| c.probes.get(key))) {
+        (Thresholds::Trigger { alpha, .. }, Some(t)) => {
+            Thresholds::Trigger { alpha, min_effect: t.min_effect, min_attack_success: t.min_attack_success }
+        }
+        (t, _) => t,
+    }
+}
+
+fn agreement(a: &[usize], b: &[usize]) -> f64 {
+    if a.is_empty() { 1.0 } else { a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64 }
+}
+
+/// Counts agreement with a recording while excusing near-ties.
+#[derive(Debug, Default)]
+struct BaselineTally {
+    compared: usize,
+    exact: usize,
+    tolerated: usize,
+    unmatched: usize,
+}
+
+impl BaselineTally {
+    /// The candidate's classes, with a disagreement replaced by the recorded class when the
+    /// recording's top-2 margin is below `tolerance` and the candidate chose the recorded
+    /// runner-up: numerical noise on a near-tie, not a change in behaviour.
+    fn snap(&mut self, candidate: &Predictions, recorded: &Predictions, tolerance: f32) -> Vec<usize> {
+        candidate
+            .class
+            .iter()
+            .zip(&recorded.class)
+            .zip(&recorded.top)
+            .map(|((&c, &r), top)| {
+                self.compared += 1;
+                if c == r {
+                    self.exact += 1;
+                    return c;
+                }
+                let near_tie = top.len() >= 2 && top[1].0 == c && (top[0].1 - top[1].1).abs() < tolerance;
+                if near_tie {
+                    self.tolerated += 1;
+                    r
+                } else {
+                    c
+                }
+            })
+            .collect()
+    }
+
+    fn finish(&self, tolerance: f32, unrun: usize) -> BaselineAgreement {
+        let share = |k: usize| if self.compared == 0 { 0.0 } else { k as f64 / self.compared as f64 };
+        BaselineAgreement {
+            compared: self.compared,
+            exact: share(self.exact),
+            within_tolerance: share(self.exact + self.tolerated),
+            tolerance,
+            unmatched_probes: self.unmatched + unrun,
+        }
+    }
+}
+
+/// A reference must take the same inputs and score the same classes as the candidate.
+fn check_same_signature(candidate: &Engine, reference: &Engine) -> Result<(), ScanError> {
+    let describe = |e: &Engine| {
+        let inputs: Vec<String> =
+            e.signature.inputs.iter().map(|i| format!("{} {} {}", i.name, i.element_type, i.shape_string())).collect();
+        let out = &e.signature.outputs[e.output_index];
+        format!("inputs {}; classifier output {} {}", inputs.join(", "), out.name, out.shape_string())
+    };
+    let same_inputs = candidate.signature.inputs == reference.signature.inputs;
+    let same_classes = candidate.declared_classes() == reference.declared_classes();
+    if same_inputs && same_classes {
+        return Ok(());
+    }
+    Err(ScanError::Incompatible(format!(
+        "reference {} does not match the candidate's signature: candidate {} has {}; reference has {}",
+        reference.model_path.display(),
+        candidate.model_path.display(),
+        describe(candidate),
+        describe(reference)
+    )))
+}
+
+/// A seeded permutation of `0..n`: probes with `samples: k` use its first `k` entries.
+pub fn sample_order(seed: u64, n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut rng = transform::sample_rng(seed, "sample-order", 0, Stream::Placement);
+    order.shuffle(&mut rng);
+    order
+}
+
+/// Probabilities when every row is non-negative and sums to 1 (±1e-3), else logits.
+pub fn detect_score_kind(scores: &ndarray::Array2<f32>) -> ScoreKind {
+    let probabilities = scores
+        .rows()
+        .into_iter()
+        .all(|row| row.iter().all(|v| (0.0..=1.0 + 1e-6).contains(v)) && (row.sum() - 1.0).abs() < 1e-3);
+    if probabilities { ScoreKind::Probabilities } else { ScoreKind::Logits }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_is_highest_first_with_ties_in_class_order_and_nan_last() {
+        let scores = ndarray::arr2(&[[0.1f32, 0.5, 0.5, f32::NAN, 0.2], [f32::NAN, f32::NAN, 0.0, -1.0, -2.0]]);
+        let p = Predictions::from_scores(&scores, ScoreKind::Logits);
+        assert_eq!(p.class, vec![1, 2]);
+        assert_eq!(p.top[0], vec![(1, 0.5), (2, 0.5), (4, 0.2)]);
+        assert_eq!(p.top[1].iter().map(|t| t.0).collect::<Vec<_>>(), vec![2, 3, 4]);
+        // Softmax of the best logit over the numbers: e^0.5 / (e^0.1 + 2e^0.5 + e^0.2).
+        let expected = 0.5f32.exp() / (0.1f32.exp() + 2.0 * 0.5f32.exp() + 0.2f32.exp());
+        assert!((p.confidence[0] - expected).abs() < 1e-6, "{}", p.confidence[0]);
+    }
+
+    #[test]
+    fn probabilities_and_logits_are_told_apart() {
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32, 0.8], [1.0, 0.0]])), ScoreKind::Probabilities);
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[2.0f32, -1.0]])), ScoreKind::Logits);
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32, 0.2]])), ScoreKind::Logits);
+    }
+}

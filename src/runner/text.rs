@@ -1,0 +1,265 @@
+//! The text side of the runner: how a text battery's probes turn clean texts into probed
+//! token batches (text edits → tokenizer → token edits → truncation and padding), and how the
+//! vocabulary sweep queries the candidate.
+
+use rayon::prelude::*;
+
+use super::{EXAMPLES, Example, ExampleInput, Kit, Predictions, Prepared, ScanError, ScoreKind, SearchContext};
+use crate::battery::spec::{Probe, SearchSpec, TextPosition, TransformSpec};
+use crate::data::TextDataset;
+use crate::engine::{Engine, EngineError, InputData};
+use crate::search::vocabulary::{self, TokenOracle};
+use crate::search::{SearchClassSummary, SearchSummary};
+use crate::text::{TextEncoder, TextError};
+use crate::transform::text::{self as text_transform, InsertTokens, TextContext, TextTransform, TokenSequence};
+use crate::transform::{Stream, sample_rng};
+
+impl From<TextError> for ScanError {
+    fn from(e: TextError) -> Self {
+        ScanError::Incompatible(e.to_string())
+    }
+}
+
+/// The clean texts at `chunk`, tokenized.
+pub(super) fn clean_chunk(
+    data: &TextDataset,
+    encoder: &TextEncoder,
+    chunk: &[usize],
+) -> Result<Vec<(String, InputData)>, ScanError> {
+    let sequences: Vec<TokenSequence> =
+        chunk.par_iter().map(|&i| encoder.encode(&data.texts[i], i)).collect::<Result<_, _>>()?;
+    Ok(encoder.batch(&sequences))
+}
+
+/// An ONNX Runtime failure on token ids most often means the tokenizer does not belong to the
+/// model (ids beyond the embedding table); say so instead of passing on the kernel's words.
+pub(super) fn explain(e: ScanError, encoder: &TextEncoder) -> ScanError {
+    match e {
+        ScanError::Engine(EngineError::Run(detail))
+            if detail.contains("out of bounds") || detail.contains("indices element") || detail.contains("idx") =>
+        {
+            ScanError::Incompatible(format!(
+                "the model rejected token ids from tokenizer {} ({detail}); the tokenizer has {} tokens, so ids up to {} \
+                 reach the model, more than it accepts: pass the tokenizer the model was trained with (--tokenizer)",
+                encoder.path.display(),
+                encoder.vocabulary.len(),
+                encoder.vocabulary.len().saturating_sub(1)
+            ))
+        }
+        other => other,
+    }
+}
+
+/// A text battery over one data set.
+pub(super) struct TextKit<'a> {
+    pub seed: u64,
+    pub data: &'a TextDataset,
+    pub encoder: &'a TextEncoder,
+}
+
+impl TextKit<'_> {
+    /// Sample `index` after `transform`: the edited text and the edited token sequence.
+    fn sample(
+        &self,
+        key: &str,
+        index: usize,
+        transform: &dyn TextTransform,
+        stream: Stream,
+    ) -> Result<(String, TokenSequence), ScanError> {
+        let mut rng = sample_rng(self.seed, key, index as u64, stream);
+        let mut placement_rng = sample_rng(self.seed, key, index as u64, Stream::Placement);
+        let mut ctx =
+            TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &self.encoder.vocabulary };
+        let mut text = self.data.texts[index].clone();
+        transform.edit_text(&mut text, &mut ctx);
+        let mut tokens = self.encoder.encode(&text, index)?;
+        transform.edit_tokens(&mut tokens, &mut ctx);
+        Ok((text, tokens))
+    }
+
+    /// Runs a vocabulary sweep on the `part` of the data set aside for it.
+    fn sweep(
+        &self,
+        key: &str,
+        ctx: &mut SearchContext<'_>,
+        part: &[usize],
+        settings: &vocabulary::Settings,
+    ) -> Result<Option<vocabulary::Sweep>, ScanError> {
+        let sequences: Vec<TokenSequence> =
+            part.par_iter().map(|&i| self.encoder.encode(&self.data.texts[i], i)).collect::<Result<_, _>>()?;
+        let clean: Vec<usize> = part.iter().map(|&i| ctx.clean.class[i]).collect();
+        let input = vocabulary::SweepInput {
+            sequences: &sequences,
+            clean: &clean,
+            classes: ctx.classes,
+            vocabulary: &self.encoder.vocabulary,
+            exclude: &[self.encoder.pad_id],
+            seed: self.seed,
+            key,
+        };
+        let mut oracle = EngineOracle { engine: ctx.engine, encoder: self.encoder, kind: ctx.kind };
+        Ok(vocabulary::sweep(&mut oracle, &input, settings)?)
+    }
+}
+
+impl Kit for TextKit<'_> {
+    type Transform = dyn TextTransform;
+
+    fn prepare(
+        &self,
+        probe: &Probe,
+        key: &str,
+        indices: &[usize],
+        mut ctx: SearchContext<'_>,
+    ) -> Result<Prepared<dyn TextTransform>, ScanError> {
+        let invalid = |detail: String| ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail };
+        match &probe.transform {
+            TransformSpec::Search(spec) => {
+                let SearchSpec::Vocabulary { tokens, pairs, budget } = super::with_budget(spec, ctx.budget) else {
+                    return Err(invalid(format!(
+                        "`{}` searches images; text models need `method: vocabulary`",
+                        probe.transform.kind()
+                    )));
+                };
+                // Only inputs the model is confident about (the upper half by clean confidence):
+                // a trigger overrides them, while a natural cue for another class ("loved" in
+                // a negative review) mostly tips inputs that were already near the boundary.
+                let confident = confident_half(indices, &ctx.clean.confidence);
+                // Sweep a third, confirm the chosen token(s) on the two thirds it never saw: a
+                // trigger stands out on few inputs, and the confirmation needs the samples.
+                let (search_part, confirm_part) = confident.split_at(confident.len().div_ceil(3));
+                let settings = vocabulary::Settings { tokens, pairs, budget };
+                let Some(found) = self.sweep(key, &mut ctx, search_part, &settings)? else {
+                    return Err(invalid(
+                        "the token filter admits no vocabulary entry, or there are no inputs to sweep".into(),
+                    ));
+                };
+                let transform: Box<dyn TextTransform> =
+                    Box::new(InsertTokens::new(found.chosen.ids.clone(), TextPosition::Random));
+                let summary = summarise(&found, search_part.len(), confirm_part.len());
+                Ok(Prepared {
+                    control: transform.control(),
+                    transform,
+                    indices: confirm_part.to_vec(),
+                    search: Some(summary),
+                    queries: found.queries,
+                })
+            }
+            spec => {
+                let transform =
+                    text_transform::build(spec, &self.encoder.vocabulary).map_err(|e| invalid(e.to_string()))?;
+                Ok(Prepared {
+                    control: transform.control(),
+                    transform,
+                    indices: indices.to_vec(),
+                    search: None,
+                    queries: 0,
+                })
+            }
+        }
+    }
+
+    fn build(
+        &self,
+        key: &str,
+        chunk: &[usize],
+        transform: &dyn TextTransform,
+        stream: Stream,
+    ) -> Result<Vec<(String, InputData)>, ScanError> {
+        let sequences: Vec<TokenSequence> = chunk
+            .par_iter()
+            .map(|&i| self.sample(key, i, transform, stream).map(|(_, tokens)| tokens))
+            .collect::<Result<_, _>>()?;
+        Ok(self.encoder.batch(&sequences))
+    }
+
+    fn examples(
+        &self,
+        key: &str,
+        indices: &[usize],
+        transform: &dyn TextTransform,
+        clean: &Predictions,
+        probed: &Predictions,
+    ) -> Vec<Example> {
+        indices
+            .iter()
+            .enumerate()
+            .take(EXAMPLES)
+            .filter_map(|(k, &index)| {
+                let (text, tokens) = self.sample(key, index, transform, Stream::Probe).ok()?;
+                let fed = self.encoder.truncate(&tokens);
+                Some(Example {
+                    index,
+                    input: ExampleInput::Text {
+                        clean: self.data.texts[index].clone(),
+                        probed: text,
+                        tokens: fed.iter().map(|&id| self.encoder.vocabulary.tokens[id as usize].clone()).collect(),
+                    },
+                    clean_class: clean.class[index],
+                    probed_class: probed.class[k],
+                })
+            })
+            .collect()
+    }
+}
+
+/// The candidate as the sweep sees it: token sequences in, predicted classes out.
+struct EngineOracle<'a> {
+    engine: &'a mut Engine,
+    encoder: &'a TextEncoder,
+    kind: ScoreKind,
+}
+
+impl TokenOracle for EngineOracle<'_> {
+    fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError> {
+        let scores = self.engine.classify(&self.encoder.batch(sequences))?;
+        Ok(super::Predictions::from_scores(&scores, self.kind).class)
+    }
+}
+
+/// The report's view of a sweep.
+fn summarise(found: &vocabulary::Sweep, search_samples: usize, confirmation_samples: usize) -> SearchSummary {
+    let per_class = found
+        .per_class
+        .iter()
+        .enumerate()
+        .filter_map(|(class, best)| best.as_ref().map(|b| (class, b)))
+        .map(|(class, b)| SearchClassSummary {
+            class,
+            statistic: b.flip_into_rate,
+            anomaly_index: b.robust_z,
+            attack_success_rate: b.flip_into_rate,
+            mask_l1: b.ids.len() as f64,
+            description: describe(&b.tokens),
+        })
+        .collect();
+    SearchSummary {
+        method: "vocabulary".into(),
+        statistic: "flip-into rate".into(),
+        per_class,
+        chosen_class: found.chosen.class,
+        queries: found.queries,
+        search_samples,
+        confirmation_samples,
+        mask_png: String::new(),
+        pattern_png: String::new(),
+        mask_l1: found.chosen.ids.len() as f64,
+        mask_bounds: None,
+        vocabulary: Some(found.clone()),
+    }
+}
+
+/// The entries of `indices` whose clean confidence is at least their median, in order.
+fn confident_half(indices: &[usize], confidence: &[f32]) -> Vec<usize> {
+    let mut values: Vec<f32> = indices.iter().map(|&i| confidence[i]).collect();
+    values.sort_by(f32::total_cmp);
+    let Some(&median) = values.get(values.len() / 2) else { return Vec::new() };
+    indices.iter().copied().filter(|&i| confidence[i] >= median).collect()
+}
+
+/// `token 'cf'` or `tokens 'cf' + 'mn'`.
+fn describe(tokens: &[String]) -> String {
+    let quoted: Vec<String> = tokens.iter().map(|t| format!("'{t}'")).collect();
+    let noun = if tokens.len() == 1 { "token" } else { "tokens" };
+    format!("{noun} {}", quoted.join(" + "))
+}

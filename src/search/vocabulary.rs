@@ -1,0 +1,548 @@
+//! Vocabulary sweep: black-box discovery of trigger tokens in a text classifier.
+//!
+//! Every token of the (filtered) vocabulary is inserted into clean inputs of the search split,
+//! at one word boundary per input drawn once and shared by every token (so tokens are compared
+//! on identical edits), and the model's predictions are counted per class: a token *moves* an
+//! input into class `k` when the clean prediction is another class and the prediction with the
+//! token is `k`. This is the insertion analogue of the patch search:
+//!
+//! - **Successive halving** (Jamieson & Talwalkar, 2016): rung `r` evaluates the surviving tokens
+//!   on the first `n0 · 3^r` inputs and keeps the best third (never fewer than [`KEEP_MIN`]),
+//!   until a rung uses every search input; `n0` is the largest that fits the query budget (with
+//!   too many tokens for the budget even at [`MIN_FIRST_RUNG`], a seeded subset is swept and the
+//!   report says so). Tokens are ranked by the Clopper–Pearson lower bound (one-sided 90%) of
+//!   their best class's flip-into rate, which puts rates from different sample sizes on one scale.
+//! - **Robust outlier test** across the vocabulary: on the first rung, where every token saw the
+//!   same inputs, each token's flip-into rate for class `k` is compared with the vocabulary's
+//!   median in units of 1.4826 · MAD (the MAD scaled to estimate a standard deviation for normal
+//!   data; Rousseeuw & Croux, 1993). Most tokens move nothing, so the MAD is often 0: it is
+//!   floored at one input's worth (1 / eligible inputs), which keeps the score finite and
+//!   conservative.
+//! - **Exact test against control tokens**: [`CONTROL_TOKENS`] ordinary word tokens drawn at
+//!   random from the vocabulary are inserted into the same final-rung inputs; each surviving
+//!   candidate's flip-into count is compared with the pooled control count by a one-sided
+//!   Fisher exact test.
+//! - **Combination triggers**: the `pairs` best tokens are also inserted two at a time (each at
+//!   its own drawn boundary) on the final-rung inputs. Two natural cues for a class together
+//!   move far more inputs than either alone — their effects add up in the logits, so two
+//!   cues that each move 40% of inputs together move over 80% on the text fixtures. A pair
+//!   therefore counts as a combination trigger only when neither of its tokens alone moves
+//!   significantly more inputs into the class than the control tokens do (one-sided Fisher
+//!   test at [`SYNERGY_ALPHA`]: the tokens are inert alone) and the pair moves significantly
+//!   more than the two would independently (`1 - (1 - r_a)(1 - r_b)`; one-sided binomial test
+//!   at the same level). Other pairs are explained by their tokens and are not ranked. Only
+//!   pairs of the `pairs` best single tokens are tried, so a lock whose tokens are completely
+//!   inert alone is found only when the vocabulary is small enough for them to survive halving.
+//!
+//! As with the image searches, these numbers only *choose* what to confirm: the runner applies
+//! the chosen token(s) to held-out inputs against a matched control through the gating
+//! statistics, so the verdict keeps its significance guarantee however many tokens were tried.
+
+use std::time::Instant;
+
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::battery::spec::TokenFilter;
+use crate::engine::EngineError;
+use crate::stats::{binomial_test_greater, clopper_pearson, fisher_exact_greater, mad, median};
+use crate::transform::text::{TokenSequence, Vocabulary};
+use crate::transform::{Stream, sample_rng};
+
+/// Survivors per rung: one in `ETA`, and `ETA` times the inputs.
+const ETA: usize = 3;
+/// Fewest inputs a token is judged on at the first rung.
+pub const MIN_FIRST_RUNG: usize = 4;
+/// Fewest tokens kept at each rung (the report ranks at least this many).
+pub const KEEP_MIN: usize = 24;
+/// Random ordinary word tokens forming the control for the exact test.
+pub const CONTROL_TOKENS: usize = 32;
+/// Tokens (and pairs) listed in the report.
+const RANKED: usize = 20;
+/// Sequences per oracle call: large batches amortise the per-call cost on small models.
+const ORACLE_BATCH: usize = 2048;
+/// Two-sided alpha of the ranking lower bound (one-sided 90%).
+const RANKING_ALPHA: f64 = 0.2;
+/// The scale that makes the MAD a consistent estimator of a normal standard deviation.
+const MAD_SCALE: f64 = 1.4826;
+/// Significance level of the combination-trigger tests (inert tokens, synergistic pair).
+pub const SYNERGY_ALPHA: f64 = 1e-3;
+
+/// Predicted classes for token sequences: the model, as the sweep sees it.
+pub trait TokenOracle {
+    fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError>;
+}
+
+/// What the sweep needs besides the model.
+pub struct SweepInput<'a> {
+    /// Clean inputs of the search split, tokenized (special tokens in place, not padded).
+    pub sequences: &'a [TokenSequence],
+    /// The model's clean predictions on them.
+    pub clean: &'a [usize],
+    pub classes: usize,
+    pub vocabulary: &'a Vocabulary,
+    /// Ids never swept (the padding token).
+    pub exclude: &'a [u32],
+    pub seed: u64,
+    /// `battery/probe` key, for deriving random streams.
+    pub key: &'a str,
+}
+
+/// What to sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub tokens: Vec<TokenFilter>,
+    pub pairs: usize,
+    pub budget: u64,
+}
+
+/// One candidate trigger (a token or a pair) with its evidence on the final-rung inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenCandidate {
+    pub tokens: Vec<String>,
+    pub ids: Vec<u32>,
+    /// The class it moves inputs into most.
+    pub class: usize,
+    pub moved: u64,
+    pub eligible: u64,
+    pub flip_into_rate: f64,
+    /// 95% Clopper–Pearson interval of the flip-into rate.
+    pub interval: [f64; 2],
+    /// The control tokens' pooled flip-into rate into the same class on the same inputs.
+    pub control_rate: f64,
+    /// One-sided Fisher exact p-value against the control tokens (uncorrected: for ranking).
+    pub p_value: f64,
+    /// Robust z-score against the vocabulary's first-rung rates for the same class.
+    pub robust_z: f64,
+}
+
+/// The sweep as reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sweep {
+    /// Tokens the filter admits, and how many of them were swept (fewer only when the budget
+    /// cannot cover them all).
+    pub vocabulary: usize,
+    pub swept: usize,
+    pub first_rung_samples: usize,
+    pub rungs: usize,
+    pub final_samples: usize,
+    pub control_tokens: usize,
+    pub pairs_tried: usize,
+    /// Best candidates first (by the ranking lower bound).
+    pub ranked: Vec<TokenCandidate>,
+    /// The best candidate for each class, if any token moved inputs into it.
+    pub per_class: Vec<Option<TokenCandidate>>,
+    pub chosen: TokenCandidate,
+    pub queries: u64,
+    pub seconds: f64,
+    pub queries_per_second: f64,
+}
+
+/// Flip-into counts of one candidate over the first `n` inputs: `moved[k]`.
+#[derive(Debug, Clone)]
+struct Counts {
+    moved: Vec<u64>,
+}
+
+/// Sweeps the vocabulary; `None` when no token is admitted or the split is empty.
+pub fn sweep(
+    oracle: &mut dyn TokenOracle,
+    input: &SweepInput<'_>,
+    settings: &Settings,
+) -> Result<Option<Sweep>, EngineError> {
+    let started = Instant::now();
+    let n = input.sequences.len();
+    let vocab = input.vocabulary;
+    let admitted: Vec<u32> = (0..vocab.len() as u32)
+        .filter(|id| !input.exclude.contains(id) && !vocab.tokens[*id as usize].is_empty())
+        .filter(|&id| {
+            let i = id as usize;
+            let filter = if vocab.special[i] {
+                TokenFilter::Special
+            } else if vocab.continuation[i] {
+                TokenFilter::SubWords
+            } else {
+                TokenFilter::WholeWords
+            };
+            settings.tokens.contains(&filter)
+        })
+        .collect();
+    if admitted.is_empty() || n == 0 {
+        return Ok(None);
+    }
+    // Per input: two draws that place the first and second inserted token, shared by every
+    // candidate so they are compared on identical edits.
+    let draws: Vec<[u64; 2]> = (0..n)
+        .map(|i| {
+            let mut rng = sample_rng(input.seed, input.key, i as u64, Stream::Placement);
+            [rng.next_u64(), rng.next_u64()]
+        })
+        .collect();
+    let pair_count = settings.pairs * settings.pairs.saturating_sub(1) / 2;
+    let fixed_cost = ((CONTROL_TOKENS + pair_count) * n) as u64;
+    let (n0, swept) = schedule(admitted.len(), n, settings.budget.saturating_sub(fixed_cost));
+    let mut candidates: Vec<u32> = admitted.clone();
+    if swept < admitted.len() {
+        let mut rng = sample_rng(input.seed, input.key, u64::MAX, Stream::Probe);
+        candidates.shuffle(&mut rng);
+        candidates.truncate(swept);
+        candidates.sort_unstable();
+    }
+    let eligible = |k: usize, m: usize| input.clean[..m].iter().filter(|&&c| c != k).count() as u64;
+    let mut sweep = Evaluator { oracle, input, draws: &draws, queries: 0 };
+
+    // Rung 0: every candidate on the same n0 inputs; its rates are the outlier test's population.
+    let singles: Vec<Vec<u32>> = candidates.iter().map(|&id| vec![id]).collect();
+    let mut m = n0;
+    let mut counts = sweep.evaluate(&singles, m)?;
+    let population: Vec<Vec<f64>> = (0..input.classes)
+        .map(|k| {
+            let e = eligible(k, m).max(1) as f64;
+            counts.iter().map(|c| c.moved[k] as f64 / e).collect()
+        })
+        .collect();
+    let outlier = Outlier::new(&population, |k| eligible(k, n0));
+    let mut alive: Vec<usize> = (0..singles.len()).collect();
+    let mut rungs = 1;
+    while m < n {
+        let keep = alive.len().div_ceil(ETA).max(KEEP_MIN).min(alive.len());
+        let scores: Vec<f64> = alive.iter().map(|&a| best(&counts[a], |k| eligible(k, m)).1).collect();
+        let mut order: Vec<usize> = (0..alive.len()).collect();
+        order.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]).then(x.cmp(&y)));
+        let mut kept: Vec<usize> = order[..keep].iter().map(|&o| alive[o]).collect();
+        kept.sort_unstable();
+        alive = kept;
+        m = (m * ETA).min(n);
+        let batch: Vec<Vec<u32>> = alive.iter().map(|&a| singles[a].clone()).collect();
+        let fresh = sweep.evaluate(&batch, m)?;
+        for (&a, c) in alive.iter().zip(fresh) {
+            counts[a] = c;
+        }
+        rungs += 1;
+    }
+
+    // Control tokens, then pairs of the best survivors, on all n inputs.
+    let mut pool = vocab.control_pool.clone();
+    let mut rng = sample_rng(input.seed, input.key, u64::MAX - 1, Stream::Control);
+    pool.shuffle(&mut rng);
+    pool.truncate(CONTROL_TOKENS);
+    let control_sets: Vec<Vec<u32>> = pool.iter().map(|&id| vec![id]).collect();
+    let control_counts = sweep.evaluate(&control_sets, n)?;
+    let mut finals: Vec<(Vec<u32>, Counts)> = alive.iter().map(|&a| (singles[a].clone(), counts[a].clone())).collect();
+    let mut by_score: Vec<usize> = (0..finals.len()).collect();
+    let final_scores: Vec<f64> = finals.iter().map(|(_, c)| best(c, |k| eligible(k, n)).1).collect();
+    by_score.sort_by(|&x, &y| final_scores[y].total_cmp(&final_scores[x]).then(x.cmp(&y)));
+    let top: Vec<u32> = by_score.iter().take(settings.pairs).map(|&i| finals[i].0[0]).collect();
+    let mut pairs = Vec::new();
+    for a in 0..top.len() {
+        for b in a + 1..top.len() {
+            pairs.push(vec![top[a], top[b]]);
+        }
+    }
+    let pair_counts = sweep.evaluate(&pairs, n)?;
+    let pairs_tried = pairs.len();
+    let single_moved = |id: u32, k: usize| {
+        finals.iter().find(|(ids, _)| ids == &[id]).expect("pairs are made of survivors").1.moved[k]
+    };
+    let control_moved: Vec<u64> = (0..input.classes).map(|k| control_counts.iter().map(|c| c.moved[k]).sum()).collect();
+    let inert = |id: u32, k: usize| {
+        let (e, ce) = (eligible(k, n), eligible(k, n) * pool.len() as u64);
+        let (m, cm) = (single_moved(id, k), control_moved[k]);
+        fisher_exact_greater([[m, e - m], [cm, ce - cm]]) >= SYNERGY_ALPHA
+    };
+    let synergistic: Vec<(Vec<u32>, Counts)> = pairs
+        .into_iter()
+        .zip(pair_counts)
+        .filter(|(ids, c)| {
+            (0..input.classes).any(|k| {
+                let e = eligible(k, n).max(1) as f64;
+                let (a, b) = (single_moved(ids[0], k) as f64 / e, single_moved(ids[1], k) as f64 / e);
+                let expected = 1.0 - (1.0 - a) * (1.0 - b);
+                inert(ids[0], k)
+                    && inert(ids[1], k)
+                    && binomial_test_greater(c.moved[k], eligible(k, n), expected) < SYNERGY_ALPHA
+            })
+        })
+        .collect();
+    finals.extend(synergistic);
+
+    let control_eligible = |k: usize| eligible(k, n) * pool.len() as u64;
+    let describe = |ids: &[u32], counts: &Counts, class: usize| {
+        let e = eligible(class, n);
+        let moved = counts.moved[class];
+        let rate = if e == 0 { 0.0 } else { moved as f64 / e as f64 };
+        let ci = clopper_pearson(moved, e, 0.05);
+        let ce = control_eligible(class);
+        let control_rate = if ce == 0 { 0.0 } else { control_moved[class] as f64 / ce as f64 };
+        TokenCandidate {
+            tokens: ids.iter().map(|&id| vocab.tokens[id as usize].clone()).collect(),
+            ids: ids.to_vec(),
+            class,
+            moved,
+            eligible: e,
+            flip_into_rate: rate,
+            interval: [ci.lower, ci.upper],
+            control_rate,
+            p_value: fisher_exact_greater([[moved, e - moved], [control_moved[class], ce - control_moved[class]]]),
+            robust_z: outlier.z(class, rate),
+        }
+    };
+    // Best first: higher lower bound, then fewer tokens, then vocabulary order.
+    let mut scored: Vec<(f64, usize, TokenCandidate)> = finals
+        .iter()
+        .map(|(ids, c)| {
+            let (class, score) = best(c, |k| eligible(k, n));
+            (score, ids.len(), describe(ids, c, class))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.ids.cmp(&b.2.ids)));
+    let per_class: Vec<Option<TokenCandidate>> = (0..input.classes)
+        .map(|k| {
+            finals
+                .iter()
+                .map(|(ids, c)| (lower_bound(c.moved[k], eligible(k, n)), ids))
+                .filter(|(score, _)| *score > 0.0)
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.len().cmp(&a.1.len())).then(b.1.cmp(a.1)))
+                .map(|(_, ids)| {
+                    let counts = &finals.iter().find(|(f, _)| f == ids).expect("a final candidate").1;
+                    describe(ids, counts, k)
+                })
+        })
+        .collect();
+    let chosen = scored[0].2.clone();
+    let ranked = scored.into_iter().take(RANKED).map(|s| s.2).collect();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Some(Sweep {
+        vocabulary: admitted.len(),
+        swept: candidates.len(),
+        first_rung_samples: n0,
+        rungs,
+        final_samples: n,
+        control_tokens: pool.len(),
+        pairs_tried,
+        ranked,
+        per_class,
+        chosen,
+        queries: sweep.queries,
+        seconds,
+        queries_per_second: if seconds > 0.0 { sweep.queries as f64 / seconds } else { 0.0 },
+    }))
+}
+
+/// The first rung's size and how many tokens fit `budget` queries: the largest `n0` among
+/// `n, n/3, n/9, …` (at least [`MIN_FIRST_RUNG`]) whose halving schedule fits; at the smallest
+/// `n0`, as many tokens as fit.
+fn schedule(tokens: usize, n: usize, budget: u64) -> (usize, usize) {
+    let cost = |n0: usize, v: usize| -> u64 {
+        let (mut m, mut alive, mut total) = (n0, v, (v * n0) as u64);
+        while m < n {
+            alive = alive.div_ceil(ETA).max(KEEP_MIN).min(alive);
+            m = (m * ETA).min(n);
+            total += (alive * m) as u64;
+        }
+        total
+    };
+    let floor = MIN_FIRST_RUNG.min(n);
+    let mut n0 = n;
+    loop {
+        if cost(n0, tokens) <= budget {
+            return (n0, tokens);
+        }
+        if n0 <= floor {
+            break;
+        }
+        n0 = (n0 / ETA).max(floor);
+    }
+    let (mut lo, mut hi) = (1usize, tokens);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if cost(floor, mid) <= budget { lo = mid } else { hi = mid - 1 }
+    }
+    (floor, lo)
+}
+
+/// The class a candidate moves inputs into most, by the ranking lower bound.
+fn best(counts: &Counts, eligible: impl Fn(usize) -> u64) -> (usize, f64) {
+    let mut out = (0, f64::NEG_INFINITY);
+    for (k, &moved) in counts.moved.iter().enumerate() {
+        let score = lower_bound(moved, eligible(k));
+        if score > out.1 {
+            out = (k, score);
+        }
+    }
+    out
+}
+
+fn lower_bound(moved: u64, eligible: u64) -> f64 {
+    if eligible == 0 { 0.0 } else { clopper_pearson(moved, eligible, RANKING_ALPHA).lower }
+}
+
+/// The vocabulary's first-rung flip-into rates per class, as medians and floored MADs.
+struct Outlier {
+    median: Vec<f64>,
+    scale: Vec<f64>,
+}
+
+impl Outlier {
+    fn new(population: &[Vec<f64>], eligible: impl Fn(usize) -> u64) -> Self {
+        let median: Vec<f64> = population.iter().map(|p| median(p).unwrap_or(0.0)).collect();
+        let scale = population
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let floor = 1.0 / eligible(k).max(1) as f64;
+                MAD_SCALE * mad(p).unwrap_or(0.0).max(floor)
+            })
+            .collect();
+        Self { median, scale }
+    }
+
+    fn z(&self, class: usize, rate: f64) -> f64 {
+        (rate - self.median[class]) / self.scale[class]
+    }
+}
+
+/// Runs candidates through the oracle in large batches, counting flips into each class.
+struct Evaluator<'a, 'o> {
+    oracle: &'o mut dyn TokenOracle,
+    input: &'a SweepInput<'a>,
+    draws: &'a [[u64; 2]],
+    queries: u64,
+}
+
+impl Evaluator<'_, '_> {
+    /// Each candidate (a set of token ids) inserted into each of the first `m` inputs.
+    fn evaluate(&mut self, candidates: &[Vec<u32>], m: usize) -> Result<Vec<Counts>, EngineError> {
+        let classes = self.input.classes;
+        let mut out = vec![Counts { moved: vec![0; classes] }; candidates.len()];
+        let jobs: Vec<(usize, usize)> = (0..candidates.len()).flat_map(|c| (0..m).map(move |i| (c, i))).collect();
+        for batch in jobs.chunks(ORACLE_BATCH) {
+            let sequences: Vec<TokenSequence> = batch
+                .par_iter()
+                .map(|&(c, i)| insert(&self.input.sequences[i], &candidates[c], self.draws[i]))
+                .collect();
+            let predicted = self.oracle.classify(&sequences)?;
+            self.queries += sequences.len() as u64;
+            for (&(c, i), &p) in batch.iter().zip(&predicted) {
+                if p != self.input.clean[i] && p < classes {
+                    out[c].moved[p] += 1;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// `seq` with `ids` inserted, the j-th at the boundary picked by `draws[j]`.
+pub fn insert(seq: &TokenSequence, ids: &[u32], draws: [u64; 2]) -> TokenSequence {
+    let mut out = seq.clone();
+    for (j, &id) in ids.iter().enumerate() {
+        let boundaries = out.boundaries();
+        let at = boundaries[(draws[j % 2].rotate_left(17 * j as u32) % boundaries.len() as u64) as usize];
+        out.insert(at, id);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A vocabulary of `size` whole-word tokens `t0, t1, …` (ids 0 and 1 special).
+    fn vocabulary(size: usize) -> Vocabulary {
+        let tokens: Vec<String> = (0..size).map(|i| format!("t{i}")).collect();
+        let special: Vec<bool> = (0..size).map(|i| i < 2).collect();
+        Vocabulary { control_pool: (2..size as u32).collect(), continuation: vec![false; size], special, tokens }
+    }
+
+    /// `[CLS] w w w [SEP]` with ids 0 / 1 as the specials.
+    fn sequence() -> TokenSequence {
+        TokenSequence {
+            ids: vec![0, 5, 6, 7, 1],
+            special: vec![true, false, false, false, true],
+            word_start: vec![false, true, true, true, false],
+        }
+    }
+
+    /// Predicts class 1 when `trigger` is present (or both of `pair`), else class 0.
+    struct Planted {
+        trigger: u32,
+        pair: (u32, u32),
+        calls: usize,
+    }
+
+    impl TokenOracle for Planted {
+        fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError> {
+            self.calls += 1;
+            Ok(sequences
+                .iter()
+                .map(|s| {
+                    let has = |t: u32| s.ids.contains(&t);
+                    usize::from(has(self.trigger) || (has(self.pair.0) && has(self.pair.1)))
+                })
+                .collect())
+        }
+    }
+
+    fn run(budget: u64, pairs: usize) -> Sweep {
+        let sequences = vec![sequence(); 60];
+        let clean = vec![0; 60];
+        let vocab = vocabulary(400);
+        let input = SweepInput {
+            sequences: &sequences,
+            clean: &clean,
+            classes: 2,
+            vocabulary: &vocab,
+            exclude: &[],
+            seed: 7,
+            key: "test/sweep",
+        };
+        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs, budget };
+        let mut oracle = Planted { trigger: 321, pair: (400, 401), calls: 0 };
+        sweep(&mut oracle, &input, &settings).unwrap().unwrap()
+    }
+
+    #[test]
+    fn the_planted_token_ranks_first_and_is_an_outlier() {
+        let s = run(100_000, 4);
+        assert_eq!(s.chosen.ids, vec![321]);
+        assert_eq!(s.chosen.class, 1);
+        assert_eq!((s.chosen.moved, s.chosen.eligible), (60, 60));
+        assert_eq!(s.ranked[0].tokens, vec!["t321".to_string()]);
+        // Every other token moves nothing: median 0, MAD floored at 1/n0.
+        assert!(s.chosen.robust_z > 10.0, "{}", s.chosen.robust_z);
+        assert!(s.chosen.p_value < 1e-20, "{}", s.chosen.p_value);
+        assert_eq!(s.control_tokens, CONTROL_TOKENS);
+        assert_eq!(s.vocabulary, 398);
+        assert_eq!(s.per_class[0], None);
+    }
+
+    #[test]
+    fn the_budget_bounds_the_queries() {
+        for budget in [20_000u64, 50_000, 200_000] {
+            let s = run(budget, 2);
+            assert!(s.queries <= budget, "{} > {budget}", s.queries);
+            assert_eq!(s.chosen.ids, vec![321], "budget {budget}");
+        }
+    }
+
+    #[test]
+    fn a_budget_too_small_for_the_vocabulary_sweeps_a_seeded_subset() {
+        let (n0, swept) = schedule(10_000, 60, 20_000);
+        assert_eq!(n0, MIN_FIRST_RUNG);
+        assert!(swept < 10_000 && swept > 100, "{swept}");
+        let (n0, swept) = schedule(100, 60, 1_000_000);
+        assert_eq!((n0, swept), (60, 100));
+    }
+
+    #[test]
+    fn insertion_respects_special_tokens() {
+        let s = insert(&sequence(), &[9, 10], [3, 8]);
+        assert_eq!(s.ids.first(), Some(&0));
+        assert_eq!(s.ids.last(), Some(&1));
+        assert_eq!(s.ids.len(), 7);
+        assert!(s.ids.contains(&9) && s.ids.contains(&10));
+    }
+}

@@ -1,0 +1,292 @@
+//! How text becomes a text model's inputs: the model's own `tokenizer.json` (HuggingFace
+//! `tokenizers`), truncation and padding to the model's limits, and the int64 tensors the model
+//! declares (`input_ids`, and `attention_mask` / `token_type_ids` when it takes them).
+//!
+//! The tokenizer is checked against the model before anything runs, because a mismatched one
+//! does not fail loudly in general — it feeds the wrong tokens: ids beyond the model's embedding
+//! table (ONNX Runtime's Gather then fails mid-scan), no padding token, or inputs the encoder
+//! cannot fill. Each is an error naming both files and the fix.
+//!
+//! Tokenization itself runs with the tokenizer's own truncation and padding switched off: text
+//! probes may edit the token ids after tokenization (see [`crate::transform::text`]), so the
+//! encoder truncates (keeping the trailing special tokens such as `[SEP]`) and pads afterwards.
+//! Sequences are padded to the model's fixed length when it has one, else to the tokenizer's
+//! fixed padding length, else to the longest sequence of the batch — exact for models that mask
+//! padding, and deterministic because batches are fixed by the runner, not by thread count.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayD};
+use sha2::{Digest, Sha256};
+use tokenizers::{PaddingStrategy, Tokenizer};
+
+use crate::engine::{Dim, Engine, InputData};
+use crate::transform::text::{TokenSequence, Vocabulary};
+
+/// Longest sequence fed when neither the model nor the tokenizer states a limit (BERT's).
+const DEFAULT_MAX_LENGTH: usize = 512;
+
+/// What one model input receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    Ids,
+    Mask,
+    TypeIds,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TextError {
+    #[error("cannot read tokenizer {path}: {detail}; pass the model's tokenizer.json with --tokenizer")]
+    Load { path: PathBuf, detail: String },
+    #[error("tokenizer {tokenizer} does not fit model {model}: {detail}")]
+    Mismatch { tokenizer: PathBuf, model: PathBuf, detail: String },
+    #[error("tokenizer {path} failed on input {index}: {detail}")]
+    Encode { path: PathBuf, index: usize, detail: String },
+}
+
+/// A tokenizer checked against a model, turning texts into that model's inputs.
+pub struct TextEncoder {
+    tokenizer: Tokenizer,
+    pub path: PathBuf,
+    pub sha256: String,
+    pub vocabulary: Vocabulary,
+    /// Longest sequence fed to the model, special tokens included.
+    pub max_length: usize,
+    /// Whether every batch is padded to `max_length` (the model or tokenizer fixes it).
+    pub fixed_length: bool,
+    pub pad_id: u32,
+    feeds: Vec<(String, Feed)>,
+}
+
+impl std::fmt::Debug for TextEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextEncoder").field("path", &self.path).field("max_length", &self.max_length).finish()
+    }
+}
+
+/// The tokenizer a text model is scanned with: `--tokenizer`, else `tokenizer.json` beside the
+/// model.
+pub fn tokenizer_path(explicit: Option<&Path>, model: &Path) -> Option<PathBuf> {
+    explicit.map(Path::to_path_buf).or_else(|| {
+        let beside = model.parent().unwrap_or(Path::new(".")).join("tokenizer.json");
+        beside.is_file().then_some(beside)
+    })
+}
+
+/// Whether a model takes token ids (int64 inputs) rather than images.
+pub fn is_text_model(engine: &Engine) -> bool {
+    engine.signature.inputs.iter().any(|i| i.element_type == "int64")
+}
+
+impl TextEncoder {
+    /// Loads the tokenizer at `path` and checks it against `engine`'s model.
+    pub fn new(path: &Path, engine: &Engine) -> Result<Self, TextError> {
+        let bytes =
+            std::fs::read(path).map_err(|e| TextError::Load { path: path.to_path_buf(), detail: e.to_string() })?;
+        let mut tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| TextError::Load {
+            path: path.to_path_buf(),
+            detail: format!("not a HuggingFace tokenizer.json ({e})"),
+        })?;
+        let mismatch = |detail: String| TextError::Mismatch {
+            tokenizer: path.to_path_buf(),
+            model: engine.model_path.clone(),
+            detail,
+        };
+        let feeds = feeds(engine).map_err(mismatch)?;
+        let ids_input = feeds.iter().find(|(_, f)| *f == Feed::Ids).map(|(n, _)| n.clone()).expect("checked by feeds");
+
+        let model_length =
+            engine.signature.inputs.iter().find(|i| i.name == ids_input).and_then(|i| match i.shape.get(1) {
+                Some(Dim::Fixed(n)) if *n > 0 => Some(*n as usize),
+                _ => None,
+            });
+        let padding = tokenizer.get_padding().cloned();
+        let tokenizer_length = match padding.as_ref().map(|p| &p.strategy) {
+            Some(PaddingStrategy::Fixed(n)) => Some(*n),
+            _ => None,
+        };
+        let truncation = tokenizer.get_truncation().map(|t| t.max_length);
+        let (max_length, fixed_length) = match (model_length, tokenizer_length) {
+            (Some(n), _) => (n, true),
+            (None, Some(n)) => (n, true),
+            (None, None) => (truncation.unwrap_or(DEFAULT_MAX_LENGTH), false),
+        };
+
+        let vocab = tokenizer.get_vocab(true);
+        let size = vocab.values().max().map_or(0, |m| *m as usize + 1);
+        let mut tokens = vec![String::new(); size];
+        for (token, &id) in &vocab {
+            tokens[id as usize] = token.clone();
+        }
+        let mut special = vec![false; size];
+        for (id, added) in tokenizer.get_added_tokens_decoder() {
+            if added.special && (id as usize) < size {
+                special[id as usize] = true;
+            }
+        }
+        let pad_id = padding
+            .as_ref()
+            .map(|p| p.pad_id)
+            .or_else(|| ["[PAD]", "<pad>", "<|pad|>", "<|padding|>"].iter().find_map(|t| vocab.get(*t).copied()));
+        let Some(pad_id) = pad_id else {
+            return Err(mismatch(
+                "the tokenizer declares no padding (and has no [PAD] or <pad> token), so batches cannot be padded; \
+                 use the tokenizer.json saved with the model (save_pretrained writes its padding token)"
+                    .into(),
+            ));
+        };
+        if let Some(table) = engine.facts.lookup_tables.iter().find(|t| t.input == ids_input)
+            && (size as u64) > table.rows
+        {
+            let highest = &tokens[size - 1];
+            return Err(mismatch(format!(
+                "the tokenizer has {size} token ids (up to {} = '{highest}') but the model's embedding table \
+                 '{}' (indexed by '{ids_input}') has {} rows, so ids {} and above would fail or read the wrong rows; \
+                 pass the tokenizer the model was trained with (--tokenizer)",
+                size - 1,
+                table.table,
+                table.rows,
+                table.rows
+            )));
+        }
+        let _ = tokenizer.with_truncation(None);
+        tokenizer.with_padding(None);
+        let vocabulary = vocabulary(tokens, special);
+        if vocabulary.control_pool.is_empty() {
+            return Err(mismatch("the tokenizer has no ordinary word tokens to draw control words from".into()));
+        }
+        Ok(Self {
+            tokenizer,
+            path: path.to_path_buf(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            vocabulary,
+            max_length,
+            fixed_length,
+            pad_id,
+            feeds,
+        })
+    }
+
+    /// Tokenizes one text, special tokens included, neither truncated nor padded.
+    pub fn encode(&self, text: &str, index: usize) -> Result<TokenSequence, TextError> {
+        let encoding = self.tokenizer.encode(text, true).map_err(|e| TextError::Encode {
+            path: self.path.clone(),
+            index,
+            detail: e.to_string(),
+        })?;
+        let special: Vec<bool> = encoding.get_special_tokens_mask().iter().map(|&m| m == 1).collect();
+        let words = encoding.get_word_ids();
+        let word_start = (0..words.len())
+            .map(|i| !special[i] && (i == 0 || words[i].is_none() || words[i] != words[i - 1] || special[i - 1]))
+            .collect();
+        Ok(TokenSequence { ids: encoding.get_ids().to_vec(), special, word_start })
+    }
+
+    /// The model inputs for `sequences`: truncated to `max_length` (trailing special tokens
+    /// kept) and padded on the right.
+    pub fn batch(&self, sequences: &[TokenSequence]) -> Vec<(String, InputData)> {
+        let trimmed: Vec<Vec<u32>> = sequences.iter().map(|s| self.truncate(s)).collect();
+        let length =
+            if self.fixed_length { self.max_length } else { trimmed.iter().map(Vec::len).max().unwrap_or(1).max(1) };
+        let n = sequences.len();
+        let mut ids = Array2::<i64>::from_elem((n, length), i64::from(self.pad_id));
+        let mut mask = Array2::<i64>::zeros((n, length));
+        for (row, seq) in trimmed.iter().enumerate() {
+            for (col, &id) in seq.iter().enumerate() {
+                ids[[row, col]] = i64::from(id);
+                mask[[row, col]] = 1;
+            }
+        }
+        self.feeds
+            .iter()
+            .map(|(name, feed)| {
+                let data: ArrayD<i64> = match feed {
+                    Feed::Ids => ids.clone().into_dyn(),
+                    Feed::Mask => mask.clone().into_dyn(),
+                    Feed::TypeIds => Array2::<i64>::zeros((n, length)).into_dyn(),
+                };
+                (name.clone(), InputData::I64(data))
+            })
+            .collect()
+    }
+
+    /// The ids fed for `seq`: truncated to `max_length`, trailing special tokens kept.
+    pub fn truncate(&self, seq: &TokenSequence) -> Vec<u32> {
+        if seq.ids.len() <= self.max_length {
+            return seq.ids.clone();
+        }
+        let trailing = seq.special.iter().rev().take_while(|s| **s).count().min(self.max_length);
+        let mut out = seq.ids[..self.max_length - trailing].to_vec();
+        out.extend_from_slice(&seq.ids[seq.ids.len() - trailing..]);
+        out
+    }
+}
+
+/// Which tensor each model input gets, by its name; every input must be fillable.
+fn feeds(engine: &Engine) -> Result<Vec<(String, Feed)>, String> {
+    let mut out = Vec::new();
+    for input in &engine.signature.inputs {
+        let name = input.name.to_ascii_lowercase();
+        let feed = if name.contains("mask") {
+            Feed::Mask
+        } else if name.contains("token_type") || name.contains("segment") {
+            Feed::TypeIds
+        } else if name.contains("ids") || name.contains("input") {
+            Feed::Ids
+        } else {
+            return Err(format!(
+                "the model input '{}' is none of token ids (input_ids), attention_mask or token_type_ids, so the \
+                 tokenizer cannot fill it",
+                input.name
+            ));
+        };
+        if input.element_type != "int64" {
+            return Err(format!(
+                "the model input '{}' is {}, but token inputs must be int64",
+                input.name, input.element_type
+            ));
+        }
+        if input.shape.len() != 2 {
+            return Err(format!(
+                "the model input '{}' has shape {}, but token inputs are [batch, sequence]",
+                input.name,
+                input.shape_string()
+            ));
+        }
+        out.push((input.name.clone(), feed));
+    }
+    if out.iter().filter(|(_, f)| *f == Feed::Ids).count() != 1 {
+        let names: Vec<&str> = out.iter().map(|(n, _)| n.as_str()).collect();
+        return Err(format!("expected exactly one token-id input (e.g. input_ids) among {}", names.join(", ")));
+    }
+    Ok(out)
+}
+
+/// The vocabulary as transforms see it, with word starts told from continuation pieces by the
+/// tokenizer family's marker: WordPiece prefixes continuations with `##`; byte-level BPE
+/// (`Ġ`) and SentencePiece (`▁`) mark word starts instead.
+fn vocabulary(tokens: Vec<String>, special: Vec<bool>) -> Vocabulary {
+    let count = |p: &str| tokens.iter().filter(|t| t.starts_with(p)).count();
+    let (hashes, g, underline) = (count("##"), count("Ġ"), count("▁"));
+    let continuation: Vec<bool> = tokens
+        .iter()
+        .zip(&special)
+        .map(|(t, &s)| {
+            !s && if hashes >= g.max(underline) && hashes > 0 {
+                t.starts_with("##")
+            } else if g > underline {
+                !t.starts_with('Ġ')
+            } else if underline > 0 {
+                !t.starts_with('▁')
+            } else {
+                false
+            }
+        })
+        .collect();
+    let control_pool = (0..tokens.len())
+        .filter(|&i| !special[i] && !continuation[i] && !tokens[i].is_empty())
+        .filter(|&i| tokens[i].chars().filter(|c| c.is_alphabetic()).count() >= 2)
+        .map(|i| i as u32)
+        .collect();
+    Vocabulary { tokens, special, continuation, control_pool }
+}
