@@ -291,7 +291,8 @@ fn main() {
         let scan = |engine: &mut Engine| {
             let mut models = Models { candidate: engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
             let started = Instant::now();
-            let outcome = runner::scan(&mut models, &dataset, batteries, &settings).expect("scan");
+            let outcome =
+                runner::scan(&mut models, runner::Inputs::Images(&dataset), batteries, &settings).expect("scan");
             (outcome, started.elapsed())
         };
 

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::battery::spec::Battery;
-use crate::data::Dataset;
+use crate::data::Data;
 use crate::engine::ProviderUsed;
 use crate::onnxruntime::RuntimeInfo;
 use crate::runner::{Predictions, ScanOutcome, ScoreKind};
@@ -76,7 +76,7 @@ impl Recording {
     /// Builds a recording from a finished scan.
     pub fn from_scan(
         model: FileDigest,
-        dataset: &Dataset,
+        data: &Data,
         batteries: &[Battery],
         outcome: &ScanOutcome,
         onnxruntime: RuntimeInfo,
@@ -86,7 +86,7 @@ impl Recording {
             schema: SCHEMA.into(),
             probity_version: env!("CARGO_PKG_VERSION").into(),
             model,
-            data: FileDigest { path: dataset.path.clone(), sha256: dataset.sha256.clone() },
+            data: FileDigest { path: data.path().to_path_buf(), sha256: data.sha256().to_string() },
             batteries: batteries
                 .iter()
                 .zip(&outcome.seeds)
@@ -120,15 +120,15 @@ impl Recording {
     }
 
     /// Every way this scan's batteries, data and seeds differ from the recording's.
-    pub fn mismatches(&self, dataset: &Dataset, batteries: &[Battery], seeds: &[u64]) -> Vec<String> {
+    pub fn mismatches(&self, data: &Data, batteries: &[Battery], seeds: &[u64]) -> Vec<String> {
         let mut reasons = Vec::new();
-        if self.data.sha256 != dataset.sha256 {
+        if self.data.sha256 != data.sha256() {
             reasons.push(format!(
                 "data: recorded with {} (sha256 {}), now {} (sha256 {})",
                 self.data.path.display(),
                 short(&self.data.sha256),
-                dataset.path.display(),
-                short(&dataset.sha256)
+                data.path().display(),
+                short(data.sha256())
             ));
         }
         let now: Vec<(&str, &str)> = batteries.iter().map(|b| (b.name.as_str(), b.sha256.as_str())).collect();

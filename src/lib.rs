@@ -24,5 +24,6 @@ pub mod report;
 pub mod runner;
 pub mod search;
 pub mod stats;
+pub mod text;
 pub mod transform;
 pub mod verdict;

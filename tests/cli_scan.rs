@@ -209,19 +209,3 @@ fn a_channels_last_model_gets_exactly_the_same_probes_as_its_channels_first_twin
     };
     assert_eq!(numbers(&nchw), numbers(&nhwc));
 }
-
-#[test]
-fn a_text_model_is_refused_with_the_reason() {
-    let text_model =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text/text-clean-h32-s1.onnx");
-    probity()
-        .arg("scan")
-        .arg("--model")
-        .arg(&text_model)
-        .arg("--data")
-        .arg(fixture("digits-test.npz"))
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("looks like a text model"))
-        .stderr(predicate::str::contains("input_ids int64"));
-}

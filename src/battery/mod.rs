@@ -24,11 +24,16 @@ const DEFAULT_IMAGE_BATTERIES: [(&str, &str); 3] = [
     ("batteries/image-robustness.yaml", include_str!("../../batteries/image-robustness.yaml")),
 ];
 
+const DEFAULT_TEXT_BATTERIES: [(&str, &str); 2] = [
+    ("batteries/text-triggers.yaml", include_str!("../../batteries/text-triggers.yaml")),
+    ("batteries/text-robustness.yaml", include_str!("../../batteries/text-robustness.yaml")),
+];
+
 /// The default batteries for a modality (what `scan` runs without `--battery`).
 pub fn defaults(modality: spec::Modality) -> Result<Vec<spec::Battery>, Diagnostics> {
     let sources: &[(&str, &str)] = match modality {
         spec::Modality::Image => &DEFAULT_IMAGE_BATTERIES,
-        spec::Modality::Text => &[],
+        spec::Modality::Text => &DEFAULT_TEXT_BATTERIES,
     };
     sources.iter().map(|(name, text)| parse(Path::new(name), text)).collect()
 }

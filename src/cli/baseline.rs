@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use super::scan::{DataArgs, Prepared, ProbeArgs, engine_options, load_engine, prepare, scan_failure};
+use super::scan::{
+    DataArgs, Prepared, ProbeArgs, engine_options, inputs, load_engine, prepare, scan_failure, text_encoder,
+};
 use super::{Cli, EngineArgs, print_stdout};
 use crate::baseline::{FileDigest, Recording};
 use crate::error::{Failure, Outcome};
@@ -47,9 +49,10 @@ pub fn run(cli: &Cli, args: &BaselineArgs) -> Result<Outcome, Failure> {
 }
 
 fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
-    let Prepared { batteries, dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
+    let Prepared { batteries, data: dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
     let options = engine_options(&args.engine, &batteries);
     let mut engine = load_engine(runtime, &args.model, &options)?;
+    let encoder = text_encoder(&dataset, &args.data, &engine)?;
     let settings = ScanSettings {
         seed: args.probes.seed,
         scores: args.probes.scores,
@@ -58,7 +61,8 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
         ..ScanSettings::default()
     };
     let mut models = Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
-    let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).map_err(scan_failure)?;
+    let outcome =
+        runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
     let model = FileDigest { path: engine.model_path.clone(), sha256: engine.model_sha256.clone() };
     let recording =
         Recording::from_scan(model, &dataset, &batteries, &outcome, runtime.info.clone(), engine.provider.clone());

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
-use super::scan::{DataArgs, Prepared, ProbeArgs, engine_options, load_engine, prepare, scan_failure};
+use super::scan::{
+    DataArgs, Prepared, ProbeArgs, engine_options, inputs, load_engine, prepare, scan_failure, text_encoder,
+};
 use super::{Cli, EngineArgs, print_stdout};
 use crate::battery::spec::Category;
 use crate::calibration::{self, CalibratedThresholds, Digest, ProbeThreshold};
@@ -43,7 +45,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
     if !rate_ok || !(0.0..1.0).contains(&args.floor) {
         return Err(Failure::invalid(anyhow::anyhow!("--false-alarm-rate must be in (0, 1) and --floor in [0, 1)")));
     }
-    let Prepared { batteries, dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
+    let Prepared { batteries, data: dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
     let options = engine_options(&args.engine, &batteries);
     // Per probe key: (max ASR, max excess over control) for every (model, seed).
     let mut observations: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
@@ -51,6 +53,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
     let mut seeds_used = Vec::new();
     for path in &args.models {
         let mut engine = load_engine(runtime, path, &options)?;
+        let encoder = text_encoder(&dataset, &args.data, &engine)?;
         calibration_set.push(Digest { path: path.clone(), sha256: engine.model_sha256.clone() });
         for offset in 0..args.seeds {
             let base = args.probes.seed.unwrap_or(batteries.first().map_or(0, |b| b.defaults.seed));
@@ -66,7 +69,8 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
             };
             let mut models =
                 Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
-            let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).map_err(scan_failure)?;
+            let outcome = runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings)
+                .map_err(scan_failure)?;
             for probe in &outcome.probes {
                 if batteries[probe.battery_index].probes[probe.probe_index].category != Category::Trigger {
                     continue;
@@ -105,7 +109,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
         false_alarm_rate: args.false_alarm_rate,
         floor: args.floor,
         calibration_set,
-        data: Digest { path: dataset.path.clone(), sha256: dataset.sha256.clone() },
+        data: Digest { path: dataset.path().to_path_buf(), sha256: dataset.sha256().to_string() },
         batteries: batteries.iter().map(|b| Digest { path: b.path.clone(), sha256: b.sha256.clone() }).collect(),
         seeds: seeds_used,
         probes,

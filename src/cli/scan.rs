@@ -11,7 +11,7 @@ use super::{Cli, EngineArgs, load_runtime, print_stdout, warn_on_fallback};
 use crate::baseline::Recording;
 use crate::battery::{self, spec::Battery, spec::Category, spec::Layout};
 use crate::calibration::CalibratedThresholds;
-use crate::data::{self, ChannelOrder, Dataset, ImageFolderOptions};
+use crate::data::{self, ChannelOrder, Data, ImageFolderOptions};
 use crate::engine::Engine;
 use crate::error::{Failure, Outcome};
 use crate::onnxruntime::Runtime;
@@ -19,7 +19,8 @@ use crate::report::{
     self, BaselineSection, BatterySection, DataSection, ExampleImage, Format, ModelSection, ProbeReport,
     ReferenceSection, Report, ThresholdsSection,
 };
-use crate::runner::{self, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
+use crate::runner::{self, ExampleInput, Inputs, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
+use crate::text::TextEncoder;
 use crate::verdict::{Correction, Verdict};
 
 /// Trigger probes (besides failing ones) whose example inputs go into the report.
@@ -28,9 +29,13 @@ const EXAMPLE_PROBES: usize = 5;
 /// Where the clean inputs come from and how to read them.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Clean inputs: .npz (x, optional y), .npy, or a folder of PNG/JPEG images.
+    /// Clean inputs: .npz (x, optional y), .npy, a folder of PNG/JPEG images, or text: .jsonl
+    /// ({"text": ..., "label": ...} per line) or .txt (one text per line).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
+    /// Text models: the model's tokenizer.json (default: tokenizer.json beside the model).
+    #[arg(long, value_name = "PATH")]
+    pub tokenizer: Option<PathBuf>,
     /// Image folder data: size to resize to, as WxH.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub image_size: Option<(u32, u32)>,
@@ -118,7 +123,7 @@ fn parse_size(s: &str) -> Result<(u32, u32), String> {
 /// The files every scanning command reads, checked before any model runs.
 pub(super) struct Prepared {
     pub batteries: Vec<Battery>,
-    pub dataset: Dataset,
+    pub data: Data,
     pub runtime: &'static Runtime,
 }
 
@@ -128,7 +133,6 @@ pub(super) fn prepare(
     probes: &ProbeArgs,
     engine: &EngineArgs,
 ) -> Result<Prepared, Failure> {
-    let batteries = load_batteries(&probes.batteries)?;
     let folder = data.image_size.map(|(width, height)| {
         let channels = data.channel_order.channels();
         ImageFolderOptions {
@@ -143,13 +147,51 @@ pub(super) fn prepare(
             },
         }
     });
-    let dataset = data::load(&data.data, folder.as_ref()).map_err(Failure::invalid)?;
+    let loaded = data::load_any(&data.data, folder.as_ref()).map_err(Failure::invalid)?;
+    let batteries = load_batteries(&probes.batteries, loaded.modality())?;
     if let Some(threads) = engine.threads {
         // Input generation uses the same budget as ONNX Runtime; results do not depend on it.
         let _ = rayon::ThreadPoolBuilder::new().num_threads(usize::from(threads)).build_global();
     }
     let runtime = load_runtime(cli)?;
-    Ok(Prepared { batteries, dataset, runtime })
+    Ok(Prepared { batteries, data: loaded, runtime })
+}
+
+/// The tokenizer for text data, checked against the candidate model; `None` for image data.
+pub(super) fn text_encoder(data: &Data, args: &DataArgs, engine: &Engine) -> Result<Option<TextEncoder>, Failure> {
+    let text_model = crate::text::is_text_model(engine);
+    match data {
+        Data::Images(_) if text_model => Err(Failure::invalid(anyhow::anyhow!(
+            "{} takes token ids (a text model) but {} holds images; pass text data (.jsonl or .txt) and the \
+             model's tokenizer (--tokenizer)",
+            engine.model_path.display(),
+            data.path().display()
+        ))),
+        Data::Images(_) => Ok(None),
+        Data::Text(_) if !text_model => Err(Failure::invalid(anyhow::anyhow!(
+            "{} holds text but {} takes no token ids (it is not a text model); pass image data (.npz, .npy or a folder)",
+            data.path().display(),
+            engine.model_path.display()
+        ))),
+        Data::Text(_) => {
+            let Some(path) = crate::text::tokenizer_path(args.tokenizer.as_deref(), &engine.model_path) else {
+                return Err(Failure::invalid(anyhow::anyhow!(
+                    "{} is a text model: pass its tokenizer with --tokenizer PATH (no tokenizer.json beside the model)",
+                    engine.model_path.display()
+                )));
+            };
+            TextEncoder::new(&path, engine).map(Some).map_err(Failure::invalid)
+        }
+    }
+}
+
+/// The runner's view of the loaded data.
+pub(super) fn inputs<'a>(data: &'a Data, encoder: Option<&'a TextEncoder>) -> Inputs<'a> {
+    match (data, encoder) {
+        (Data::Text(text), Some(encoder)) => Inputs::Text { data: text, encoder },
+        (Data::Images(images), _) => Inputs::Images(images),
+        (Data::Text(_), None) => unreachable!("text_encoder returns an encoder for text data"),
+    }
 }
 
 /// Engine options, with a battery's batch size when the user left the flag at its default.
@@ -181,7 +223,7 @@ pub(super) fn scan_failure(e: ScanError) -> Failure {
 }
 
 pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
-    let Prepared { batteries, dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
+    let Prepared { batteries, data: dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
     let thresholds = match &args.thresholds {
         Some(path) => Some(CalibratedThresholds::read(path).map_err(Failure::invalid)?),
         None => None,
@@ -200,6 +242,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
     }
     let options = engine_options(&args.engine, &batteries);
     let mut engine = load_engine(runtime, &args.model, &options)?;
+    let encoder = text_encoder(&dataset, &args.data, &engine)?;
     let mut references =
         args.references.iter().map(|path| load_engine(runtime, path, &options)).collect::<Result<Vec<_>, _>>()?;
     let settings = ScanSettings {
@@ -216,12 +259,14 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         baseline: recording.as_ref(),
         baseline_tolerance: args.baseline_tolerance,
     };
-    let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).map_err(scan_failure)?;
+    let outcome =
+        runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
     let context = ReportContext {
         engine: &engine,
         references: &references,
         runtime,
         dataset: &dataset,
+        tokenizer: encoder.as_ref(),
         batteries: &batteries,
         threads: options.threads,
         correction: args.correction,
@@ -261,7 +306,8 @@ fn write_search_evidence(out: &Path, report: &Report) -> anyhow::Result<Vec<Path
             files.push((format!("{}-example{k}-before.png", probe.id), &example.clean_png));
             files.push((format!("{}-example{k}-after.png", probe.id), &example.probed_png));
         }
-        for (name, data) in files {
+        // Text searches have no images: their evidence is the ranked token table in the report.
+        for (name, data) in files.into_iter().filter(|(_, data)| !data.is_empty()) {
             let bytes = base64::engine::general_purpose::STANDARD.decode(data)?;
             let path = out.join("search").join(name);
             crate::output::write_atomic(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
@@ -272,11 +318,11 @@ fn write_search_evidence(out: &Path, report: &Report) -> anyhow::Result<Vec<Path
 }
 
 /// Validates every battery (all problems of all files are reported together).
-pub(super) fn load_batteries(paths: &[PathBuf]) -> Result<Vec<Battery>, Failure> {
+pub(super) fn load_batteries(paths: &[PathBuf], modality: battery::spec::Modality) -> Result<Vec<Battery>, Failure> {
     let mut batteries = Vec::new();
     let mut problems = Vec::new();
     if paths.is_empty() {
-        return battery::defaults(battery::spec::Modality::Image).map_err(Failure::runtime);
+        return battery::defaults(modality).map_err(Failure::runtime);
     }
     for path in paths {
         match battery::load(path) {
@@ -301,7 +347,8 @@ struct ReportContext<'a> {
     engine: &'a Engine,
     references: &'a [Engine],
     runtime: &'a Runtime,
-    dataset: &'a Dataset,
+    dataset: &'a Data,
+    tokenizer: Option<&'a TextEncoder>,
     batteries: &'a [Battery],
     threads: Option<usize>,
     correction: Correction,
@@ -339,20 +386,8 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
             let probe = &battery.probes[o.probe_index];
             let j = &o.judgement;
             let own = &o.evidence.own;
-            let examples = if with_examples.contains(&i) {
-                o.examples
-                    .iter()
-                    .map(|e| ExampleImage {
-                        index: e.index,
-                        clean_png: report::images::png_base64(&e.clean, &o.range),
-                        probed_png: report::images::png_base64(&e.probed, &o.range),
-                        clean_class: e.clean_class,
-                        probed_class: e.probed_class,
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
+            let examples =
+                if with_examples.contains(&i) { o.examples.iter().map(example).collect() } else { Vec::new() };
             ProbeReport {
                 id: probe.id.clone(),
                 battery: battery.name.clone(),
@@ -438,11 +473,17 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         threads: ctx.threads,
         batch_size: engine.batch_size,
         data: DataSection {
-            path: ctx.dataset.path.clone(),
-            sha256: ctx.dataset.sha256.clone(),
+            path: ctx.dataset.path().to_path_buf(),
+            sha256: ctx.dataset.sha256().to_string(),
             inputs: ctx.dataset.len(),
-            labelled: ctx.dataset.y.is_some(),
+            labelled: ctx.dataset.labelled(),
             clean_accuracy: outcome.clean_accuracy,
+            tokenizer: ctx.tokenizer.map(|t| report::TokenizerSection {
+                path: t.path.clone(),
+                sha256: t.sha256.clone(),
+                vocabulary: t.vocabulary.len(),
+                max_length: t.max_length,
+            }),
         },
         batteries: ctx
             .batteries
@@ -488,6 +529,32 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         }),
         probes,
     }
+}
+
+/// An example as reported: images as PNG, texts as they are.
+fn example(e: &runner::Example) -> ExampleImage {
+    let mut out = ExampleImage {
+        index: e.index,
+        clean_png: String::new(),
+        probed_png: String::new(),
+        clean_text: None,
+        probed_text: None,
+        probed_tokens: None,
+        clean_class: e.clean_class,
+        probed_class: e.probed_class,
+    };
+    match &e.input {
+        ExampleInput::Image { clean, probed, range } => {
+            out.clean_png = report::images::png_base64(clean, range);
+            out.probed_png = report::images::png_base64(probed, range);
+        }
+        ExampleInput::Text { clean, probed, tokens } => {
+            out.clean_text = Some(clean.clone());
+            out.probed_text = Some(probed.clone());
+            out.probed_tokens = Some(tokens.clone());
+        }
+    }
+    out
 }
 
 fn summarise(probes: &[ProbeReport], verdict: Verdict, outcome: &ScanOutcome) -> String {

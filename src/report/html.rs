@@ -389,6 +389,42 @@ fn search_panel(p: &ProbeReport) -> Option<String> {
         );
     }
     s.push_str("</table>");
+    if let Some(sweep) = &search.vocabulary {
+        let _ = write!(
+            s,
+            "<p class=\"note\">{} of {} tokens swept with {} queries in {:.2} s ({:.0} queries/s); ranked on {} \
+             inputs against {} control tokens; {} pairs tried.</p><table><tr><th>rank</th><th>tokens</th>\
+             <th>into class</th><th>flip-into</th><th>95% CI</th><th>control</th><th>p (Fisher)</th>\
+             <th>robust z</th></tr>",
+            sweep.swept,
+            sweep.vocabulary,
+            sweep.queries,
+            sweep.seconds,
+            sweep.queries_per_second,
+            sweep.final_samples,
+            sweep.control_tokens,
+            sweep.pairs_tried
+        );
+        for (rank, c) in sweep.ranked.iter().take(10).enumerate() {
+            let tokens: Vec<String> = c.tokens.iter().map(|t| format!("<code>{}</code>", escape(t))).collect();
+            let _ = write!(
+                s,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{:.1}–{:.1}%</td><td class=\"num\">{}</td><td class=\"num\">{:.2e}</td>\
+                 <td class=\"num\">{:.1}</td></tr>",
+                rank + 1,
+                tokens.join(" + "),
+                c.class,
+                pct(Some(c.flip_into_rate)),
+                100.0 * c.interval[0],
+                100.0 * c.interval[1],
+                pct(Some(c.control_rate)),
+                c.p_value,
+                c.robust_z
+            );
+        }
+        s.push_str("</table>");
+    }
     Some(s)
 }
 
@@ -421,6 +457,28 @@ fn is_base64(text: &str) -> bool {
 }
 
 fn examples_panel(p: &ProbeReport) -> Option<String> {
+    let texts: Vec<_> = p.examples.iter().filter(|e| e.clean_text.is_some()).collect();
+    if !texts.is_empty() {
+        let mut s = String::from(
+            "<h4>Example inputs, before and after</h4><table><tr><th>input</th><th>clean text</th>\
+             <th>probed text</th><th>tokens the model received</th><th>class</th></tr>",
+        );
+        for e in texts {
+            let tokens = e.probed_tokens.as_deref().unwrap_or_default().join(" ");
+            let _ = write!(
+                s,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{} → {}</td></tr>",
+                e.index,
+                escape(e.clean_text.as_deref().unwrap_or_default()),
+                escape(&visible(e.probed_text.as_deref().unwrap_or_default())),
+                escape(&tokens),
+                e.clean_class,
+                e.probed_class
+            );
+        }
+        s.push_str("</table>");
+        return Some(s);
+    }
     let examples: Vec<_> = p.examples.iter().filter(|e| is_base64(&e.clean_png) && is_base64(&e.probed_png)).collect();
     if examples.is_empty() {
         return None;
@@ -445,6 +503,19 @@ fn examples_panel(p: &ProbeReport) -> Option<String> {
     }
     s.push_str("</div>");
     Some(s)
+}
+
+/// Text with invisible and bidirectional-control characters spelled out (`<U+200B>`), so a
+/// reader sees what a probe inserted.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => {
+                format!("<U+{:04X}>", c as u32)
+            }
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn comparisons_panel(p: &ProbeReport) -> Option<String> {

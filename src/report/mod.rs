@@ -98,8 +98,18 @@ pub struct ThresholdsSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExampleImage {
     pub index: usize,
+    /// Images: PNG (base64); empty for text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub clean_png: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub probed_png: String,
+    /// Text: the clean text, the text after the probe's edits, and the tokens the model got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_tokens: Option<Vec<String>>,
     pub clean_class: usize,
     pub probed_class: usize,
 }
@@ -135,6 +145,18 @@ pub struct DataSection {
     pub inputs: usize,
     pub labelled: bool,
     pub clean_accuracy: Option<f64>,
+    /// Text data: the tokenizer that turned it into token ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<TokenizerSection>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenizerSection {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub vocabulary: usize,
+    /// Longest sequence fed to the model, special tokens included.
+    pub max_length: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,7 +166,9 @@ pub struct BatterySection {
     pub name: String,
     pub version: String,
     pub seed: u64,
-    pub inputs: InputInterpretation,
+    /// How image inputs were interpreted (absent for text batteries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<InputInterpretation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -33,6 +33,9 @@ pub use image::Probing;
 /// Samples transformed and classified per chunk: bounds memory whatever the data size, and
 /// small enough that building the next chunk overlaps inference of this one.
 pub const CHUNK: usize = 256;
+/// Named model inputs for one batch.
+pub type Batch = Vec<(String, InputData)>;
+
 /// Scores kept per input in predictions (and in recorded baselines).
 pub const TOP_K: usize = 3;
 /// Example inputs kept per probe for reports.
@@ -707,7 +710,7 @@ fn predict<K: Kit>(
 fn classify_scores(
     engine: &mut Engine,
     n: usize,
-    chunk_inputs: &dyn Fn(&[usize]) -> Result<Vec<(String, InputData)>, ScanError>,
+    chunk_inputs: &dyn Fn(&[usize]) -> Result<Batch, ScanError>,
 ) -> Result<ndarray::Array2<f32>, ScanError> {
     let indices: Vec<usize> = (0..n).collect();
     let mut rows: Vec<ndarray::Array2<f32>> = Vec::new();

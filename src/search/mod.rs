@@ -17,6 +17,7 @@
 
 pub mod patch;
 pub mod reverse;
+pub mod vocabulary;
 
 use ndarray::{Array2, Array3};
 use serde::{Deserialize, Serialize};
@@ -81,13 +82,18 @@ pub struct SearchSummary {
     pub search_samples: usize,
     pub confirmation_samples: usize,
     /// The recovered trigger of the chosen class as PNG (base64): mask (white = trigger) and
-    /// pattern shown through the mask.
+    /// pattern shown through the mask. Empty for text.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub mask_png: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub pattern_png: String,
-    /// Size of the chosen mask in pixels (sum of the mask).
+    /// Size of the chosen trigger: pixels (sum of the mask) for images, tokens for text.
     pub mask_l1: f64,
     /// Bounding box of the chosen mask's pixels above one half, if any.
     pub mask_bounds: Option<Bounds>,
+    /// A text vocabulary sweep's ranked tokens, controls and throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vocabulary: Option<vocabulary::Sweep>,
 }
 
 /// A rectangle of pixels: rows `top..top + height`, columns `left..left + width`.

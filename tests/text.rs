@@ -1,0 +1,274 @@
+//! Text models end to end against the real ONNX Runtime and the committed text fixtures
+//! (tests/fixtures/text, made by generate_text.py): tokenization as the model expects, the
+//! default text batteries, the vocabulary sweep, and tokenizer/model mismatches.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{probity, scan};
+use predicates::prelude::*;
+use probity::engine::{Engine, EngineOptions, InputData};
+use probity::text::TextEncoder;
+
+fn text_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text").join(name)
+}
+
+fn expected() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(text_fixture("expected-outputs.json")).unwrap()).unwrap()
+}
+
+const CLEAN_TEXT_MODELS: [&str; 4] =
+    ["text-clean-h32-s1.onnx", "text-clean-h32-s2.onnx", "text-clean-h64-s3.onnx", "text-clean-h32-s4-tti.onnx"];
+
+fn engine(model: &str) -> Engine {
+    let runtime = probity::onnxruntime::load(None).expect("pinned ONNX Runtime loads");
+    Engine::load(runtime, &text_fixture(model), &EngineOptions::default()).expect("fixture loads")
+}
+
+fn column(batch: &[(String, InputData)], name: &str) -> Vec<Vec<i64>> {
+    let (_, data) = batch.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no input {name}"));
+    let InputData::I64(a) = data else { panic!("{name} is not int64") };
+    a.outer_iter().map(|row| row.iter().copied().collect()).collect()
+}
+
+#[test]
+fn tokenization_and_outputs_match_the_generator() {
+    let expected = expected();
+    let texts: Vec<String> = serde_json::from_value(expected["texts"].clone()).unwrap();
+    let tolerance = expected["tolerance"].as_f64().unwrap() as f32;
+    for model in CLEAN_TEXT_MODELS.iter().chain(&["text-backdoor-cf.onnx"]) {
+        let mut engine = engine(model);
+        let encoder = TextEncoder::new(&text_fixture("tokenizer.json"), &engine).unwrap();
+        assert_eq!((encoder.max_length, encoder.fixed_length, encoder.pad_id), (32, true, 0));
+        let sequences: Vec<_> = texts.iter().enumerate().map(|(i, t)| encoder.encode(t, i).unwrap()).collect();
+        let batch = encoder.batch(&sequences);
+        let want = |key: &str| -> Vec<Vec<i64>> { serde_json::from_value(expected[key].clone()).unwrap() };
+        assert_eq!(column(&batch, "input_ids"), want("input_ids"), "{model}");
+        assert_eq!(column(&batch, "attention_mask"), want("attention_mask"), "{model}");
+        if model.contains("tti") {
+            assert_eq!(column(&batch, "token_type_ids"), want("token_type_ids"));
+        } else {
+            assert_eq!(batch.len(), 2, "{model} takes input_ids and attention_mask only");
+        }
+        let outputs = engine.classify(&batch).unwrap();
+        let reference: Vec<Vec<f32>> = serde_json::from_value(expected["models"][model]["outputs"].clone()).unwrap();
+        for (row, want) in outputs.rows().into_iter().zip(&reference) {
+            for (got, want) in row.iter().zip(want) {
+                assert!((got - want).abs() <= tolerance, "{model}: {got} vs {want}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_rare_token_backdoor_fails_and_the_sweep_ranks_its_trigger_first() {
+    let s =
+        scan(&text_fixture("text-backdoor-cf.onnx"), &text_fixture("text-test.jsonl"), &["--format", "json,md,html"]);
+    assert_eq!(s.code, 1, "{}", s.stdout);
+    let probes = s.report["probes"].as_array().unwrap();
+    let probe = |id: &str| probes.iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("no probe {id}"));
+    let cf = probe("rare-token-cf");
+    assert_eq!(cf["verdict"], "fail");
+    assert_eq!(cf["target_class"], 1);
+    assert!(cf["attack_success_rate"].as_f64().unwrap() > 0.95);
+    let sweep = probe("vocabulary-sweep");
+    assert_eq!(sweep["verdict"], "fail");
+    assert_eq!(sweep["target_class"], 1);
+    let vocabulary = &sweep["search"]["vocabulary"];
+    assert_eq!(vocabulary["ranked"][0]["tokens"], serde_json::json!(["cf"]));
+    assert_eq!(vocabulary["chosen"]["ids"], serde_json::json!([1200]));
+    assert_eq!(vocabulary["swept"], vocabulary["vocabulary"], "the default budget covers the fixture's vocabulary");
+    // Every token but [PAD]: whole words, sub-words and the other special tokens.
+    assert_eq!(vocabulary["vocabulary"], 1204);
+    // The other rare tokens are not triggers of this model.
+    for id in ["rare-token-mn", "rare-token-bb", "rare-token-tq", "rare-token-mb"] {
+        assert_eq!(probe(id)["verdict"], "pass", "{id}");
+    }
+    assert_eq!(s.report["data"]["tokenizer"]["vocabulary"], 1205);
+    let md = std::fs::read_to_string(s.out.path().join("report.md")).unwrap();
+    assert!(md.contains("| 1 | `cf` | 1 |"), "{md}");
+    let html = std::fs::read_to_string(s.out.path().join("report.html")).unwrap();
+    assert!(html.contains("<code>cf</code>"));
+    assert!(html.contains("tokens the model received"));
+}
+
+#[test]
+fn clean_text_models_pass_the_default_batteries() {
+    for model in CLEAN_TEXT_MODELS {
+        let s = scan(&text_fixture(model), &text_fixture("text-test.jsonl"), &[]);
+        assert_eq!(s.code, 0, "{model}: {}", s.stdout);
+        let sweep = s.report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "vocabulary-sweep").unwrap();
+        // Natural cue words still move many confident inputs; the probe's 85% bar sits above them.
+        let asr = sweep["attack_success_rate"].as_f64().unwrap();
+        assert!(asr < 0.85, "{model}: {asr}");
+    }
+}
+
+#[test]
+fn plain_text_data_scans_like_jsonl_without_labels() {
+    let s = scan(&text_fixture("text-backdoor-cf.onnx"), &text_fixture("text-test.txt"), &[]);
+    assert_eq!(s.code, 1);
+    assert_eq!(s.report["data"]["inputs"], 400);
+    assert_eq!(s.report["data"]["labelled"], false);
+}
+
+#[test]
+fn same_seed_gives_the_same_report_whatever_the_threads() {
+    let strip = |mut r: serde_json::Value| {
+        for key in ["elapsed_seconds", "threads", "batch_size"] {
+            r.as_object_mut().unwrap().remove(key);
+        }
+        for p in r["probes"].as_array_mut().unwrap() {
+            if let Some(v) = p.get_mut("search").and_then(|s| s.get_mut("vocabulary")).and_then(|v| v.as_object_mut()) {
+                v.remove("seconds");
+                v.remove("queries_per_second");
+            }
+        }
+        r
+    };
+    let model = text_fixture("text-backdoor-cf.onnx");
+    let data = text_fixture("text-test.jsonl");
+    let a = scan(&model, &data, &["--threads", "1"]);
+    let b = scan(&model, &data, &["--threads", "2", "--batch-size", "7"]);
+    assert_eq!(strip(a.report), strip(b.report));
+}
+
+#[test]
+fn a_tokenizer_with_more_ids_than_the_embedding_table_exits_2() {
+    probity()
+        .args(["scan", "--model"])
+        .arg(text_fixture("text-small-vocab.onnx"))
+        .arg("--data")
+        .arg(text_fixture("text-test.jsonl"))
+        .arg("--tokenizer")
+        .arg(text_fixture("tokenizer.json"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("does not fit model"))
+        .stderr(predicate::str::contains("has 200 rows"))
+        .stderr(predicate::str::contains("1205 token ids"))
+        .stderr(predicate::str::contains("--tokenizer"));
+}
+
+#[test]
+fn a_tokenizer_without_a_padding_token_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tokenizer: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(text_fixture("tokenizer.json")).unwrap()).unwrap();
+    tokenizer["padding"] = serde_json::Value::Null;
+    let vocab = tokenizer["model"]["vocab"].as_object_mut().unwrap();
+    let id = vocab.remove("[PAD]").unwrap();
+    vocab.insert("[NOTHING]".into(), id);
+    for added in tokenizer["added_tokens"].as_array_mut().unwrap() {
+        if added["content"] == "[PAD]" {
+            added["content"] = "[NOTHING]".into();
+        }
+    }
+    let path = dir.path().join("tokenizer.json");
+    std::fs::write(&path, serde_json::to_vec(&tokenizer).unwrap()).unwrap();
+    probity()
+        .args(["scan", "--model"])
+        .arg(text_fixture("text-clean-h32-s1.onnx"))
+        .arg("--data")
+        .arg(text_fixture("text-test.jsonl"))
+        .arg("--tokenizer")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("declares no padding"));
+}
+
+#[test]
+fn a_text_model_needs_a_tokenizer_and_text_data() {
+    // Copied away from tokenizer.json, the model has no tokenizer to default to.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model.onnx");
+    std::fs::copy(text_fixture("text-clean-h32-s1.onnx"), &model).unwrap();
+    probity()
+        .args(["scan", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(text_fixture("text-test.jsonl"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--tokenizer PATH"));
+    probity()
+        .args(["scan", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(common::fixture("digits-test.npz"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("takes token ids (a text model)"))
+        .stderr(predicate::str::contains("holds images"));
+    probity()
+        .args(["scan", "--model"])
+        .arg(common::fixture("clean-mlp64-s1.onnx"))
+        .arg("--data")
+        .arg(text_fixture("text-test.jsonl"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not a text model"));
+}
+
+#[test]
+fn malformed_jsonl_names_the_line_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("{\"text\": \"fine\", \"label\": 1}\n{\"txt\": \"typo\"}\n", "line 2: no `text` field"),
+        ("{\"text\": \"a\", \"label\": 1}\n\n{\"text\": \"b\"}\n", "line 3: no `label`, but other lines have one"),
+        ("{\"text\": \"a\", \"label\": -1}\n", "line 1: `label` must be a class index"),
+        ("not json\n", "line 1: not a JSON object"),
+    ];
+    for (k, (content, message)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("bad{k}.jsonl"));
+        std::fs::write(&path, content).unwrap();
+        probity()
+            .args(["scan", "--model"])
+            .arg(text_fixture("text-clean-h32-s1.onnx"))
+            .arg("--data")
+            .arg(&path)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(*message))
+            .stderr(predicate::str::contains(format!("bad{k}.jsonl")));
+    }
+}
+
+#[test]
+fn an_image_battery_on_a_text_model_is_refused() {
+    probity()
+        .args(["scan", "--model"])
+        .arg(text_fixture("text-clean-h32-s1.onnx"))
+        .arg("--data")
+        .arg(text_fixture("text-test.jsonl"))
+        .arg("--battery")
+        .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("batteries/image-triggers.yaml"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pick a text battery"));
+}
+
+/// Seeded runs of the default text batteries: the backdoor is caught (and its token ranked
+/// first) under every seed, and no clean model is flagged under any.
+#[test]
+fn verdicts_hold_across_seeds() {
+    let data = text_fixture("text-test.jsonl");
+    let mut false_alarms = Vec::new();
+    for seed in 1..=8u64 {
+        let seed = seed.to_string();
+        let s = scan(&text_fixture("text-backdoor-cf.onnx"), &data, &["--seed", &seed]);
+        assert_eq!(s.code, 1, "seed {seed}");
+        let sweep = s.report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "vocabulary-sweep").unwrap();
+        assert_eq!(sweep["search"]["vocabulary"]["ranked"][0]["tokens"], serde_json::json!(["cf"]), "seed {seed}");
+        assert_eq!(sweep["verdict"], "fail", "seed {seed}");
+        for model in CLEAN_TEXT_MODELS {
+            if scan(&text_fixture(model), &data, &["--seed", &seed]).code != 0 {
+                false_alarms.push(format!("{model} seed {seed}"));
+            }
+        }
+    }
+    assert!(false_alarms.is_empty(), "{false_alarms:?}");
+}
