@@ -105,7 +105,8 @@ struct ProbedInputs {
 
 /// Builds the inputs a scan of `battery` classifies on the candidate alone, as the runner does.
 fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInputs {
-    let x = &dataset.x;
+    let x = dataset.read(&(0..dataset.len()).collect::<Vec<_>>()).expect("the data reads");
+    let subset = dataset.subset(&(0..dataset.len()).collect::<Vec<_>>()).expect("the data reads");
     let shape = x.shape();
     assert!(
         battery.defaults.layout.is_none_or(|l| l == Layout::Nchw) && matches!(shape[1], 1 | 3),
@@ -150,7 +151,7 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInp
             for chunk in indices.chunks(RUNNER_CHUNK) {
                 push(
                     runner::Probing { seed, key: &key, layout: Layout::Nchw, range: &range }
-                        .batch(x, chunk, transform, stream),
+                        .batch(&subset, chunk, transform, stream),
                 );
             }
         }

@@ -5,10 +5,20 @@
 //! size, put in the declared channel order and normalised with the declared mean/std; images in
 //! sub-folders named by a class index are labelled with it. The data's SHA-256 (of the file, or
 //! of the folder's sorted file list and contents) goes into reports.
+//!
+//! Memory does not grow with the data: a `.npy` file, or an `.npz` whose `x` is stored
+//! uncompressed (`numpy.savez`), stays on disk and its rows are read when needed — in chunks
+//! for the clean pass, and once per battery for the [`Subset`] of inputs its probes draw. Only
+//! image folders, compressed archives (`numpy.savez_compressed`) and big-endian or
+//! Fortran-order arrays are decoded into memory.
 
+use std::io::{BufReader, Read, Seek};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use ndarray::{Array4, ArrayD, IxDyn};
+use ndarray::{Array4, ArrayD, ArrayViewD, Axis, IxDyn};
+use ndarray_npy::npy::header::Header;
 use ndarray_npy::{NpzReader, ReadNpyExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -20,18 +30,122 @@ use crate::battery::spec::Layout;
 pub struct Dataset {
     pub path: PathBuf,
     pub sha256: String,
-    /// Inputs in the layout the model consumes, batch first.
-    pub x: ArrayD<f32>,
     pub y: Option<Vec<i64>>,
+    /// Shape of the inputs in the layout the model consumes, batch first.
+    shape: Vec<usize>,
+    store: Store,
+}
+
+/// Where the inputs live.
+#[derive(Debug, Clone)]
+enum Store {
+    Memory(ArrayD<f32>),
+    /// Little-endian, C-order rows of `element` values starting at `offset` in `file`.
+    File {
+        file: Arc<std::fs::File>,
+        offset: u64,
+        element: Element,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Element {
+    F32,
+    F64,
+}
+
+impl Element {
+    fn bytes(self) -> usize {
+        match self {
+            Self::F32 => 4,
+            Self::F64 => 8,
+        }
+    }
 }
 
 impl Dataset {
+    /// A data set held in memory.
+    pub fn from_array(path: PathBuf, sha256: String, x: ArrayD<f32>, y: Option<Vec<i64>>) -> Self {
+        Self { path, sha256, y, shape: x.shape().to_vec(), store: Store::Memory(x) }
+    }
+
     pub fn len(&self) -> usize {
-        self.x.shape().first().copied().unwrap_or(0)
+        self.shape.first().copied().unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Shape of the inputs, batch first.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// The inputs at `indices`, in that order, as one batch. Consecutive indices are read in
+    /// one go.
+    pub fn read(&self, indices: &[usize]) -> Result<ArrayD<f32>, DataError> {
+        let mut shape = self.shape.clone();
+        shape[0] = indices.len();
+        match &self.store {
+            Store::Memory(x) => Ok(x.select(Axis(0), indices)),
+            Store::File { file, offset, element } => {
+                let row: usize = self.shape[1..].iter().product();
+                let mut out = Vec::with_capacity(indices.len() * row);
+                let mut bytes = Vec::new();
+                let mut start = 0;
+                while start < indices.len() {
+                    let mut end = start + 1;
+                    while end < indices.len() && indices[end] == indices[end - 1] + 1 {
+                        end += 1;
+                    }
+                    let first = indices[start];
+                    if indices[end - 1] >= self.len() {
+                        return Err(DataError::Format {
+                            path: self.path.clone(),
+                            detail: format!("input {} is beyond the {} inputs", indices[end - 1], self.len()),
+                        });
+                    }
+                    bytes.resize((end - start) * row * element.bytes(), 0);
+                    let at = offset + (first * row * element.bytes()) as u64;
+                    file.read_exact_at(&mut bytes, at)
+                        .map_err(|cause| DataError::Io { path: self.path.clone(), cause })?;
+                    match element {
+                        Element::F32 => out
+                            .extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))),
+                        Element::F64 => out.extend(
+                            bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32),
+                        ),
+                    }
+                    start = end;
+                }
+                Ok(ArrayD::from_shape_vec(IxDyn(&shape), out).expect("rows of the declared shape"))
+            }
+        }
+    }
+
+    /// The inputs at `indices` held in memory, for probes to draw from.
+    pub fn subset(&self, indices: &[usize]) -> Result<Subset, DataError> {
+        let mut sorted = indices.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let x = self.read(&sorted)?;
+        Ok(Subset { indices: sorted, x })
+    }
+}
+
+/// Some of a data set's inputs held in memory, addressed by their index in the data set.
+#[derive(Debug, Clone)]
+pub struct Subset {
+    indices: Vec<usize>,
+    x: ArrayD<f32>,
+}
+
+impl Subset {
+    /// Input `index` of the data set; panics if the subset does not hold it (a caller bug).
+    pub fn get(&self, index: usize) -> ArrayViewD<'_, f32> {
+        let row = self.indices.binary_search(&index).unwrap_or_else(|_| panic!("input {index} is not in the subset"));
+        self.x.index_axis(Axis(0), row)
     }
 }
 
@@ -88,17 +202,7 @@ pub fn load(path: &Path, folder: Option<&ImageFolderOptions>) -> Result<Dataset,
         let options = folder.ok_or_else(|| DataError::FolderNeedsOptions { path: path.to_path_buf() })?;
         load_folder(path, options)?
     } else {
-        let bytes = std::fs::read(path).map_err(|cause| DataError::Io { path: path.to_path_buf(), cause })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        let format = |detail: String| DataError::Format { path: path.to_path_buf(), detail };
-        let (x, y) = if bytes.starts_with(b"\x93NUMPY") {
-            (read_float_npy(&bytes).map_err(format)?, None)
-        } else if bytes.starts_with(b"PK") {
-            read_npz(path, &bytes)?
-        } else {
-            return Err(format("not a .npy or .npz file (use numpy.save / numpy.savez)".into()));
-        };
-        Dataset { path: path.to_path_buf(), sha256, x, y }
+        load_file(path)?
     };
     if dataset.is_empty() {
         return Err(DataError::Empty { path: path.to_path_buf() });
@@ -111,7 +215,109 @@ pub fn load(path: &Path, folder: Option<&ImageFolderOptions>) -> Result<Dataset,
     Ok(dataset)
 }
 
-fn read_float_npy(bytes: &[u8]) -> Result<ArrayD<f32>, String> {
+fn load_file(path: &Path) -> Result<Dataset, DataError> {
+    let io = |cause: std::io::Error| DataError::Io { path: path.to_path_buf(), cause };
+    let format = |detail: String| DataError::Format { path: path.to_path_buf(), detail };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut reader = BufReader::with_capacity(1 << 16, &file);
+    let mut magic = [0u8; 6];
+    let mut head = 0;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buffer).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        let take = (magic.len() - head).min(n);
+        magic[head..head + take].copy_from_slice(&buffer[..take]);
+        head += take;
+        hasher.update(&buffer[..n]);
+    }
+    let sha256 = hex::encode(hasher.finalize());
+    let file = Arc::new(file);
+    let (shape, store, y) = if magic.starts_with(b"\x93NUMPY") {
+        let (shape, store) = open_npy(path, &file, 0)?;
+        (shape, store, None)
+    } else if magic.starts_with(b"PK") {
+        open_npz(path, &file)?
+    } else {
+        return Err(format("not a .npy or .npz file (use numpy.save / numpy.savez)".into()));
+    };
+    Ok(Dataset { path: path.to_path_buf(), sha256, y, shape, store })
+}
+
+/// The `.npy` array starting at `start` in `file`: on disk when its rows can be read directly,
+/// else decoded into memory.
+fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<usize>, Store), DataError> {
+    let io = |cause: std::io::Error| DataError::Io { path: path.to_path_buf(), cause };
+    let format = |detail: String| DataError::Format { path: path.to_path_buf(), detail };
+    let mut reader = BufReader::new(file.as_ref());
+    reader.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
+    let header = Header::from_reader(&mut reader).map_err(|e| format(e.to_string()))?;
+    let offset = reader.stream_position().map_err(io)?;
+    // The header renders as its Python dict literal; the descriptor is all that matters here.
+    let literal = header.to_string();
+    let element = if literal.contains("'descr': '<f4'") {
+        Some(Element::F32)
+    } else if literal.contains("'descr': '<f8'") {
+        Some(Element::F64)
+    } else {
+        None
+    };
+    match element {
+        Some(element) if !header.layout.is_fortran() && !header.shape.is_empty() => {
+            let bytes = header.shape.iter().product::<usize>() * element.bytes();
+            let length = file.metadata().map_err(io)?.len();
+            if offset + bytes as u64 > length {
+                return Err(format(format!(
+                    "the array header declares shape {:?} ({bytes} bytes) but the file ends {} bytes short",
+                    header.shape,
+                    offset + bytes as u64 - length
+                )));
+            }
+            Ok((header.shape, Store::File { file: Arc::clone(file), offset, element }))
+        }
+        _ => {
+            // Uncommon encodings: let ndarray-npy decode (and byte-swap) the whole array.
+            reader.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
+            let x = read_float_npy(reader).map_err(format)?;
+            Ok((x.shape().to_vec(), Store::Memory(x)))
+        }
+    }
+}
+
+/// `x` (and `y`) of an `.npz`: `x` stays on disk when stored uncompressed (`numpy.savez`).
+/// Inputs' shape, where they live, and the labels.
+type Opened = (Vec<usize>, Store, Option<Vec<i64>>);
+
+fn open_npz(path: &Path, file: &Arc<std::fs::File>) -> Result<Opened, DataError> {
+    let format = |detail: String| DataError::Format { path: path.to_path_buf(), detail };
+    let mut archive = zip::ZipArchive::new(file.as_ref()).map_err(|e| format(e.to_string()))?;
+    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    let member = ["x.npy", "x"].into_iter().find(|n| names.iter().any(|m| m == n));
+    let stored = match member {
+        Some(name) => {
+            let entry = archive.by_name(name).map_err(|e| format(e.to_string()))?;
+            (entry.compression() == zip::CompressionMethod::Stored).then(|| entry.data_start())
+        }
+        None => None,
+    };
+    let mut npz = NpzReader::new(file.as_ref()).map_err(|e| format(e.to_string()))?;
+    let (x, y) = read_npz_arrays(path, &mut npz, stored.is_none())?;
+    let (shape, store) = match (stored, x) {
+        (Some(start), _) => open_npy(path, file, start)?,
+        (None, Some(x)) => (x.shape().to_vec(), Store::Memory(x)),
+        (None, None) => unreachable!("x is decoded when it is not stored"),
+    };
+    Ok((shape, store, y))
+}
+
+fn read_float_npy(bytes: impl Read) -> Result<ArrayD<f32>, String> {
+    let mut bytes = bytes;
+    let mut all = Vec::new();
+    bytes.read_to_end(&mut all).map_err(|e| e.to_string())?;
+    let bytes = all.as_slice();
     match ArrayD::<f32>::read_npy(bytes) {
         Ok(x) => Ok(x),
         Err(first) => ArrayD::<f64>::read_npy(bytes)
@@ -120,20 +326,31 @@ fn read_float_npy(bytes: &[u8]) -> Result<ArrayD<f32>, String> {
     }
 }
 
-fn read_npz(path: &Path, bytes: &[u8]) -> Result<(ArrayD<f32>, Option<Vec<i64>>), DataError> {
+/// `x` (when decoded) and `y` of an `.npz`.
+type NpzArrays = (Option<ArrayD<f32>>, Option<Vec<i64>>);
+
+/// `x` (decoded only when `decode_x`) and `y` of an `.npz`.
+fn read_npz_arrays<R: Read + Seek>(
+    path: &Path,
+    npz: &mut NpzReader<R>,
+    decode_x: bool,
+) -> Result<NpzArrays, DataError> {
     let format = |detail: String| DataError::Format { path: path.to_path_buf(), detail };
-    let mut npz = NpzReader::new(std::io::Cursor::new(bytes)).map_err(|e| format(e.to_string()))?;
     let names = npz.names().map_err(|e| format(e.to_string()))?;
     let has = |n: &str| names.iter().any(|m| m == n || m == &format!("{n}.npy"));
     if !has("x") {
         return Err(DataError::NoInputs { path: path.to_path_buf(), names: names.join(", ") });
     }
-    let x = match npz.by_name::<ndarray::OwnedRepr<f32>, IxDyn>("x") {
-        Ok(x) => x,
-        Err(first) => npz
-            .by_name::<ndarray::OwnedRepr<f64>, IxDyn>("x")
-            .map(|x| x.mapv(|v| v as f32))
-            .map_err(|_| format(format!("'x' must be float32 or float64: {first}")))?,
+    let x = if decode_x {
+        Some(match npz.by_name::<ndarray::OwnedRepr<f32>, IxDyn>("x") {
+            Ok(x) => x,
+            Err(first) => npz
+                .by_name::<ndarray::OwnedRepr<f64>, IxDyn>("x")
+                .map(|x| x.mapv(|v| v as f32))
+                .map_err(|_| format(format!("'x' must be float32 or float64: {first}")))?,
+        })
+    } else {
+        None
     };
     let y = if has("y") {
         let y = match npz.by_name::<ndarray::OwnedRepr<i64>, IxDyn>("y") {
@@ -200,7 +417,7 @@ fn load_folder(root: &Path, options: &ImageFolderOptions) -> Result<Dataset, Dat
         Layout::Nhwc => x.permuted_axes([0, 2, 3, 1]).as_standard_layout().into_owned().into_dyn(),
     };
     let y = labels.iter().all(Option::is_some).then(|| labels.into_iter().flatten().collect());
-    Ok(Dataset { path: root.to_path_buf(), sha256: hex::encode(hasher.finalize()), x, y })
+    Ok(Dataset::from_array(root.to_path_buf(), hex::encode(hasher.finalize()), x, y))
 }
 
 fn collect_images(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {

@@ -6,11 +6,11 @@ use ndarray::{Array3, ArrayD, ArrayViewMut3, Axis, IxDyn};
 use rayon::prelude::*;
 
 use super::{
-    EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Predictions, Prepared, ScanError, ScoreKind,
+    Batch, EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Predictions, Prepared, ScanError, ScoreKind,
     SearchContext,
 };
 use crate::battery::spec::{Battery, Layout, Probe, SearchSpec, TransformSpec, ValueRangeSpec};
-use crate::data::Dataset;
+use crate::data::{Dataset, Subset};
 use crate::engine::{Engine, EngineError, InputData};
 use crate::search::{self, Oracle, SearchInput, SearchOutcome, SearchSummary};
 use crate::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
@@ -35,26 +35,46 @@ pub(super) fn image_input(engine: &Engine) -> Result<String, ScanError> {
 /// Checks that the data fits the model's image input, before anything runs.
 pub(super) fn check(engine: &Engine, dataset: &Dataset) -> Result<String, ScanError> {
     let input = image_input(engine)?;
-    if dataset.x.ndim() != 4 {
+    if dataset.shape().len() != 4 {
         return Err(ScanError::Incompatible(format!(
             "image probes need 4-D inputs [N, C, H, W] or [N, H, W, C]; the data is {:?}",
-            dataset.x.shape()
+            dataset.shape()
         )));
     }
-    let first = dataset.x.slice_axis(Axis(0), ndarray::Slice::from(0..dataset.len().min(1))).to_owned();
+    let first = dataset.read(&[0])?;
     engine.check_inputs(&[(input.clone(), InputData::F32(first))])?;
     Ok(input)
 }
 
-/// The clean inputs at `chunk`, copied from the data (memory stays bounded by the chunk).
-pub(super) fn clean_chunk(input: &str, dataset: &Dataset, chunk: &[usize]) -> Vec<(String, InputData)> {
-    let x = &dataset.x;
-    let contiguous = chunk.windows(2).all(|w| w[1] == w[0] + 1);
-    let batch = match (contiguous, chunk.first()) {
-        (true, Some(&start)) => x.slice_axis(Axis(0), ndarray::Slice::from(start..start + chunk.len())).to_owned(),
-        _ => x.select(Axis(0), chunk),
-    };
-    vec![(input.to_string(), InputData::F32(batch))]
+/// The clean inputs at `chunk`, read from the data (memory stays bounded by the chunk).
+pub(super) fn clean_chunk(input: &str, dataset: &Dataset, chunk: &[usize]) -> Result<Batch, ScanError> {
+    Ok(vec![(input.to_string(), InputData::F32(dataset.read(chunk)?))])
+}
+
+/// Per-channel (min, max) over every input, with the channels along `axis`: the inferred value
+/// range. Read a chunk at a time, and cached per axis across batteries.
+#[derive(Debug, Default)]
+pub(super) struct Extremes(std::collections::HashMap<usize, Vec<(f32, f32)>>);
+
+impl Extremes {
+    fn get(&mut self, dataset: &Dataset, axis: usize) -> Result<Vec<(f32, f32)>, ScanError> {
+        if let Some(found) = self.0.get(&axis) {
+            return Ok(found.clone());
+        }
+        let channels = dataset.shape()[axis];
+        let mut out = vec![(f32::INFINITY, f32::NEG_INFINITY); channels];
+        let indices: Vec<usize> = (0..dataset.len()).collect();
+        for chunk in indices.chunks(super::CHUNK) {
+            let x = dataset.read(chunk)?;
+            for (c, slot) in out.iter_mut().enumerate() {
+                let lane = x.index_axis(Axis(axis), c);
+                slot.0 = lane.iter().copied().fold(slot.0, f32::min);
+                slot.1 = lane.iter().copied().fold(slot.1, f32::max);
+            }
+        }
+        self.0.insert(axis, out.clone());
+        Ok(out)
+    }
 }
 
 /// How a probe's inputs are derived from the clean data: the seed and key that every sample's
@@ -70,13 +90,15 @@ pub struct Probing<'a> {
 }
 
 impl Probing<'_> {
-    /// The transformed copies of the samples at `chunk` (data indices), built in parallel.
-    pub fn batch(&self, x: &ArrayD<f32>, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> ArrayD<f32> {
-        let mut shape = x.shape().to_vec();
-        shape[0] = chunk.len();
+    /// The transformed copies of the samples at `chunk` (data indices, all held by `subset`),
+    /// built in parallel.
+    pub fn batch(&self, subset: &Subset, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> ArrayD<f32> {
+        let Some(&first) = chunk.first() else { return ArrayD::zeros(IxDyn(&[0])) };
+        let mut shape = vec![chunk.len()];
+        shape.extend_from_slice(subset.get(first).shape());
         let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
         batch.axis_iter_mut(Axis(0)).into_par_iter().zip(chunk.par_iter()).for_each(|(mut slot, &index)| {
-            slot.assign(&x.index_axis(Axis(0), index));
+            slot.assign(&subset.get(index));
             let sample = slot.into_dimensionality::<ndarray::Ix3>().expect("4-D inputs checked before");
             self.apply(sample, index, transform, stream);
         });
@@ -96,7 +118,8 @@ impl Probing<'_> {
 pub(super) struct ImageKit<'a> {
     pub seed: u64,
     pub input: &'a str,
-    pub x: &'a ArrayD<f32>,
+    /// The inputs the battery's probes draw (the first `samples` of the sample order).
+    pub subset: Subset,
     pub layout: Layout,
     pub geometry: Geometry,
     pub range: ValueRange,
@@ -107,10 +130,11 @@ impl<'a> ImageKit<'a> {
         battery: &Battery,
         seed: u64,
         input: &'a str,
-        dataset: &'a Dataset,
+        dataset: &Dataset,
+        extremes: &mut Extremes,
     ) -> Result<(Self, InputInterpretation), ScanError> {
-        let interpretation = interpret(battery, &dataset.x);
-        let geometry = geometry(dataset.x.shape(), interpretation.layout);
+        let interpretation = interpret(battery, dataset, extremes)?;
+        let geometry = geometry(dataset.shape(), interpretation.layout);
         let range = ValueRange {
             lo: interpretation.value_range.iter().map(|r| r.0).collect(),
             hi: interpretation.value_range.iter().map(|r| r.1).collect(),
@@ -123,7 +147,9 @@ impl<'a> ImageKit<'a> {
                 geometry.channels
             )));
         }
-        let kit = Self { seed, input, x: &dataset.x, layout: interpretation.layout, geometry, range };
+        let samples = battery.probes.iter().map(|p| p.samples).max().unwrap_or(0).min(dataset.len());
+        let subset = dataset.subset(&super::sample_order(seed, dataset.len())[..samples])?;
+        let kit = Self { seed, input, subset, layout: interpretation.layout, geometry, range };
         Ok((kit, interpretation))
     }
 
@@ -142,7 +168,7 @@ impl<'a> ImageKit<'a> {
         let images: Vec<Array3<f32>> = part
             .iter()
             .map(|&i| {
-                let sample = self.x.index_axis(Axis(0), i).into_dimensionality::<ndarray::Ix3>().expect("4-D");
+                let sample = self.subset.get(i).into_dimensionality::<ndarray::Ix3>().expect("4-D");
                 match self.layout {
                     Layout::Nchw => sample.to_owned(),
                     Layout::Nhwc => sample.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
@@ -229,7 +255,10 @@ impl Kit for ImageKit<'_> {
         transform: &dyn Transform,
         stream: Stream,
     ) -> Result<Vec<(String, InputData)>, ScanError> {
-        Ok(vec![(self.input.to_string(), InputData::F32(self.probing(key).batch(self.x, chunk, transform, stream)))])
+        Ok(vec![(
+            self.input.to_string(),
+            InputData::F32(self.probing(key).batch(&self.subset, chunk, transform, stream)),
+        )])
     }
 
     /// The first few samples before and after the probe (recomputed: cheap and exact).
@@ -246,7 +275,7 @@ impl Kit for ImageKit<'_> {
             .enumerate()
             .take(EXAMPLES)
             .map(|(k, &index)| {
-                let original = self.x.index_axis(Axis(0), index).into_dimensionality::<ndarray::Ix3>().expect("4-D");
+                let original = self.subset.get(index).into_dimensionality::<ndarray::Ix3>().expect("4-D");
                 let mut after = original.to_owned();
                 self.probing(key).apply(after.view_mut(), index, transform, Stream::Probe);
                 let to_chw = |a: Array3<f32>| match self.layout {
@@ -350,8 +379,8 @@ fn geometry(shape: &[usize], layout: Layout) -> Geometry {
 }
 
 /// The battery's declared layout and range, or what the data says.
-fn interpret(battery: &Battery, x: &ArrayD<f32>) -> InputInterpretation {
-    let shape = x.shape();
+fn interpret(battery: &Battery, dataset: &Dataset, extremes: &mut Extremes) -> Result<InputInterpretation, ScanError> {
+    let shape = dataset.shape();
     let (layout, layout_inferred) = match battery.defaults.layout {
         Some(layout) => (layout, false),
         None => {
@@ -373,16 +402,13 @@ fn interpret(battery: &Battery, x: &ArrayD<f32>) -> InputInterpretation {
                 Layout::Nchw => 1,
                 Layout::Nhwc => 3,
             };
-            let ranges = (0..channels)
-                .map(|c| {
-                    let lane = x.index_axis(Axis(axis), c);
-                    let lo = lane.iter().copied().fold(f32::INFINITY, f32::min);
-                    let hi = lane.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                    if hi > lo { (lo, hi) } else { (lo, lo + 1.0) }
-                })
+            let ranges = extremes
+                .get(dataset, axis)?
+                .into_iter()
+                .map(|(lo, hi)| if hi > lo { (lo, hi) } else { (lo, lo + 1.0) })
                 .collect();
             (ranges, true)
         }
     };
-    InputInterpretation { layout, layout_inferred, value_range, value_range_inferred }
+    Ok(InputInterpretation { layout, layout_inferred, value_range, value_range_inferred })
 }

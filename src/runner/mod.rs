@@ -174,6 +174,8 @@ pub enum ScanError {
     Engine(#[from] EngineError),
     #[error("{0}")]
     Incompatible(String),
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
     #[error("battery {battery}, probe '{probe}': {detail}")]
     Transform { battery: String, probe: String, detail: String },
 }
@@ -407,9 +409,7 @@ fn scan_inputs(
     }
     let clean_chunk = |chunk: &[usize]| -> Result<Vec<(String, InputData)>, ScanError> {
         match inputs {
-            Inputs::Images(dataset) => {
-                Ok(image::clean_chunk(image_input.as_deref().unwrap_or_default(), dataset, chunk))
-            }
+            Inputs::Images(dataset) => image::clean_chunk(image_input.as_deref().unwrap_or_default(), dataset, chunk),
             Inputs::Text { data, encoder } => text::clean_chunk(data, encoder, chunk),
         }
     };
@@ -456,13 +456,14 @@ fn scan_inputs(
 
     let mut interpretations = Vec::new();
     let mut seeds = Vec::new();
+    let mut extremes = image::Extremes::default();
     for (b, battery) in batteries.iter().enumerate() {
         let seed = settings.seed.unwrap_or(battery.defaults.seed);
         seeds.push(seed);
         match inputs {
             Inputs::Images(dataset) => {
                 let input = image_input.as_deref().unwrap_or_default();
-                let (kit, interpretation) = image::ImageKit::new(battery, seed, input, dataset)?;
+                let (kit, interpretation) = image::ImageKit::new(battery, seed, input, dataset, &mut extremes)?;
                 run.battery(models, b, battery, seed, &kit)?;
                 interpretations.push(Some(interpretation));
             }

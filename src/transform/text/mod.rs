@@ -49,7 +49,7 @@ pub struct Vocabulary {
     pub special: Vec<bool>,
     /// Whether each id is a continuation piece (`##ing`) rather than the start of a word.
     pub continuation: Vec<bool>,
-    /// Ordinary whole-word tokens with at least one letter, in id order: the benign content of
+    /// Ordinary whole-word tokens with at least two letters, in id order: the benign content of
     /// controls (a random word where the trigger puts its word).
     pub control_pool: Vec<u32>,
 }
