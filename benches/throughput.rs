@@ -37,8 +37,6 @@ use probity::transform::{self, Geometry, Stream, ValueRange};
 
 const BATTERY: &str = "benches/throughput-battery.yaml";
 const PEER: &str = "benches/peer_scan.py";
-/// Samples the runner transforms and classifies per chunk.
-const RUNNER_CHUNK: usize = runner::CHUNK;
 
 struct Case {
     label: &'static str,
@@ -104,7 +102,8 @@ struct ProbedInputs {
 }
 
 /// Builds the inputs a scan of `battery` classifies on the candidate alone, as the runner does.
-fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInputs {
+/// `chunk` is the runner's chunk size for the model ([`runner::chunk_size`]).
+fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str, chunk: usize) -> ProbedInputs {
     let x = dataset.read(&(0..dataset.len()).collect::<Vec<_>>()).expect("the data reads");
     let subset = dataset.subset(&(0..dataset.len()).collect::<Vec<_>>()).expect("the data reads");
     let shape = x.shape();
@@ -133,8 +132,8 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInp
         queries += batch.len_of(Axis(0)) as u64;
         batches.push([(input.to_string(), InputData::F32(batch))]);
     };
-    for start in (0..dataset.len()).step_by(RUNNER_CHUNK) {
-        let end = (start + RUNNER_CHUNK).min(dataset.len());
+    for start in (0..dataset.len()).step_by(chunk) {
+        let end = (start + chunk).min(dataset.len());
         push(x.slice_axis(Axis(0), ndarray::Slice::from(start..end)).to_owned());
     }
     for probe in &battery.probes {
@@ -148,7 +147,7 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str) -> ProbedInp
         let streams =
             std::iter::once((probed.as_ref(), Stream::Probe)).chain(control.as_deref().map(|c| (c, Stream::Control)));
         for (transform, stream) in streams {
-            for chunk in indices.chunks(RUNNER_CHUNK) {
+            for chunk in indices.chunks(chunk) {
                 push(
                     runner::Probing { seed, key: &key, layout: Layout::Nchw, range: &range }
                         .batch(&subset, chunk, transform, stream),
@@ -270,11 +269,13 @@ fn main() {
     std::fs::write(&battery_json, serde_json::to_vec_pretty(&battery).expect("battery as JSON"))
         .expect("writing the battery for the peer");
     let peer = peer_available();
-    let options = EngineOptions { threads: Some(threads), ..EngineOptions::default() };
+    // PROBITY_BENCH_BATCH fixes the batch size; by default the engine chooses it per model.
+    let batch_size = std::env::var("PROBITY_BENCH_BATCH").ok().and_then(|v| v.parse::<usize>().ok());
+    let options = EngineOptions { threads: Some(threads), batch_size, ..EngineOptions::default() };
     println!(
         "threads {threads} (ONNX Runtime intra-op and rayon), {repetitions} repetitions, batch size {}, \
          load average {}",
-        options.batch_size,
+        batch_size.map_or_else(|| "chosen per model".to_string(), |b| b.to_string()),
         load_average()
     );
 
@@ -288,6 +289,7 @@ fn main() {
         let dataset = data::load(&root(case.data), None).expect("data");
         let mut engine = Engine::load(runtime, &root(case.model), &options).expect("model");
         let input = engine.signature.inputs[0].name.clone();
+        let chunk = runner::chunk_size(&engine);
         let settings = ScanSettings::default();
         let scan = |engine: &mut Engine| {
             let mut models = Models { candidate: engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
@@ -297,7 +299,7 @@ fn main() {
             (outcome, started.elapsed())
         };
 
-        let inputs = probed_inputs(&dataset, &battery, &input);
+        let inputs = probed_inputs(&dataset, &battery, &input, chunk);
         let raw = |engine: &mut Engine| {
             let started = Instant::now();
             for batch in &inputs.batches {
@@ -311,8 +313,8 @@ fn main() {
         let build = |pool: Option<&rayon::ThreadPool>| {
             let started = Instant::now();
             let built = match pool {
-                Some(pool) => pool.install(|| probed_inputs(&dataset, &battery, &input)),
-                None => probed_inputs(&dataset, &battery, &input),
+                Some(pool) => pool.install(|| probed_inputs(&dataset, &battery, &input, chunk)),
+                None => probed_inputs(&dataset, &battery, &input, chunk),
             };
             std::hint::black_box(built);
             started.elapsed()
@@ -331,10 +333,11 @@ fn main() {
         let queries = outcome.queries as f64;
         let (scan_seconds, raw_seconds) = (median(&times[0]), median(&times[1]));
         println!(
-            "{}: {} queries; seconds as median (min-max): (a) scan {}; (b) inference alone {}; (a) - (b) = {:.4}; \
-             building the inputs (outside (a) and (b)) {} on {threads} rayon threads, {} on one",
+            "{}: {} queries, batch size {}; seconds as median (min-max): (a) scan {}; (b) inference alone {}; \
+             (a) - (b) = {:.4}; building the inputs (outside (a) and (b)) {} on {threads} rayon threads, {} on one",
             case.label,
             outcome.queries,
+            engine.batch_size,
             spread(&times[0]),
             spread(&times[1]),
             scan_seconds - raw_seconds,

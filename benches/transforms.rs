@@ -13,7 +13,7 @@ use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_ma
 use ndarray::Array3;
 
 use probity::battery::spec::{BlendPattern, Extent, Orientation, PatchContent, Position, TransformSpec};
-use probity::transform::{self, Geometry, SampleContext, Stream, Transform, ValueRange};
+use probity::transform::{self, Geometry, LazyRng, SampleContext, Stream, Transform, ValueRange};
 
 fn square(fraction: f32, position: Position, content: PatchContent) -> TransformSpec {
     TransformSpec::Patch { width: Extent::Fraction(fraction), height: Extent::Fraction(fraction), position, content }
@@ -67,14 +67,16 @@ fn bench_apply(
 ) {
     let channels = image.dim().0;
     let range = ValueRange::uniform(channels, 0.0, 1.0);
-    let mut rng = transform::sample_rng(1, "bench", 0, stream);
-    let mut placement_rng = transform::sample_rng(1, "bench", 0, Stream::Placement);
+    let rng = transform::sample_rng(1, "bench", 0, stream);
+    let placement_rng = transform::sample_rng(1, "bench", 0, Stream::Placement);
     let mut group = c.benchmark_group(group_name);
     group.bench_with_input(BenchmarkId::from_parameter(label), image, |b, image| {
         b.iter_batched_ref(
             || image.clone(),
             |sample| {
-                let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: &range };
+                let mut lazy = LazyRng::from_rng(rng.clone());
+                let mut lazy_placement = LazyRng::from_rng(placement_rng.clone());
+                let mut ctx = SampleContext { rng: &mut lazy, placement_rng: &mut lazy_placement, range: &range };
                 transform.apply(sample.view_mut(), &mut ctx);
             },
             BatchSize::SmallInput,

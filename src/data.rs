@@ -144,8 +144,24 @@ pub struct Subset {
 impl Subset {
     /// Input `index` of the data set; panics if the subset does not hold it (a caller bug).
     pub fn get(&self, index: usize) -> ArrayViewD<'_, f32> {
-        let row = self.indices.binary_search(&index).unwrap_or_else(|_| panic!("input {index} is not in the subset"));
-        self.x.index_axis(Axis(0), row)
+        self.x.index_axis(Axis(0), self.row(index))
+    }
+
+    /// Input `index` as a flat slice in the data's layout (no per-call shape bookkeeping).
+    pub fn flat(&self, index: usize) -> &[f32] {
+        let size = self.sample_shape().iter().product::<usize>();
+        let row = self.row(index);
+        let all = self.x.as_slice().expect("subsets are read into standard layout");
+        &all[row * size..(row + 1) * size]
+    }
+
+    /// Shape of one input.
+    pub fn sample_shape(&self) -> &[usize] {
+        &self.x.shape()[1..]
+    }
+
+    fn row(&self, index: usize) -> usize {
+        self.indices.binary_search(&index).unwrap_or_else(|_| panic!("input {index} is not in the subset"))
     }
 }
 

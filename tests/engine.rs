@@ -21,7 +21,7 @@ fn test_inputs(indices: &[usize]) -> ArrayD<f32> {
 
 fn engine(model: &str, batch_size: usize) -> Engine {
     let runtime = probity::onnxruntime::load(None).expect("pinned ONNX Runtime loads");
-    let options = EngineOptions { batch_size, ..EngineOptions::default() };
+    let options = EngineOptions { batch_size: Some(batch_size), ..EngineOptions::default() };
     Engine::load(runtime, &fixture(model), &options).expect("fixture loads")
 }
 
@@ -109,4 +109,20 @@ fn missing_input_is_named() {
     let ids = ArrayD::<i64>::zeros(IxDyn(&[2, 6]));
     let err = engine.check_inputs(&[("input_ids".into(), InputData::I64(ids))]).unwrap_err().to_string();
     assert!(err.contains("attention_mask"), "{err}");
+}
+
+#[test]
+fn the_batch_size_is_chosen_from_the_input_size_unless_configured() {
+    let runtime = probity::onnxruntime::load(None).expect("pinned ONNX Runtime loads");
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let auto = |path: &str| Engine::load(runtime, &root.join(path), &EngineOptions::default()).unwrap().batch_size;
+    // 1x8x8 float32 = 256 bytes per sample: 256 KiB per run is 1,024 samples (the cap).
+    assert_eq!(auto("digits/clean-mlp64-s1.onnx"), 1024);
+    // 3x32x32 float32 = 12 KiB: 21 samples fit, below the floor of 64.
+    assert_eq!(auto("zoo/rgb-cnn.onnx"), 64);
+    // Two int64 [N, L] inputs, L symbolic (counted as 64): 1 KiB per sample.
+    assert_eq!(auto("text/text-clean-h32-s1.onnx"), 256);
+    // A fixed batch dimension of 1 wins over everything; a configured size is kept.
+    assert_eq!(engine("clean-mlp64-s1-batch1.onnx", 64).batch_size, 1);
+    assert_eq!(engine("clean-mlp64-s1.onnx", 7).batch_size, 7);
 }

@@ -68,9 +68,9 @@ pub struct EngineArgs {
     /// Graph optimisation level.
     #[arg(long, value_enum, default_value_t = OptimizationLevel::All)]
     pub graph_optimization: OptimizationLevel,
-    /// Samples per inference call.
-    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..))]
-    pub batch_size: u32,
+    /// Samples per inference call (default: chosen from the input size, 64 to 1024).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: Option<u32>,
     /// Name of the classifier output (default: the first float output shaped [N, C]).
     #[arg(long, value_name = "NAME")]
     pub output: Option<String>,
@@ -83,7 +83,7 @@ impl EngineArgs {
             fallback_to_cpu: self.ep_fallback.is_some(),
             threads: self.threads.map(usize::from),
             optimization: self.graph_optimization,
-            batch_size: self.batch_size as usize,
+            batch_size: self.batch_size.map(|b| b as usize),
             output: self.output.clone(),
         }
     }

@@ -197,10 +197,8 @@ pub(super) fn inputs<'a>(data: &'a Data, encoder: Option<&'a TextEncoder>) -> In
 /// Engine options, with a battery's batch size when the user left the flag at its default.
 pub(super) fn engine_options(args: &EngineArgs, batteries: &[Battery]) -> crate::engine::EngineOptions {
     let mut options = args.options();
-    if let Some(size) = batteries.iter().find_map(|b| b.defaults.batch_size)
-        && args.batch_size == 64
-    {
-        options.batch_size = size;
+    if args.batch_size.is_none() {
+        options.batch_size = batteries.iter().find_map(|b| b.defaults.batch_size);
     }
     options
 }

@@ -33,6 +33,12 @@ pub use image::Probing;
 /// Samples transformed and classified per chunk: bounds memory whatever the data size, and
 /// small enough that building the next chunk overlaps inference of this one.
 pub const CHUNK: usize = 256;
+
+/// Samples per chunk for a model: at least [`CHUNK`], and at least one full batch so that a
+/// large batch size is not cut short by the chunk.
+pub fn chunk_size(engine: &Engine) -> usize {
+    CHUNK.max(engine.batch_size)
+}
 /// Named model inputs for one batch.
 pub type Batch = Vec<(String, InputData)>;
 
@@ -680,7 +686,12 @@ fn predict<K: Kit>(
 ) -> Result<(Predictions, Vec<Predictions>), ScanError> {
     let mut candidate = Predictions::default();
     let mut references = vec![Predictions::default(); models.references.len()];
-    let chunks: Vec<&[usize]> = indices.chunks(CHUNK).collect();
+    // The first chunk is built before anything can overlap it, so it is only one batch long;
+    // later chunks are built while the previous one runs.
+    let first = models.candidate.batch_size.min(chunk_size(models.candidate)).min(indices.len());
+    let (head, tail) = indices.split_at(first);
+    let chunks: Vec<&[usize]> =
+        std::iter::once(head).filter(|h| !h.is_empty()).chain(tail.chunks(chunk_size(models.candidate))).collect();
     let mut ready = match chunks.first() {
         Some(chunk) => Some(kit.build(key, chunk, transform, stream)?),
         None => None,
@@ -698,6 +709,7 @@ fn predict<K: Kit>(
             (classified, next.transpose())
         });
         let (own, others) = classified?;
+        image::recycle(batch);
         ready = next?;
         candidate.extend(own);
         for (out, predictions) in references.iter_mut().zip(others) {
@@ -715,7 +727,7 @@ fn classify_scores(
 ) -> Result<ndarray::Array2<f32>, ScanError> {
     let indices: Vec<usize> = (0..n).collect();
     let mut rows: Vec<ndarray::Array2<f32>> = Vec::new();
-    for chunk in indices.chunks(CHUNK) {
+    for chunk in indices.chunks(chunk_size(engine)) {
         rows.push(engine.classify(&chunk_inputs(chunk)?)?);
     }
     let views: Vec<_> = rows.iter().map(|r| r.view()).collect();

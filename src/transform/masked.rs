@@ -91,11 +91,11 @@ impl Transform for MaskedControl {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::transform::{Stream, ValueRange, sample_rng};
+    use crate::transform::{LazyRng, Stream, ValueRange, sample_rng};
 
     fn run(t: &dyn Transform, image: &mut Array3<f32>, range: &ValueRange, stream: Stream) {
-        let mut rng = sample_rng(1, "masked", 0, stream);
-        let mut placement = sample_rng(1, "masked", 0, Stream::Placement);
+        let mut rng = LazyRng::from_rng(sample_rng(1, "masked", 0, stream));
+        let mut placement = LazyRng::from_rng(sample_rng(1, "masked", 0, Stream::Placement));
         let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement, range };
         t.apply(image.view_mut(), &mut ctx);
     }

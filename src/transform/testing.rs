@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, ArrayViewMut3};
 
-use super::{SampleContext, Stream, Transform, ValueRange, sample_rng};
+use super::{LazyRng, SampleContext, Stream, Transform, ValueRange};
 
 /// Base seed and probe id the tests derive sample generators from.
 const SEED: u64 = 7;
@@ -31,8 +31,8 @@ pub(super) fn apply_view(
     sample: u64,
     stream: Stream,
 ) {
-    let mut rng = sample_rng(SEED, PROBE, sample, stream);
-    let mut placement_rng = sample_rng(SEED, PROBE, sample, Stream::Placement);
+    let mut rng = LazyRng::new(SEED, PROBE, sample, stream);
+    let mut placement_rng = LazyRng::new(SEED, PROBE, sample, Stream::Placement);
     let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range };
     transform.apply(image, &mut ctx);
 }
