@@ -26,11 +26,13 @@ impl GaussianNoise {
 impl Transform for GaussianNoise {
     fn apply(&self, mut image: ArrayViewMut3<'_, f32>, ctx: &mut SampleContext<'_>) {
         let mut normal = BoxMuller::default();
+        // Derive the generator once, not on every draw.
+        let rng: &mut ChaCha8Rng = ctx.rng;
         for (c, mut plane) in image.outer_iter_mut().enumerate() {
             let scale = f64::from(self.std) * f64::from(ctx.range.hi[c] - ctx.range.lo[c]);
             // Logical (y, x) order, so the draws do not depend on the view's memory layout.
             for x in plane.iter_mut() {
-                let noisy = f64::from(*x) + scale * normal.sample(ctx.rng);
+                let noisy = f64::from(*x) + scale * normal.sample(rng);
                 *x = ctx.range.clamp(c, noisy as f32);
             }
         }
