@@ -62,6 +62,10 @@ pub struct ScanPredicate {
     pub report_schema: String,
     pub model: AttestedModel,
     pub data: AttestedFile,
+    /// Text models: the tokenizer that turned the data into token ids (the verdict depends on it
+    /// as much as on the data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<AttestedFile>,
     pub batteries: Vec<AttestedBattery>,
     pub onnxruntime: AttestedRuntime,
     pub execution_provider: AttestedProvider,
@@ -168,6 +172,11 @@ impl Statement {
                 external_data: model.external_data.clone(),
             },
             data: AttestedFile { path: report.data.path.clone(), sha256: report.data.sha256.clone() },
+            tokenizer: report
+                .data
+                .tokenizer
+                .as_ref()
+                .map(|t| AttestedFile { path: t.path.clone(), sha256: t.sha256.clone() }),
             batteries: report
                 .batteries
                 .iter()

@@ -51,6 +51,9 @@ pub struct Recording {
     pub probity_version: String,
     pub model: FileDigest,
     pub data: FileDigest,
+    /// Text data: the tokenizer the inputs were encoded with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<FileDigest>,
     pub batteries: Vec<RecordedBattery>,
     pub onnxruntime: RuntimeInfo,
     pub execution_provider: ProviderUsed,
@@ -77,6 +80,7 @@ impl Recording {
     pub fn from_scan(
         model: FileDigest,
         data: &Data,
+        tokenizer: Option<FileDigest>,
         batteries: &[Battery],
         outcome: &ScanOutcome,
         onnxruntime: RuntimeInfo,
@@ -87,6 +91,7 @@ impl Recording {
             probity_version: env!("CARGO_PKG_VERSION").into(),
             model,
             data: FileDigest { path: data.path().to_path_buf(), sha256: data.sha256().to_string() },
+            tokenizer,
             batteries: batteries
                 .iter()
                 .zip(&outcome.seeds)
@@ -120,7 +125,13 @@ impl Recording {
     }
 
     /// Every way this scan's batteries, data and seeds differ from the recording's.
-    pub fn mismatches(&self, data: &Data, batteries: &[Battery], seeds: &[u64]) -> Vec<String> {
+    pub fn mismatches(
+        &self,
+        data: &Data,
+        tokenizer: Option<&FileDigest>,
+        batteries: &[Battery],
+        seeds: &[u64],
+    ) -> Vec<String> {
         let mut reasons = Vec::new();
         if self.data.sha256 != data.sha256() {
             reasons.push(format!(
@@ -129,6 +140,17 @@ impl Recording {
                 short(&self.data.sha256),
                 data.path().display(),
                 short(data.sha256())
+            ));
+        }
+        let digest = |t: Option<&FileDigest>| t.map(|t| t.sha256.clone());
+        if digest(self.tokenizer.as_ref()) != digest(tokenizer) {
+            let describe = |t: Option<&FileDigest>| {
+                t.map_or_else(|| "none".to_string(), |t| format!("{} (sha256 {})", t.path.display(), short(&t.sha256)))
+            };
+            reasons.push(format!(
+                "tokenizer: recorded with {}, now {}",
+                describe(self.tokenizer.as_ref()),
+                describe(tokenizer)
             ));
         }
         let now: Vec<(&str, &str)> = batteries.iter().map(|b| (b.name.as_str(), b.sha256.as_str())).collect();

@@ -272,3 +272,54 @@ fn verdicts_hold_across_seeds() {
     }
     assert!(false_alarms.is_empty(), "{false_alarms:?}");
 }
+
+#[test]
+fn baselines_and_attestations_record_the_tokenizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = text_fixture("text-clean-h32-s1.onnx");
+    let data = text_fixture("text-test.jsonl");
+    let baseline = dir.path().join("baseline");
+    probity()
+        .args(["--quiet", "baseline", "record", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--out")
+        .arg(&baseline)
+        .assert()
+        .code(0);
+    let recording: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(baseline.join("baseline.json")).unwrap()).unwrap();
+    let sha256 = manifest_sha256("tokenizer.json");
+    assert_eq!(recording["tokenizer"]["sha256"], sha256.as_str());
+    // The same scan replays at full agreement and attests the tokenizer.
+    let s = scan(&model, &data, &["--baseline", baseline.to_str().unwrap(), "--format", "json,intoto"]);
+    assert_eq!(s.code, 0, "{}", s.stdout);
+    let statement: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.out.path().join("attestation.intoto.json")).unwrap()).unwrap();
+    assert_eq!(statement["predicate"]["tokenizer"]["sha256"], sha256.as_str());
+    // A different tokenizer file (here: the same vocabulary re-serialised) is a mismatch.
+    let other = dir.path().join("tokenizer.json");
+    let text = std::fs::read_to_string(text_fixture("tokenizer.json")).unwrap();
+    std::fs::write(&other, format!("{text}\n")).unwrap();
+    probity()
+        .args(["scan", "--model"])
+        .arg(&model)
+        .arg("--data")
+        .arg(&data)
+        .arg("--tokenizer")
+        .arg(&other)
+        .arg("--baseline")
+        .arg(&baseline)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("tokenizer: recorded with"));
+}
+
+fn manifest_sha256(file: &str) -> String {
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(text_fixture("manifest.json")).unwrap()).unwrap();
+    manifest["data_files"][file]["sha256"].as_str().unwrap().to_string()
+}

@@ -64,8 +64,16 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
     let outcome =
         runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
     let model = FileDigest { path: engine.model_path.clone(), sha256: engine.model_sha256.clone() };
-    let recording =
-        Recording::from_scan(model, &dataset, &batteries, &outcome, runtime.info.clone(), engine.provider.clone());
+    let tokenizer = encoder.as_ref().map(|e| FileDigest { path: e.path.clone(), sha256: e.sha256.clone() });
+    let recording = Recording::from_scan(
+        model,
+        &dataset,
+        tokenizer,
+        &batteries,
+        &outcome,
+        runtime.info.clone(),
+        engine.provider.clone(),
+    );
     let path = recording
         .write(&args.out)
         .with_context(|| format!("writing the baseline into {}", args.out.display()))

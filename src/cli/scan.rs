@@ -231,7 +231,15 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         None => None,
     };
     let seeds: Vec<u64> = batteries.iter().map(|b| args.probes.seed.unwrap_or(b.defaults.seed)).collect();
-    let mismatches = recording.as_ref().map(|r| r.mismatches(&dataset, &batteries, &seeds)).unwrap_or_default();
+    let tokenizer = match &dataset {
+        Data::Text(_) => crate::text::tokenizer_path(args.data.tokenizer.as_deref(), &args.model).map(|path| {
+            let sha256 = crate::onnxruntime::provision::sha256_file(&path).unwrap_or_default();
+            crate::baseline::FileDigest { path, sha256 }
+        }),
+        Data::Images(_) => None,
+    };
+    let mismatches =
+        recording.as_ref().map(|r| r.mismatches(&dataset, tokenizer.as_ref(), &batteries, &seeds)).unwrap_or_default();
     if !mismatches.is_empty() && !args.allow_baseline_mismatch {
         return Err(Failure::invalid(crate::baseline::BaselineError::Mismatch {
             path: args.baseline.clone().unwrap_or_default(),
