@@ -290,3 +290,27 @@ fn vocabulary(tokens: Vec<String>, special: Vec<bool>) -> Vocabulary {
         .collect();
     Vocabulary { tokens, special, continuation, control_pool }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(tokens: &[&str]) -> Vec<String> {
+        tokens.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn word_starts_are_told_apart_by_the_tokenizer_family() {
+        // WordPiece: continuations carry `##`.
+        let v = vocabulary(words(&["[PAD]", "movie", "##s", "cf", "a"]), vec![true, false, false, false, false]);
+        assert_eq!(v.continuation, vec![false, false, true, false, false]);
+        // Controls are ordinary whole words with at least two letters.
+        assert_eq!(v.control_pool, vec![1, 3]);
+        // Byte-level BPE: `Ġ` marks a word start, everything else continues a word.
+        let v = vocabulary(words(&["<pad>", "Ġmovie", "s", "Ġcf", "Ġthe"]), vec![true, false, false, false, false]);
+        assert_eq!(v.continuation, vec![false, false, true, false, false]);
+        // SentencePiece: `▁` marks a word start.
+        let v = vocabulary(words(&["<pad>", "▁movie", "s", "▁cf"]), vec![true, false, false, false]);
+        assert_eq!(v.continuation, vec![false, false, true, false]);
+    }
+}
