@@ -392,35 +392,18 @@ fn search_panel(p: &ProbeReport) -> Option<String> {
     if let Some(sweep) = &search.vocabulary {
         let _ = write!(
             s,
-            "<p class=\"note\">{} of {} tokens swept with {} queries in {:.2} s ({:.0} queries/s); ranked on {} \
-             inputs against {} control tokens; {} pairs tried.</p><table><tr><th>rank</th><th>tokens</th>\
-             <th>into class</th><th>flip-into</th><th>95% CI</th><th>control</th><th>p (Fisher)</th>\
-             <th>robust z</th></tr>",
-            sweep.swept,
-            sweep.vocabulary,
-            sweep.queries,
-            sweep.seconds,
-            sweep.queries_per_second,
-            sweep.final_samples,
-            sweep.control_tokens,
-            sweep.pairs_tried
+            "<p class=\"note\">{}</p><table><tr><th>rank</th><th>tokens</th><th>into class</th><th>flip-into</th>\
+             <th>95% CI</th><th>control</th><th>p (Fisher)</th><th>robust z</th></tr>",
+            escape(&super::text::sweep_line(sweep))
         );
-        for (rank, c) in sweep.ranked.iter().take(10).enumerate() {
-            let tokens: Vec<String> = c.tokens.iter().map(|t| format!("<code>{}</code>", escape(t))).collect();
+        for (tokens, [rank, class, rate, ci, control, p, z]) in super::text::token_rows(sweep, 10) {
+            let tokens: Vec<String> = tokens.iter().map(|t| format!("<code>{}</code>", escape(t))).collect();
             let _ = write!(
                 s,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{:.1}–{:.1}%</td><td class=\"num\">{}</td><td class=\"num\">{:.2e}</td>\
-                 <td class=\"num\">{:.1}</td></tr>",
-                rank + 1,
-                tokens.join(" + "),
-                c.class,
-                pct(Some(c.flip_into_rate)),
-                100.0 * c.interval[0],
-                100.0 * c.interval[1],
-                pct(Some(c.control_rate)),
-                c.p_value,
-                c.robust_z
+                "<tr><td class=\"num\">{rank}</td><td>{}</td><td class=\"num\">{class}</td><td class=\"num\">{rate}</td>\
+                 <td class=\"num\">{ci}</td><td class=\"num\">{control}</td><td class=\"num\">{p}</td>\
+                 <td class=\"num\">{z}</td></tr>",
+                tokens.join(" + ")
             );
         }
         s.push_str("</table>");

@@ -79,38 +79,11 @@ pub fn render(report: &Report) -> Vec<u8> {
 
 /// The best tokens of a vocabulary sweep, with its size and throughput.
 fn vocabulary_section(s: &mut String, p: &ProbeReport, sweep: &crate::search::vocabulary::Sweep) {
-    let _ = writeln!(
-        s,
-        "\n### Vocabulary sweep `{}`\n\n{} of {} tokens swept, {} queries in {:.2} s ({:.0} queries/s); \
-         first rung {} inputs, {} rungs, final {} inputs; {} control tokens; {} pairs tried.\n",
-        p.id,
-        sweep.swept,
-        sweep.vocabulary,
-        sweep.queries,
-        sweep.seconds,
-        sweep.queries_per_second,
-        sweep.first_rung_samples,
-        sweep.rungs,
-        sweep.final_samples,
-        sweep.control_tokens,
-        sweep.pairs_tried
-    );
-    let _ = writeln!(s, "| rank | tokens | into class | flip-into (95% CI) | control tokens | p (Fisher) | robust z |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-    for (rank, c) in sweep.ranked.iter().take(10).enumerate() {
-        let tokens: Vec<String> = c.tokens.iter().map(|t| format!("`{}`", t.replace('|', "\\|"))).collect();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {} | {} ({:.1}–{:.1}%) | {} | {:.2e} | {:.1} |",
-            rank + 1,
-            tokens.join(" + "),
-            c.class,
-            pct(Some(c.flip_into_rate)),
-            100.0 * c.interval[0],
-            100.0 * c.interval[1],
-            pct(Some(c.control_rate)),
-            c.p_value,
-            c.robust_z
-        );
+    let _ = writeln!(s, "\n### Vocabulary sweep `{}`\n\n{}\n", p.id, super::text::sweep_line(sweep));
+    let _ = writeln!(s, "| rank | tokens | into class | flip-into | 95% CI | control tokens | p (Fisher) | robust z |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for (tokens, [rank, class, rate, ci, control, p, z]) in super::text::token_rows(sweep, 10) {
+        let tokens: Vec<String> = tokens.iter().map(|t| format!("`{}`", t.replace('|', "\\|"))).collect();
+        let _ = writeln!(s, "| {rank} | {} | {class} | {rate} | {ci} | {control} | {p} | {z} |", tokens.join(" + "));
     }
 }

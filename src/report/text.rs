@@ -68,3 +68,45 @@ pub fn headline(p: &ProbeReport) -> String {
     }
     parts.join("; ")
 }
+
+/// Rows of a vocabulary sweep's ranking table, best first, as text cells: rank, into class,
+/// flip-into rate, its 95% interval, the control tokens' rate, the Fisher p-value and the robust
+/// z-score. Tokens are left to the exporter, which quotes them its own way.
+pub fn token_rows(sweep: &crate::search::vocabulary::Sweep, most: usize) -> Vec<(&[String], [String; 7])> {
+    sweep
+        .ranked
+        .iter()
+        .take(most)
+        .enumerate()
+        .map(|(rank, c)| {
+            let cells = [
+                (rank + 1).to_string(),
+                c.class.to_string(),
+                pct(Some(c.flip_into_rate)),
+                format!("{:.1}–{:.1}%", 100.0 * c.interval[0], 100.0 * c.interval[1]),
+                pct(Some(c.control_rate)),
+                format!("{:.2e}", c.p_value),
+                format!("{:.1}", c.robust_z),
+            ];
+            (c.tokens.as_slice(), cells)
+        })
+        .collect()
+}
+
+/// One line on a sweep's size and throughput.
+pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
+    format!(
+        "{} of {} tokens swept, {} queries in {:.2} s ({:.0} queries/s); first rung {} inputs, {} rungs, \
+         ranked on {} inputs against {} control tokens; {} pairs tried.",
+        sweep.swept,
+        sweep.vocabulary,
+        sweep.queries,
+        sweep.seconds,
+        sweep.queries_per_second,
+        sweep.first_rung_samples,
+        sweep.rungs,
+        sweep.final_samples,
+        sweep.control_tokens,
+        sweep.pairs_tried
+    )
+}

@@ -272,27 +272,19 @@ impl Kit for ImageKit<'_> {
                 let found = self.search(key, &mut ctx, search_part, &spec)?;
                 let summary = summarise_search(&found, search_part.len(), confirm_part.len());
                 let transform: Box<dyn Transform> = Box::new(found.candidates[found.chosen].trigger.clone());
-                Ok(Prepared {
-                    control: transform.control(),
-                    transform,
-                    indices: confirm_part.to_vec(),
-                    search: Some(summary),
-                    queries: found.queries,
-                })
+                Ok(Prepared::found(transform, confirm_part, summary, found.queries))
             }
             spec => {
                 let transform = transform::build(spec, self.geometry).map_err(|e| e.to_string()).map_err(|detail| {
                     ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail }
                 })?;
-                Ok(Prepared {
-                    control: transform.control(),
-                    transform,
-                    indices: indices.to_vec(),
-                    search: None,
-                    queries: 0,
-                })
+                Ok(Prepared::fixed(transform, indices))
             }
         }
+    }
+
+    fn control(&self, transform: &dyn Transform) -> Option<Box<dyn Transform>> {
+        transform.control()
     }
 
     fn build(

@@ -274,15 +274,26 @@ pub(crate) struct SearchContext<'a> {
     pub budget: Option<u64>,
 }
 
-/// A probe ready to run: its transform (recovered by a search, for search probes), the
-/// transform's matched control, and the data indices it runs on.
+/// A probe ready to run: its transform (recovered by a search, for search probes) and the data
+/// indices it runs on.
 pub(crate) struct Prepared<T: ?Sized> {
     pub transform: Box<T>,
-    pub control: Option<Box<T>>,
     pub indices: Vec<usize>,
     pub search: Option<SearchSummary>,
     /// Model queries the search spent.
     pub queries: u64,
+}
+
+impl<T: ?Sized> Prepared<T> {
+    /// A declared transform, run on all of the probe's samples.
+    pub fn fixed(transform: Box<T>, indices: &[usize]) -> Self {
+        Self { transform, indices: indices.to_vec(), search: None, queries: 0 }
+    }
+
+    /// A trigger a search recovered, confirmed on the samples the search never saw.
+    pub fn found(transform: Box<T>, confirm: &[usize], search: SearchSummary, queries: u64) -> Self {
+        Self { transform, indices: confirm.to_vec(), search: Some(search), queries }
+    }
 }
 
 /// One battery's probes over one modality's inputs: everything about a probe that depends on
@@ -299,6 +310,9 @@ pub(crate) trait Kit: Sync {
         indices: &[usize],
         ctx: SearchContext<'_>,
     ) -> Result<Prepared<Self::Transform>, ScanError>;
+
+    /// The matched control of a trigger transform (`None` for robustness perturbations).
+    fn control(&self, transform: &Self::Transform) -> Option<Box<Self::Transform>>;
 
     /// The model inputs for the samples at `chunk` with `transform` applied.
     fn build(
@@ -556,7 +570,7 @@ impl Run<'_> {
             let prepared = kit.prepare(probe, &key, all_indices, ctx).map_err(in_probe)?;
             self.queries += prepared.queries;
             let control = match probe.category {
-                Category::Trigger => Some(prepared.control.as_deref().ok_or_else(|| {
+                Category::Trigger => Some(kit.control(prepared.transform.as_ref()).ok_or_else(|| {
                     in_probe(ScanError::Transform {
                         battery: String::new(),
                         probe: probe.id.clone(),
@@ -579,7 +593,7 @@ impl Run<'_> {
                         baseline: None,
                         baseline_tolerance: 0.0,
                     };
-                    Some(predict(&mut only_candidate, self.scores, kit, &key, &indices, c, Stream::Control)?.0)
+                    Some(predict(&mut only_candidate, self.scores, kit, &key, &indices, c.as_ref(), Stream::Control)?.0)
                 }
                 None => None,
             };

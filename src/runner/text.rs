@@ -137,26 +137,18 @@ impl Kit for TextKit<'_> {
                 let transform: Box<dyn TextTransform> =
                     Box::new(InsertTokens::new(found.chosen.ids.clone(), TextPosition::Random));
                 let summary = summarise(&found, search_part.len(), confirm_part.len());
-                Ok(Prepared {
-                    control: transform.control(),
-                    transform,
-                    indices: confirm_part.to_vec(),
-                    search: Some(summary),
-                    queries: found.queries,
-                })
+                Ok(Prepared::found(transform, confirm_part, summary, found.queries))
             }
             spec => {
                 let transform =
                     text_transform::build(spec, &self.encoder.vocabulary).map_err(|e| invalid(e.to_string()))?;
-                Ok(Prepared {
-                    control: transform.control(),
-                    transform,
-                    indices: indices.to_vec(),
-                    search: None,
-                    queries: 0,
-                })
+                Ok(Prepared::fixed(transform, indices))
             }
         }
+    }
+
+    fn control(&self, transform: &dyn TextTransform) -> Option<Box<dyn TextTransform>> {
+        transform.control()
     }
 
     fn build(
