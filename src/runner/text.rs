@@ -35,19 +35,27 @@ pub(super) fn clean_chunk(
 /// model (ids beyond the embedding table); say so instead of passing on the kernel's words.
 pub(super) fn explain(e: ScanError, encoder: &TextEncoder) -> ScanError {
     match e {
-        ScanError::Engine(EngineError::Run(detail))
-            if detail.contains("out of bounds") || detail.contains("indices element") || detail.contains("idx") =>
-        {
-            ScanError::Incompatible(format!(
-                "the model rejected token ids from tokenizer {} ({detail}); the tokenizer has {} tokens, so ids up to {} \
-                 reach the model, more than it accepts: pass the tokenizer the model was trained with (--tokenizer)",
-                encoder.path.display(),
-                encoder.vocabulary.len(),
-                encoder.vocabulary.len().saturating_sub(1)
-            ))
+        ScanError::Engine(EngineError::Run(detail)) => {
+            match out_of_range(&detail, &encoder.path, encoder.vocabulary.len()) {
+                Some(message) => ScanError::Incompatible(message),
+                None => ScanError::Engine(EngineError::Run(detail)),
+            }
         }
         other => other,
     }
+}
+
+/// The explanation for a Gather that was handed ids past its table (ONNX Runtime says
+/// "indices element out of data bounds, idx=1204 must be within the inclusive range [-200,199]").
+fn out_of_range(detail: &str, tokenizer: &std::path::Path, vocabulary: usize) -> Option<String> {
+    detail.contains("out of data bounds").then(|| {
+        format!(
+            "the model rejected token ids from tokenizer {} ({detail}); the tokenizer has {vocabulary} tokens, so ids up \
+             to {} reach the model, more than it accepts: pass the tokenizer the model was trained with (--tokenizer)",
+            tokenizer.display(),
+            vocabulary.saturating_sub(1)
+        )
+    })
 }
 
 /// A text battery over one data set.
@@ -254,4 +262,20 @@ fn describe(tokens: &[String]) -> String {
     let quoted: Vec<String> = tokens.iter().map(|t| format!("'{t}'")).collect();
     let noun = if tokens.len() == 1 { "token" } else { "tokens" };
     format!("{noun} {}", quoted.join(" + "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gather_past_its_table_is_explained_as_a_tokenizer_mismatch() {
+        let detail = "Non-zero status code returned while running Gather node. Name:'gather' Status Message: \
+                      indices element out of data bounds, idx=1204 must be within the inclusive range [-200,199]";
+        let message = out_of_range(detail, std::path::Path::new("tok.json"), 1205).unwrap();
+        assert!(message.contains("tokenizer tok.json"), "{message}");
+        assert!(message.contains("ids up to 1204"), "{message}");
+        assert!(message.contains("--tokenizer"), "{message}");
+        assert_eq!(out_of_range("Got invalid dimensions for input", std::path::Path::new("t"), 10), None);
+    }
 }
