@@ -323,3 +323,18 @@ fn manifest_sha256(file: &str) -> String {
         serde_json::from_slice(&std::fs::read(text_fixture("manifest.json")).unwrap()).unwrap();
     manifest["data_files"][file]["sha256"].as_str().unwrap().to_string()
 }
+
+#[test]
+fn inspect_shows_the_embedding_table_a_tokenizer_must_fit() {
+    let output = probity().arg("inspect").arg(text_fixture("text-small-vocab.onnx")).arg("--json").output().unwrap();
+    assert!(output.status.success());
+    let inspection: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        inspection["lookup_tables"],
+        serde_json::json!([{"input": "input_ids", "table": "embedding.weight", "rows": 200}])
+    );
+    // Image models have no such table, and the key is left out.
+    let output = probity().arg("inspect").arg(common::fixture("clean-mlp64-s1.onnx")).arg("--json").output().unwrap();
+    let inspection: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(inspection.get("lookup_tables").is_none());
+}

@@ -37,6 +37,10 @@ pub struct Inspection {
     pub classifier_output: String,
     pub batch_size: usize,
     pub external_data: Vec<ExternalDataFile>,
+    /// Tables gathered by a model input (token embeddings): a tokenizer's ids must stay below
+    /// `rows`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lookup_tables: Vec<crate::model::LookupTable>,
     pub execution_provider: ProviderUsed,
     pub onnxruntime: RuntimeInfo,
 }
@@ -59,6 +63,13 @@ pub fn run(cli: &Cli, args: &InspectArgs) -> Result<Outcome, Failure> {
         classifier_output: engine.signature.outputs[engine.output_index].name.clone(),
         batch_size: engine.batch_size,
         external_data: engine.facts.external_data.clone(),
+        lookup_tables: engine
+            .facts
+            .lookup_tables
+            .iter()
+            .filter(|t| engine.signature.inputs.iter().any(|i| i.name == t.input))
+            .cloned()
+            .collect(),
         execution_provider: engine.provider.clone(),
         onnxruntime: runtime.info.clone(),
     };
@@ -89,6 +100,9 @@ fn render_text(i: &Inspection) -> String {
     for t in &i.outputs {
         let marker = if t.name == i.classifier_output { "  (classifier output)" } else { "" };
         let _ = writeln!(s, "  {:<20} {:<8} {}{marker}", t.name, t.element_type, t.shape_string());
+    }
+    for t in &i.lookup_tables {
+        let _ = writeln!(s, "lookup       {} indexes {} ({} rows)", t.input, t.table, t.rows);
     }
     if !i.external_data.is_empty() {
         let files: Vec<&str> = i.external_data.iter().map(|f| f.location.as_str()).collect();
