@@ -338,3 +338,27 @@ fn inspect_shows_the_embedding_table_a_tokenizer_must_fit() {
     let inspection: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(inspection.get("lookup_tables").is_none());
 }
+
+#[test]
+fn thresholds_calibrated_on_clean_text_models_keep_the_backdoor_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    let thresholds = dir.path().join("thresholds.json");
+    let mut calibrate = probity();
+    calibrate.args(["--quiet", "calibrate"]);
+    for model in CLEAN_TEXT_MODELS {
+        calibrate.arg("--model").arg(text_fixture(model));
+    }
+    calibrate.arg("--data").arg(text_fixture("text-test.jsonl")).arg("--seeds").arg("2").arg("--out").arg(&thresholds);
+    calibrate.assert().code(0);
+    let calibrated = probity::calibration::CalibratedThresholds::read(&thresholds).unwrap();
+    let bar = calibrated.probes["text-triggers/vocabulary-sweep"].min_attack_success;
+    assert!(bar > 0.5 && bar < 0.93, "calibrated sweep bar {bar}");
+    let s = scan(
+        &text_fixture("text-backdoor-cf.onnx"),
+        &text_fixture("text-test.jsonl"),
+        &["--thresholds", thresholds.to_str().unwrap()],
+    );
+    assert_eq!(s.code, 1);
+    let probe = s.report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "vocabulary-sweep").unwrap();
+    assert_eq!(probe["verdict"], "fail");
+}
