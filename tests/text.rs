@@ -248,7 +248,7 @@ fn an_image_battery_on_a_text_model_is_refused() {
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("batteries/image-triggers.yaml"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("pick a text battery"));
+        .stderr(predicate::str::contains("pick a battery with `modality: text`"));
 }
 
 /// Seeded runs of the default text batteries: the backdoor is caught (and its token ranked

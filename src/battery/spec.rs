@@ -31,6 +31,16 @@ pub enum Modality {
     Text,
 }
 
+impl Modality {
+    /// The name battery files use (`modality: image`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Image => "image",
+            Self::Text => "text",
+        }
+    }
+}
+
 /// Battery-wide settings; each probe may override the statistical ones.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Defaults {

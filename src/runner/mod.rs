@@ -419,15 +419,15 @@ fn scan_inputs(
         };
         if battery.modality != wanted {
             return Err(ScanError::Incompatible(format!(
-                "battery {} is for {:?} models, but the data and model are {:?}; pick a {} battery",
+                "battery {} is for {} models, but the data and model are {}; pick a battery with `modality: {}`",
                 battery.path.display(),
-                battery.modality,
-                wanted,
-                format!("{wanted:?}").to_lowercase()
+                battery.modality.name(),
+                wanted.name(),
+                wanted.name()
             )));
         }
     }
-    let clean_chunk = |chunk: &[usize]| -> Result<Vec<(String, InputData)>, ScanError> {
+    let clean_chunk = |chunk: &[usize]| -> Result<Batch, ScanError> {
         match inputs {
             Inputs::Images(dataset) => image::clean_chunk(image_input.as_deref().unwrap_or_default(), dataset, chunk),
             Inputs::Text { data, encoder } => text::clean_chunk(data, encoder, chunk),
