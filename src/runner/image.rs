@@ -275,8 +275,10 @@ impl Kit for ImageKit<'_> {
                 Ok(Prepared::found(transform, confirm_part, summary, found.queries))
             }
             spec => {
-                let transform = transform::build(spec, self.geometry).map_err(|e| e.to_string()).map_err(|detail| {
-                    ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail }
+                let transform = transform::build(spec, self.geometry).map_err(|e| ScanError::Transform {
+                    battery: String::new(),
+                    probe: probe.id.clone(),
+                    detail: e.to_string(),
                 })?;
                 Ok(Prepared::fixed(transform, indices))
             }
@@ -287,13 +289,7 @@ impl Kit for ImageKit<'_> {
         transform.control()
     }
 
-    fn build(
-        &self,
-        key: &str,
-        chunk: &[usize],
-        transform: &dyn Transform,
-        stream: Stream,
-    ) -> Result<Vec<(String, InputData)>, ScanError> {
+    fn build(&self, key: &str, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> Result<Batch, ScanError> {
         Ok(vec![(
             self.input.to_string(),
             InputData::F32(self.probing(key).batch(&self.subset, chunk, transform, stream)),

@@ -321,7 +321,7 @@ pub(crate) trait Kit: Sync {
         chunk: &[usize],
         transform: &Self::Transform,
         stream: Stream,
-    ) -> Result<Vec<(String, InputData)>, ScanError>;
+    ) -> Result<Batch, ScanError>;
 
     /// The first few samples before and after the probe.
     fn examples(

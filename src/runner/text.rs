@@ -4,10 +4,10 @@
 
 use rayon::prelude::*;
 
-use super::{EXAMPLES, Example, ExampleInput, Kit, Predictions, Prepared, ScanError, ScoreKind, SearchContext};
+use super::{Batch, EXAMPLES, Example, ExampleInput, Kit, Predictions, Prepared, ScanError, ScoreKind, SearchContext};
 use crate::battery::spec::{Probe, SearchSpec, TextPosition, TransformSpec};
 use crate::data::TextDataset;
-use crate::engine::{Engine, EngineError, InputData};
+use crate::engine::{Engine, EngineError};
 use crate::search::vocabulary::{self, TokenOracle};
 use crate::search::{SearchClassSummary, SearchSummary};
 use crate::text::{TextEncoder, TextError};
@@ -21,11 +21,7 @@ impl From<TextError> for ScanError {
 }
 
 /// The clean texts at `chunk`, tokenized.
-pub(super) fn clean_chunk(
-    data: &TextDataset,
-    encoder: &TextEncoder,
-    chunk: &[usize],
-) -> Result<Vec<(String, InputData)>, ScanError> {
+pub(super) fn clean_chunk(data: &TextDataset, encoder: &TextEncoder, chunk: &[usize]) -> Result<Batch, ScanError> {
     let sequences: Vec<TokenSequence> =
         chunk.par_iter().map(|&i| encoder.encode(&data.texts[i], i)).collect::<Result<_, _>>()?;
     Ok(encoder.batch(&sequences))
@@ -165,7 +161,7 @@ impl Kit for TextKit<'_> {
         chunk: &[usize],
         transform: &dyn TextTransform,
         stream: Stream,
-    ) -> Result<Vec<(String, InputData)>, ScanError> {
+    ) -> Result<Batch, ScanError> {
         let sequences: Vec<TokenSequence> = chunk
             .par_iter()
             .map(|&i| self.sample(key, i, transform, stream).map(|(_, tokens)| tokens))
