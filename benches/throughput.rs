@@ -148,10 +148,7 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str, chunk: usize
             std::iter::once((probed.as_ref(), Stream::Probe)).chain(control.as_deref().map(|c| (c, Stream::Control)));
         for (transform, stream) in streams {
             for chunk in indices.chunks(chunk) {
-                push(
-                    runner::Probing { seed, key: &key, layout: Layout::Nchw, range: &range }
-                        .batch(&subset, chunk, transform, stream),
-                );
+                push(runner::Probing::new(seed, &key, Layout::Nchw, &range).batch(&subset, chunk, transform, stream));
             }
         }
     }

@@ -13,7 +13,7 @@ use crate::battery::spec::{Battery, Layout, Probe, SearchSpec, TransformSpec, Va
 use crate::data::{Dataset, Subset};
 use crate::engine::{Engine, EngineError, InputData};
 use crate::search::{self, Oracle, SearchInput, SearchOutcome, SearchSummary};
-use crate::transform::{self, Geometry, LazyRng, SampleContext, Stream, Transform, ValueRange};
+use crate::transform::{self, Geometry, LazyRng, ProbeRngs, SampleContext, Stream, Transform, ValueRange};
 
 /// The single image input of an image classifier.
 pub(super) fn image_input(engine: &Engine) -> Result<String, ScanError> {
@@ -77,19 +77,22 @@ impl Extremes {
     }
 }
 
-/// How a probe's inputs are derived from the clean data: the seed and key that every sample's
-/// randomness is keyed by, the layout and the valid range. Public so benchmarks build exactly
-/// the inputs a scan builds.
-#[derive(Debug, Clone, Copy)]
+/// How a probe's inputs are derived from the clean data: the generators every sample's
+/// randomness comes from (keyed by the seed and the probe's key), the layout and the valid
+/// range. Public so benchmarks build exactly the inputs a scan builds.
+#[derive(Clone)]
 pub struct Probing<'a> {
-    pub seed: u64,
-    /// `battery-name/probe-id`.
-    pub key: &'a str,
-    pub layout: Layout,
-    pub range: &'a ValueRange,
+    rngs: ProbeRngs,
+    layout: Layout,
+    range: &'a ValueRange,
 }
 
-impl Probing<'_> {
+impl<'a> Probing<'a> {
+    /// The probing of `key` (`battery-name/probe-id`) under `seed`.
+    pub fn new(seed: u64, key: &str, layout: Layout, range: &'a ValueRange) -> Self {
+        Self { rngs: ProbeRngs::new(seed, key), layout, range }
+    }
+
     /// The transformed copies of the samples at `chunk` (data indices, all held by `subset`),
     /// built in parallel.
     pub fn batch(&self, subset: &Subset, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> ArrayD<f32> {
@@ -116,8 +119,8 @@ impl Probing<'_> {
 
     /// Transforms one sample (stored in `layout`) in place, with the randomness of `index`.
     pub fn apply(&self, sample: ArrayViewMut3<'_, f32>, index: usize, transform: &dyn Transform, stream: Stream) {
-        let mut rng = LazyRng::new(self.seed, self.key, index as u64, stream);
-        let mut placement_rng = LazyRng::new(self.seed, self.key, index as u64, Stream::Placement);
+        let mut rng = LazyRng::new(&self.rngs, index as u64, stream);
+        let mut placement_rng = LazyRng::new(&self.rngs, index as u64, Stream::Placement);
         let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range };
         transform.apply(chw(sample, self.layout), &mut ctx);
     }
@@ -200,8 +203,8 @@ impl<'a> ImageKit<'a> {
         Ok((kit, interpretation))
     }
 
-    fn probing<'k>(&'k self, key: &'k str) -> Probing<'k> {
-        Probing { seed: self.seed, key, layout: self.layout, range: &self.range }
+    fn probing(&self, key: &str) -> Probing<'_> {
+        Probing::new(self.seed, key, self.layout, &self.range)
     }
 
     /// Runs a search probe's search on the `part` of the data set aside for it.

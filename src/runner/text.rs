@@ -12,7 +12,7 @@ use crate::search::vocabulary::{self, TokenOracle};
 use crate::search::{SearchClassSummary, SearchSummary};
 use crate::text::{TextEncoder, TextError};
 use crate::transform::text::{self as text_transform, InsertTokens, TextContext, TextTransform, TokenSequence};
-use crate::transform::{Stream, sample_rng};
+use crate::transform::{ProbeRngs, Stream};
 
 impl From<TextError> for ScanError {
     fn from(e: TextError) -> Self {
@@ -65,13 +65,13 @@ impl TextKit<'_> {
     /// Sample `index` after `transform`: the edited text and the edited token sequence.
     fn sample(
         &self,
-        key: &str,
+        rngs: &ProbeRngs,
         index: usize,
         transform: &dyn TextTransform,
         stream: Stream,
     ) -> Result<(String, TokenSequence), ScanError> {
-        let mut rng = sample_rng(self.seed, key, index as u64, stream);
-        let mut placement_rng = sample_rng(self.seed, key, index as u64, Stream::Placement);
+        let mut rng = rngs.sample(index as u64, stream);
+        let mut placement_rng = rngs.sample(index as u64, Stream::Placement);
         let mut ctx =
             TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &self.encoder.vocabulary };
         let mut text = self.data.texts[index].clone();
@@ -162,9 +162,10 @@ impl Kit for TextKit<'_> {
         transform: &dyn TextTransform,
         stream: Stream,
     ) -> Result<Batch, ScanError> {
+        let rngs = ProbeRngs::new(self.seed, key);
         let sequences: Vec<TokenSequence> = chunk
             .par_iter()
-            .map(|&i| self.sample(key, i, transform, stream).map(|(_, tokens)| tokens))
+            .map(|&i| self.sample(&rngs, i, transform, stream).map(|(_, tokens)| tokens))
             .collect::<Result<_, _>>()?;
         Ok(self.encoder.batch(&sequences))
     }
@@ -177,12 +178,13 @@ impl Kit for TextKit<'_> {
         clean: &Predictions,
         probed: &Predictions,
     ) -> Vec<Example> {
+        let rngs = ProbeRngs::new(self.seed, key);
         indices
             .iter()
             .enumerate()
             .take(EXAMPLES)
             .filter_map(|(k, &index)| {
-                let (text, tokens) = self.sample(key, index, transform, Stream::Probe).ok()?;
+                let (text, tokens) = self.sample(&rngs, index, transform, Stream::Probe).ok()?;
                 let fed = self.encoder.truncate(&tokens);
                 Some(Example {
                     index,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array3, ArrayViewMut3};
 
-use super::{LazyRng, SampleContext, Stream, Transform, ValueRange};
+use super::{LazyRng, ProbeRngs, SampleContext, Stream, Transform, ValueRange};
 
 /// Base seed and probe id the tests derive sample generators from.
 const SEED: u64 = 7;
@@ -31,8 +31,9 @@ pub(super) fn apply_view(
     sample: u64,
     stream: Stream,
 ) {
-    let mut rng = LazyRng::new(SEED, PROBE, sample, stream);
-    let mut placement_rng = LazyRng::new(SEED, PROBE, sample, Stream::Placement);
+    let rngs = ProbeRngs::new(SEED, PROBE);
+    let mut rng = LazyRng::new(&rngs, sample, stream);
+    let mut placement_rng = LazyRng::new(&rngs, sample, Stream::Placement);
     let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range };
     transform.apply(image, &mut ctx);
 }
