@@ -2,16 +2,18 @@
 //! model and on every reference model, with the evidence handed to [`crate::verdict`].
 //!
 //! For each probe the runner draws the probe's samples (a seeded permutation of the clean
-//! inputs, so a probe with `samples: k` sees the first `k` of the same order), builds the
-//! transformed inputs — and, for trigger probes, the matched control — in parallel with rayon,
-//! and feeds each chunk to the candidate and to every reference, so they all see exactly the
-//! same inputs. Memory is bounded by the chunk, not the data; only predictions are kept. Each
+//! inputs, so a probe with `samples: k` sees the first `k` of the same order) and queues the
+//! probe's run and, for a trigger probe, its matched control's. [`pipeline`] streams the queued
+//! runs through the models: the next chunk of transformed inputs is built while the candidate
+//! and every reference classify the current one, so they all see exactly the same inputs.
+//! Memory is bounded by a few chunks, not the data; only predictions are kept. Each
 //! sample's randomness is derived from (seed, battery, probe id, data index), so results do not
 //! depend on thread count or chunking. A recorded baseline replays in place of a live model.
 
 use std::time::Instant;
 
 mod image;
+mod pipeline;
 mod text;
 
 use ndarray::Array3;
@@ -19,7 +21,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::Recording;
-use crate::battery::spec::{Battery, Category, Layout, Probe, SearchSpec, Thresholds};
+use crate::battery::spec::{Battery, Category, Layout, Probe, SearchSpec, Thresholds, TransformSpec};
 use crate::calibration::CalibratedThresholds;
 use crate::data::{Dataset, TextDataset};
 use crate::engine::{Engine, EngineError, InputData};
@@ -535,6 +537,15 @@ fn scan_inputs(
     })
 }
 
+/// A prepared probe waiting in the queue for [`Run::run_queue`].
+struct Ready<'b, T: ?Sized> {
+    index: usize,
+    probe: &'b Probe,
+    key: String,
+    prepared: Prepared<T>,
+    control: Option<Box<T>>,
+}
+
 /// What a scan has measured so far, shared by every battery.
 struct Run<'s> {
     settings: &'s ScanSettings,
@@ -549,17 +560,23 @@ struct Run<'s> {
 }
 
 impl Run<'_> {
-    /// Runs every probe of one battery through `kit`.
-    fn battery<K: Kit>(
+    /// Runs every probe of one battery through `kit`. Fixed probes queue up and stream through
+    /// the models together ([`pipeline`]); a search needs the candidate to itself, so the queue
+    /// is run before each search probe. Outcomes keep the battery's probe order.
+    fn battery<'b, K: Kit>(
         &mut self,
         models: &mut Models<'_>,
         b: usize,
-        battery: &Battery,
+        battery: &'b Battery,
         seed: u64,
         kit: &K,
     ) -> Result<(), ScanError> {
         let order = sample_order(seed, self.clean.len());
+        let mut queue: Vec<Ready<'b, K::Transform>> = Vec::new();
         for (p, probe) in battery.probes.iter().enumerate() {
+            if matches!(probe.transform, TransformSpec::Search(_)) {
+                self.run_queue(models, b, kit, &mut queue)?;
+            }
             let key = format!("{}/{}", battery.name, probe.id);
             let in_probe = |e: ScanError| match e {
                 ScanError::Transform { detail, .. } => ScanError::Transform {
@@ -589,33 +606,59 @@ impl Run<'_> {
                 })?),
                 Category::Robustness => None,
             };
-            let indices = prepared.indices;
-            let transform = prepared.transform.as_ref();
-            let (probed, reference_probed) =
-                predict(models, self.scores, kit, &key, &indices, transform, Stream::Probe)?;
-            self.queries += (indices.len() * (1 + models.references.len())) as u64;
-            let control_predictions = match control {
-                Some(c) => {
-                    self.queries += indices.len() as u64;
-                    let mut only_candidate = Models {
-                        candidate: &mut *models.candidate,
-                        references: &mut [],
-                        baseline: None,
-                        baseline_tolerance: 0.0,
-                    };
-                    Some(predict(&mut only_candidate, self.scores, kit, &key, &indices, c.as_ref(), Stream::Control)?.0)
-                }
-                None => None,
-            };
-            let examples = kit.examples(&key, &indices, transform, &self.clean, &probed);
-            let evidence =
-                self.evidence(models, probe, &key, &indices, &probed, control_predictions.as_ref(), &reference_probed);
-            if let Some(progress) = &self.settings.progress {
-                progress.0.probe_done(&probe.id, self.queries);
+            queue.push(Ready { index: p, probe, key, prepared, control });
+        }
+        self.run_queue(models, b, kit, &mut queue)
+    }
+
+    /// Streams the queued probes (and their controls) through the models and records their
+    /// outcomes, in queue order.
+    fn run_queue<K: Kit>(
+        &mut self,
+        models: &mut Models<'_>,
+        b: usize,
+        kit: &K,
+        queue: &mut Vec<Ready<'_, K::Transform>>,
+    ) -> Result<(), ScanError> {
+        let mut jobs = Vec::new();
+        // Per job, the probe whose last job it is (its control's, if it has one).
+        let mut finishes = Vec::new();
+        for ready in queue.iter() {
+            let (key, indices) = (ready.key.as_str(), ready.prepared.indices.as_slice());
+            let transform = ready.prepared.transform.as_ref();
+            jobs.push(pipeline::Job { key, indices, transform, stream: Stream::Probe, references: true });
+            finishes.push(None);
+            if let Some(control) = &ready.control {
+                let transform = control.as_ref();
+                jobs.push(pipeline::Job { key, indices, transform, stream: Stream::Control, references: false });
+                finishes.push(None);
             }
+            *finishes.last_mut().expect("pushed just above") = Some(ready.probe.id.as_str());
+        }
+        let mut outputs = Vec::with_capacity(jobs.len());
+        let references = models.references.len();
+        pipeline::run(models, self.scores, kit, &jobs, |j, output| {
+            let per_input = if jobs[j].references { 1 + references } else { 1 };
+            self.queries += (jobs[j].indices.len() * per_input) as u64;
+            outputs.push(output);
+            if let (Some(id), Some(progress)) = (finishes[j], &self.settings.progress) {
+                progress.0.probe_done(id, self.queries);
+            }
+        })?;
+        drop(jobs);
+        let mut outputs = outputs.into_iter();
+        for ready in queue.drain(..) {
+            let Ready { index, probe, key, prepared, control } = ready;
+            let own = outputs.next().expect("one output per job");
+            let control_predictions = control.map(|_| outputs.next().expect("one output per job").candidate);
+            let indices = prepared.indices;
+            let probed = own.candidate;
+            let examples = kit.examples(&key, &indices, prepared.transform.as_ref(), &self.clean, &probed);
+            let evidence =
+                self.evidence(models, probe, &key, &indices, &probed, control_predictions.as_ref(), &own.references);
             self.outcomes.push(ProbeOutcome {
                 battery_index: b,
-                probe_index: p,
+                probe_index: index,
                 thresholds: evidence.thresholds,
                 key,
                 indices,
@@ -697,52 +740,6 @@ impl Run<'_> {
     }
 }
 
-/// Transforms the selected inputs chunk by chunk and classifies each chunk with the candidate
-/// and every reference; returns (candidate, per-reference) predictions.
-fn predict<K: Kit>(
-    models: &mut Models<'_>,
-    kind: ScoreKind,
-    kit: &K,
-    key: &str,
-    indices: &[usize],
-    transform: &K::Transform,
-    stream: Stream,
-) -> Result<(Predictions, Vec<Predictions>), ScanError> {
-    let mut candidate = Predictions::default();
-    let mut references = vec![Predictions::default(); models.references.len()];
-    // The first chunk is built before anything can overlap it, so it is only one batch long;
-    // later chunks are built while the previous one runs.
-    let first = models.candidate.batch_size.min(chunk_size(models.candidate)).min(indices.len());
-    let (head, tail) = indices.split_at(first);
-    let chunks: Vec<&[usize]> =
-        std::iter::once(head).filter(|h| !h.is_empty()).chain(tail.chunks(chunk_size(models.candidate))).collect();
-    let mut ready = match chunks.first() {
-        Some(chunk) => Some(kit.build(key, chunk, transform, stream)?),
-        None => None,
-    };
-    for k in 0..chunks.len() {
-        let Some(batch) = ready.take() else { break };
-        // The next chunk is built (in parallel, by rayon) while this one runs through the
-        // models, so input generation hides behind inference.
-        let (classified, next) = std::thread::scope(|scope| {
-            let next = chunks.get(k + 1).map(|chunk| scope.spawn(move || kit.build(key, chunk, transform, stream)));
-            let classified = classify_all(models, &batch, kind);
-            let next = next.map(|handle| {
-                handle.join().map_err(|_| ScanError::Incompatible("building probed inputs failed".into()))?
-            });
-            (classified, next.transpose())
-        });
-        let (own, others) = classified?;
-        image::recycle(batch);
-        ready = next?;
-        candidate.extend(own);
-        for (out, predictions) in references.iter_mut().zip(others) {
-            out.extend(predictions);
-        }
-    }
-    Ok((candidate, references))
-}
-
 /// Raw scores of every clean input, a chunk at a time.
 fn classify_scores(
     engine: &mut Engine,
@@ -770,15 +767,16 @@ pub(crate) fn to_probabilities(scores: &mut ndarray::Array2<f32>, kind: ScoreKin
     }
 }
 
-/// One batch through the candidate and every reference.
+/// One batch through the candidate and, when `references`, every reference.
 fn classify_all(
     models: &mut Models<'_>,
     batch: &[(String, InputData)],
     kind: ScoreKind,
+    references: bool,
 ) -> Result<(Predictions, Vec<Predictions>), ScanError> {
     let own = Predictions::from_scores(&models.candidate.classify(batch)?, kind);
-    let mut others = Vec::with_capacity(models.references.len());
-    for reference in models.references.iter_mut() {
+    let mut others = Vec::new();
+    for reference in models.references.iter_mut().filter(|_| references) {
         let scores = reference.classify(batch)?;
         let kind = detect_score_kind(&scores);
         others.push(Predictions::from_scores(&scores, kind));
