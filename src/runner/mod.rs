@@ -929,6 +929,34 @@ mod tests {
         assert!((p.confidence[0] - expected).abs() < 1e-6, "{}", p.confidence[0]);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn top_k_matches_a_stable_sort(row in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::num::f32::ANY,
+                proptest::sample::select(vec![0.0f32, -0.0, 1.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN]),
+            ],
+            1..12,
+        )) {
+            // Descending, NaN after every number, -0.0 equal to 0.0; the sort is stable, so
+            // ties stay in class order.
+            let descending = |a: &f32, b: &f32| match (a.is_nan(), b.is_nan()) {
+                (true, true) => std::cmp::Ordering::Equal,
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                (false, false) => b.partial_cmp(a).expect("numbers"),
+            };
+            let mut order: Vec<usize> = (0..row.len()).collect();
+            order.sort_by(|&i, &j| descending(&row[i], &row[j]));
+            let expected: Vec<usize> = order.into_iter().take(TOP_K).collect();
+            let scores = ndarray::Array2::from_shape_vec((1, row.len()), row.clone()).expect("one row");
+            let p = Predictions::from_scores(&scores, ScoreKind::Probabilities);
+            let got: Vec<usize> = p.top[0].iter().map(|t| t.0).collect();
+            proptest::prop_assert_eq!(&got, &expected);
+            proptest::prop_assert_eq!(p.class[0], expected[0]);
+        }
+    }
+
     #[test]
     fn probabilities_and_logits_are_told_apart() {
         assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32, 0.8], [1.0, 0.0]])), ScoreKind::Probabilities);
