@@ -14,7 +14,9 @@
 //!   vectorised numpy, run through `python3` when `onnxruntime` and `numpy` import.
 //!
 //! (a) and (b) alternate within each repetition, so a change in machine load hits both; each
-//! figure is the median over `PROBITY_BENCH_REPETITIONS` runs (default 11) after one warm-up.
+//! figure is the median over `PROBITY_BENCH_REPETITIONS` runs (default 11) after one warm-up,
+//! and (a)/(b) is the median of the per-repetition ratios. The peer runs its repetitions
+//! afterwards (see `main` for why not in between); (a)/(c) is the ratio of the medians.
 //! `PROBITY_BENCH_THREADS` (default 2) sets ONNX Runtime's intra-op threads, the rayon pool that
 //! builds probity's inputs, and the peer's `intra_op_num_threads` alike. `PROBITY_BENCH_MODELS`,
 //! a comma-separated list of substrings of the model labels (say `mlp` or `cnn`), runs only the
@@ -76,7 +78,10 @@ fn env_count(name: &str, default: usize) -> usize {
 }
 
 fn median(samples: &[Duration]) -> f64 {
-    let mut s: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
+    median_of(samples.iter().map(Duration::as_secs_f64).collect())
+}
+
+fn median_of(mut s: Vec<f64>) -> f64 {
     s.sort_by(f64::total_cmp);
     let mid = s.len() / 2;
     if s.len() % 2 == 1 { s[mid] } else { (s[mid - 1] + s[mid]) / 2.0 }
@@ -87,6 +92,31 @@ fn spread(samples: &[Duration]) -> String {
     let min = samples.iter().min().map_or(0.0, Duration::as_secs_f64);
     let max = samples.iter().max().map_or(0.0, Duration::as_secs_f64);
     format!("{:.4} ({min:.4}-{max:.4})", median(samples))
+}
+
+/// (a)'s speed relative to another measurement, repetition by repetition: each run of (a) is
+/// compared with the run of the other taken right after it, so drift in the machine's speed
+/// between repetitions cancels out.
+struct Ratio {
+    median: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Ratio {
+    /// Speed ratio (a)/(other) = other's seconds / (a)'s seconds, per repetition.
+    fn paired(scan: &[Duration], other: &[Duration]) -> Ratio {
+        let ratios: Vec<f64> = scan.iter().zip(other).map(|(a, o)| o.as_secs_f64() / a.as_secs_f64()).collect();
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        Ratio { median: median_of(ratios), min, max }
+    }
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} ({:.2}-{:.2})", self.median, self.min, self.max)
+    }
 }
 
 fn load_average() -> String {
@@ -249,6 +279,10 @@ struct Row {
     scan: f64,
     raw: f64,
     peer: Option<f64>,
+    /// Median over repetitions of (a)'s speed over (b)'s in the same repetition.
+    vs_raw: f64,
+    /// (a)'s median speed over the peer's.
+    vs_peer: Option<f64>,
     min_vs_raw: f64,
     min_vs_peer: f64,
 }
@@ -320,7 +354,8 @@ fn main() {
         let (outcome, _) = scan(&mut engine); // warm-up
         raw(&mut engine);
         assert_eq!(outcome.queries, inputs.queries, "(b) must classify exactly the inputs (a) does");
-        let mut times = [(); 4].map(|_| Vec::new()); // scan, raw, build, build on one thread
+        // scan, raw, build, build on one thread
+        let mut times: [Vec<Duration>; 4] = Default::default();
         for _ in 0..repetitions {
             times[0].push(scan(&mut engine).1);
             times[1].push(raw(&mut engine));
@@ -328,31 +363,37 @@ fn main() {
             times[3].push(build(Some(&serial)));
         }
         let queries = outcome.queries as f64;
-        let (scan_seconds, raw_seconds) = (median(&times[0]), median(&times[1]));
+        let vs_raw = Ratio::paired(&times[0], &times[1]);
         println!(
             "{}: {} queries, batch size {}; seconds as median (min-max): (a) scan {}; (b) inference alone {}; \
-             (a) - (b) = {:.4}; building the inputs (outside (a) and (b)) {} on {threads} rayon threads, {} on one",
+             (a)/(b) per repetition {vs_raw}; building the inputs (outside (a) and (b)) {} on {threads} rayon \
+             threads, {} on one",
             case.label,
             outcome.queries,
             engine.batch_size,
             spread(&times[0]),
             spread(&times[1]),
-            scan_seconds - raw_seconds,
             spread(&times[2]),
             spread(&times[3]),
         );
 
+        // The peer runs after probity's repetitions, not between them: its onnxruntime
+        // session spins its idle threads (the default), which measurably slowed whatever ran
+        // next on this 2-core machine.
         let peer_rate = peer.then(|| {
             let result = run_peer(case, &battery_json, threads, engine.batch_size, repetitions);
             assert_eq!(result.queries, outcome.queries, "the peer must run as many queries as probity");
             println!("{}: {}", case.label, cross_check(&battery, &outcome, &result));
             result.queries_per_second
         });
+        let scan_rate = queries / median(&times[0]);
         rows.push(Row {
             label: case.label,
-            scan: queries / scan_seconds,
-            raw: queries / raw_seconds,
+            scan: scan_rate,
+            raw: queries / median(&times[1]),
             peer: peer_rate,
+            vs_raw: vs_raw.median,
+            vs_peer: peer_rate.map(|p| scan_rate / p),
             min_vs_raw: case.min_vs_raw,
             min_vs_peer: case.min_vs_peer,
         });
@@ -369,8 +410,7 @@ fn main() {
     println!("|---|---:|---:|---:|---:|---:|");
     let mut verdicts = Vec::new();
     for row in &rows {
-        let vs_raw = row.scan / row.raw;
-        let vs_peer = row.peer.map(|p| row.scan / p);
+        let (vs_raw, vs_peer) = (row.vs_raw, row.vs_peer);
         let cell = |v: Option<f64>, digits: usize| v.map_or("skipped".to_string(), |v| format!("{v:.digits$}"));
         println!(
             "| {} | {:.0} | {:.0} | {} | {vs_raw:.2} | {} |",
