@@ -47,33 +47,57 @@ pub(super) fn check(engine: &Engine, dataset: &Dataset) -> Result<String, ScanEr
 }
 
 /// The clean inputs at `chunk`, read from the data (memory stays bounded by the chunk).
-pub(super) fn clean_chunk(input: &str, dataset: &Dataset, chunk: &[usize]) -> Result<Batch, ScanError> {
-    Ok(vec![(input.to_string(), InputData::F32(dataset.read(chunk)?))])
+pub(super) fn clean_chunk(
+    input: &str,
+    dataset: &Dataset,
+    chunk: &[usize],
+    extremes: Option<&mut Extremes>,
+) -> Result<Batch, ScanError> {
+    let x = dataset.read(chunk)?;
+    if let Some(extremes) = extremes {
+        extremes.fold(&x);
+    }
+    Ok(vec![(input.to_string(), InputData::F32(x))])
 }
 
-/// Per-channel (min, max) over every input, with the channels along `axis`: the inferred value
-/// range. Read a chunk at a time, and cached per axis across batteries.
+/// Per-channel (min, max) over every input, for both places the channels can be (axis 1 for
+/// NCHW, the last axis for NHWC): the inferred value range. The candidate's clean pass folds
+/// in each chunk it reads, so the data is not read a second time for it.
 #[derive(Debug, Default)]
-pub(super) struct Extremes(std::collections::HashMap<usize, Vec<(f32, f32)>>);
+pub(super) struct Extremes {
+    by_axis: std::collections::HashMap<usize, Vec<(f32, f32)>>,
+    /// Inputs folded in so far.
+    seen: usize,
+}
 
 impl Extremes {
-    fn get(&mut self, dataset: &Dataset, axis: usize) -> Result<Vec<(f32, f32)>, ScanError> {
-        if let Some(found) = self.0.get(&axis) {
-            return Ok(found.clone());
-        }
-        let channels = dataset.shape()[axis];
-        let mut out = vec![(f32::INFINITY, f32::NEG_INFINITY); channels];
-        let indices: Vec<usize> = (0..dataset.len()).collect();
-        for chunk in indices.chunks(super::CHUNK) {
-            let x = dataset.read(chunk)?;
-            for (c, slot) in out.iter_mut().enumerate() {
+    /// Folds a chunk of inputs (batch first) in.
+    pub(super) fn fold(&mut self, x: &ArrayD<f32>) {
+        let last = x.ndim().saturating_sub(1);
+        for axis in (1..x.ndim()).filter(|&a| a == 1 || a == last) {
+            let slots =
+                self.by_axis.entry(axis).or_insert_with(|| vec![(f32::INFINITY, f32::NEG_INFINITY); x.shape()[axis]]);
+            for (c, slot) in slots.iter_mut().enumerate() {
                 let lane = x.index_axis(Axis(axis), c);
                 slot.0 = lane.iter().copied().fold(slot.0, f32::min);
                 slot.1 = lane.iter().copied().fold(slot.1, f32::max);
             }
         }
-        self.0.insert(axis, out.clone());
-        Ok(out)
+        self.seen += x.shape()[0];
+    }
+
+    /// The extremes along `axis` over all of `dataset`: those folded in by the clean pass,
+    /// or, if it did not cover every input, a chunked pass of its own.
+    fn get(&mut self, dataset: &Dataset, axis: usize) -> Result<Vec<(f32, f32)>, ScanError> {
+        if self.seen != dataset.len() {
+            *self = Extremes::default();
+            let indices: Vec<usize> = (0..dataset.len()).collect();
+            for chunk in indices.chunks(super::CHUNK) {
+                self.fold(&dataset.read(chunk)?);
+            }
+        }
+        let none = || vec![(f32::INFINITY, f32::NEG_INFINITY); dataset.shape()[axis]];
+        Ok(self.by_axis.get(&axis).cloned().unwrap_or_else(none))
     }
 }
 
@@ -449,4 +473,46 @@ fn interpret(battery: &Battery, dataset: &Dataset, extremes: &mut Extremes) -> R
         }
     };
     Ok(InputInterpretation { layout, layout_inferred, value_range, value_range_inferred })
+}
+
+#[cfg(test)]
+mod tests {
+    use ndarray::Array;
+
+    use super::*;
+
+    /// 5 inputs of 3x2x2 whose values are all different.
+    fn dataset() -> Dataset {
+        let x = Array::from_iter((0..60).map(|v| ((v * 37) % 61) as f32 - 30.0))
+            .into_shape_with_order(IxDyn(&[5, 3, 2, 2]));
+        Dataset::from_array("mem.npy".into(), String::new(), x.expect("60 values"), None)
+    }
+
+    /// Per-channel (min, max) along `axis`, the obvious way.
+    fn direct(x: &ArrayD<f32>, axis: usize) -> Vec<(f32, f32)> {
+        x.axis_iter(Axis(axis))
+            .map(|lane| lane.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v))))
+            .collect()
+    }
+
+    #[test]
+    fn extremes_folded_by_the_clean_pass_are_those_of_all_the_data() {
+        let data = dataset();
+        let x = data.read(&[0, 1, 2, 3, 4]).expect("in memory");
+        let mut folded = Extremes::default();
+        folded.fold(&data.read(&[0, 1]).expect("in memory"));
+        folded.fold(&data.read(&[2, 3, 4]).expect("in memory"));
+        for axis in [1, 3] {
+            assert_eq!(folded.get(&data, axis).expect("folded"), direct(&x, axis), "axis {axis}");
+        }
+    }
+
+    #[test]
+    fn extremes_of_part_of_the_data_are_read_again_in_full() {
+        let data = dataset();
+        let x = data.read(&[0, 1, 2, 3, 4]).expect("in memory");
+        let mut partial = Extremes::default();
+        partial.fold(&data.read(&[0]).expect("in memory"));
+        assert_eq!(partial.get(&data, 1).expect("read again"), direct(&x, 1));
+    }
 }

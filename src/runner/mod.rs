@@ -439,14 +439,19 @@ fn scan_inputs(
             )));
         }
     }
-    let clean_chunk = |chunk: &[usize]| -> Result<Batch, ScanError> {
+    let clean_chunk = |chunk: &[usize], extremes: Option<&mut image::Extremes>| -> Result<Batch, ScanError> {
         match inputs {
-            Inputs::Images(dataset) => image::clean_chunk(image_input.as_deref().unwrap_or_default(), dataset, chunk),
+            Inputs::Images(dataset) => {
+                image::clean_chunk(image_input.as_deref().unwrap_or_default(), dataset, chunk, extremes)
+            }
             Inputs::Text { data, encoder } => text::clean_chunk(data, encoder, chunk),
         }
     };
     let n = inputs.len();
-    let clean_scores = classify_scores(models.candidate, n, &clean_chunk)?;
+    // The candidate's clean pass also finds the data's value range, for batteries that do not
+    // declare one.
+    let mut extremes = image::Extremes::default();
+    let clean_scores = classify_scores(models.candidate, n, &mut |chunk| clean_chunk(chunk, Some(&mut extremes)))?;
     let classes = clean_scores.ncols();
     let (scores, scores_detected) = match settings.scores {
         Some(kind) => (kind, false),
@@ -456,7 +461,7 @@ fn scan_inputs(
     drop(clean_scores);
     let mut reference_clean = Vec::new();
     for reference in models.references.iter_mut() {
-        let s = classify_scores(reference, n, &clean_chunk)?;
+        let s = classify_scores(reference, n, &mut |chunk| clean_chunk(chunk, None))?;
         let kind = settings.scores.unwrap_or_else(|| detect_score_kind(&s));
         reference_clean.push(Predictions::from_scores(&s, kind));
     }
@@ -488,7 +493,6 @@ fn scan_inputs(
 
     let mut interpretations = Vec::new();
     let mut seeds = Vec::new();
-    let mut extremes = image::Extremes::default();
     for (b, battery) in batteries.iter().enumerate() {
         let seed = settings.seed.unwrap_or(battery.defaults.seed);
         seeds.push(seed);
@@ -744,7 +748,7 @@ impl Run<'_> {
 fn classify_scores(
     engine: &mut Engine,
     n: usize,
-    chunk_inputs: &dyn Fn(&[usize]) -> Result<Batch, ScanError>,
+    chunk_inputs: &mut dyn FnMut(&[usize]) -> Result<Batch, ScanError>,
 ) -> Result<ndarray::Array2<f32>, ScanError> {
     let indices: Vec<usize> = (0..n).collect();
     let mut rows: Vec<ndarray::Array2<f32>> = Vec::new();
