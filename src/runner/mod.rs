@@ -450,7 +450,10 @@ fn scan_inputs(
     let n = inputs.len();
     // The candidate's clean pass also finds the data's value range, for batteries that do not
     // declare one.
-    let mut extremes = image::Extremes::default();
+    let mut extremes = match inputs {
+        Inputs::Images(dataset) => image::Extremes::for_batteries(batteries, dataset.shape()),
+        Inputs::Text { .. } => image::Extremes::default(),
+    };
     let clean_scores = classify_scores(models.candidate, n, &mut |chunk| clean_chunk(chunk, Some(&mut extremes)))?;
     let classes = clean_scores.ncols();
     let (scores, scores_detected) = match settings.scores {
