@@ -446,7 +446,7 @@ const AUTO_BATCH_BYTES: usize = 256 * 1024;
 /// Elements assumed for a symbolic non-batch dimension (e.g. a text model's sequence length).
 const SYMBOLIC_DIM: usize = 64;
 
-/// The batch size when none is configured: [`AUTO_BATCH_BYTES`] of input per call, as a power
+/// The batch size when none is configured: `AUTO_BATCH_BYTES` of input per call, as a power
 /// of two between 64 and 1,024 samples. Batch size never changes results, only speed.
 pub fn auto_batch_size(signature: &Signature) -> usize {
     let per_sample: usize = signature

@@ -2,9 +2,9 @@
 //!
 //! Exporters are pure functions from a [`Report`] to bytes, one file per format (`json.rs`,
 //! `markdown.rs`, `html.rs`, `junit.rs`, `sarif.rs`, `intoto.rs`); they never compute
-//! statistics. A new format is one file plus one arm in [`Format`]. [`write`] puts the chosen
-//! formats into the output folder atomically (temporary file, then rename), so a report file
-//! that exists is a complete one. [`diff`] compares two reports (nightly trends).
+//! statistics. A new format is one file plus one arm in [`Format`]. [`write`](fn@write) puts
+//! the chosen formats into the output folder atomically (temporary file, then rename), so a
+//! report file that exists is a complete one. [`diff`] compares two reports (nightly trends).
 
 mod charts;
 pub mod diff;

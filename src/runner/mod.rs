@@ -3,7 +3,7 @@
 //!
 //! For each probe the runner draws the probe's samples (a seeded permutation of the clean
 //! inputs, so a probe with `samples: k` sees the first `k` of the same order) and queues the
-//! probe's run and, for a trigger probe, its matched control's. [`pipeline`] streams the queued
+//! probe's run and, for a trigger probe, its matched control's. `pipeline.rs` streams the queued
 //! runs through the models: the next chunk of transformed inputs is built while the candidate
 //! and every reference classify the current one, so they all see exactly the same inputs.
 //! Memory is bounded by a few chunks, not the data; only predictions are kept. Each
