@@ -5,6 +5,12 @@
 //! graph optimisation), describing the model's signature from the session, choosing the
 //! classifier output, and running any number of samples through batches of a configured size
 //! (batch 1 when the model fixes its batch dimension). Inputs are fed by name, float32 or int64.
+//!
+//! Every call a session sees has the same batch size: a short last batch is padded (with copies
+//! of its last row) to the configured size and the padded rows' outputs are dropped. On CUDA a
+//! new input shape costs cuDNN a fresh convolution-algorithm choice and the memory arena a new
+//! plan, so one shape per scan keeps those costs to the first call; the shapes a session saw
+//! are recorded ([`Engine::input_shapes`]) so reports can show it.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +54,29 @@ impl std::str::FromStr for ExecutionProvider {
     }
 }
 
+/// How cuDNN chooses a convolution algorithm for each new input shape (CUDA only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConvAlgorithmSearch {
+    /// Benchmark every algorithm on the first call of each shape: fastest kernels, slow start.
+    Exhaustive,
+    /// cuDNN's heuristics, no benchmarking: a scan's many short runs never pay for a search.
+    #[default]
+    Heuristic,
+    /// The first algorithm cuDNN lists.
+    Default,
+}
+
+impl ConvAlgorithmSearch {
+    fn ort(self) -> ort::ep::cuda::ConvAlgorithmSearch {
+        match self {
+            Self::Exhaustive => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
+            Self::Heuristic => ort::ep::cuda::ConvAlgorithmSearch::Heuristic,
+            Self::Default => ort::ep::cuda::ConvAlgorithmSearch::Default,
+        }
+    }
+}
+
 /// ONNX Runtime graph optimisation level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -72,6 +101,8 @@ pub struct EngineOptions {
     pub batch_size: Option<usize>,
     /// Name of the classifier output; `None` picks the first float output shaped [N, C].
     pub output: Option<String>,
+    /// cuDNN convolution algorithm search (ignored on the CPU).
+    pub conv_algorithm_search: ConvAlgorithmSearch,
 }
 
 impl Default for EngineOptions {
@@ -83,6 +114,7 @@ impl Default for EngineOptions {
             optimization: OptimizationLevel::All,
             batch_size: None,
             output: None,
+            conv_algorithm_search: ConvAlgorithmSearch::Heuristic,
         }
     }
 }
@@ -214,6 +246,10 @@ pub struct Engine {
     pub output_index: usize,
     /// Samples per `Session::run` (1 when the model fixes its batch dimension to 1).
     pub batch_size: usize,
+    /// The GPU the session runs on, when it runs on one.
+    pub device: Option<crate::gpu::DeviceInfo>,
+    /// Distinct input shapes sent to the session, in first-use order.
+    shapes: Vec<Vec<Vec<usize>>>,
 }
 
 fn element_type_name(ty: TensorElementType) -> String {
@@ -312,8 +348,16 @@ impl Engine {
         }
         let output_index = classifier_output(path, &signature, options.output.as_deref())?;
         let fixed_batch = signature.inputs.iter().any(|i| matches!(i.shape.first(), Some(Dim::Fixed(1))));
-        let batch_size =
-            if fixed_batch { 1 } else { options.batch_size.unwrap_or_else(|| auto_batch_size(&signature)).max(1) };
+        let on_gpu = provider.used != "cpu";
+        let batch_size = if fixed_batch {
+            1
+        } else {
+            options.batch_size.unwrap_or_else(|| auto_batch_size(&signature, on_gpu)).max(1)
+        };
+        let device = match requested {
+            ExecutionProvider::Cuda { device } if on_gpu => Some(crate::gpu::describe(device)),
+            _ => None,
+        };
         Ok(Self {
             session,
             model_path: path.to_path_buf(),
@@ -323,7 +367,15 @@ impl Engine {
             provider,
             output_index,
             batch_size,
+            device,
+            shapes: Vec::new(),
         })
+    }
+
+    /// The distinct input shapes this session was sent (one entry per call shape: the shape of
+    /// every input, in the model's input order).
+    pub fn input_shapes(&self) -> &[Vec<Vec<usize>>] {
+        &self.shapes
     }
 
     /// Number of classes the classifier output scores, when the model declares it.
@@ -379,8 +431,8 @@ impl Engine {
         Ok(count.map_or(0, |(_, n)| n))
     }
 
-    /// Runs every sample through the model in batches and returns the classifier output,
-    /// one row per sample.
+    /// Runs every sample through the model in batches of [`Engine::batch_size`] (the last one
+    /// padded) and returns the classifier output, one row per sample.
     pub fn classify(&mut self, inputs: &[(String, InputData)]) -> Result<Array2<f32>, EngineError> {
         let total = self.check_inputs(inputs)?;
         let mut rows: Vec<f32> = Vec::new();
@@ -405,18 +457,30 @@ impl Engine {
     ) -> Result<Array2<f32>, EngineError> {
         let run_err = |e: ort::Error| EngineError::Run(e.to_string());
         let range = ndarray::Slice::from(start..end);
-        // Slices of standard-layout arrays along axis 0 are contiguous, so these borrow
-        // rather than copy; only an array in another layout is copied.
+        let n = end - start;
+        // Slices of standard-layout arrays along axis 0 are contiguous, so full batches borrow
+        // rather than copy; a short batch is copied and padded to the session's one shape.
+        let padded = self.batch_size.max(n);
         let slices: Vec<(&str, BatchSlice<'_>)> = inputs
             .iter()
             .map(|(name, data)| {
                 let slice = match data {
-                    InputData::F32(a) => BatchSlice::F32(contiguous(a.slice_axis(Axis(0), range))),
-                    InputData::I64(a) => BatchSlice::I64(contiguous(a.slice_axis(Axis(0), range))),
+                    InputData::F32(a) => BatchSlice::F32(pad_rows(a.slice_axis(Axis(0), range), padded)),
+                    InputData::I64(a) => BatchSlice::I64(pad_rows(a.slice_axis(Axis(0), range), padded)),
                 };
                 (name.as_str(), slice)
             })
             .collect();
+        let shape: Vec<Vec<usize>> = self
+            .signature
+            .inputs
+            .iter()
+            .filter_map(|spec| slices.iter().find(|(name, _)| *name == spec.name))
+            .map(|(_, slice)| slice.shape().to_vec())
+            .collect();
+        if !self.shapes.contains(&shape) {
+            self.shapes.push(shape);
+        }
         let mut values: Vec<(&str, ort::session::SessionInputValue<'_>)> = Vec::with_capacity(slices.len());
         for (name, slice) in &slices {
             let value: ort::session::SessionInputValue<'_> = match slice {
@@ -428,13 +492,13 @@ impl Engine {
         let output_name = &self.signature.outputs[self.output_index].name;
         let outputs = self.session.run(values).map_err(run_err)?;
         let scores = outputs[output_name.as_str()].try_extract_array::<f32>().map_err(run_err)?;
-        let n = end - start;
-        if scores.ndim() != 2 || scores.len_of(Axis(0)) != n {
+        if scores.ndim() != 2 || scores.len_of(Axis(0)) != padded {
             return Err(EngineError::Run(format!(
-                "classifier output '{output_name}' has shape {:?} for a batch of {n}",
+                "classifier output '{output_name}' has shape {:?} for a batch of {padded}",
                 scores.shape()
             )));
         }
+        let scores = scores.slice_axis(Axis(0), ndarray::Slice::from(0..n));
         scores.into_dimensionality::<ndarray::Ix2>().map(|s| s.to_owned()).map_err(|e| EngineError::Run(e.to_string()))
     }
 }
@@ -446,9 +510,15 @@ const AUTO_BATCH_BYTES: usize = 256 * 1024;
 /// Elements assumed for a symbolic non-batch dimension (e.g. a text model's sequence length).
 const SYMBOLIC_DIM: usize = 64;
 
-/// The batch size when none is configured: `AUTO_BATCH_BYTES` of input per call, as a power
-/// of two between 64 and 1,024 samples. Batch size never changes results, only speed.
-pub fn auto_batch_size(signature: &Signature) -> usize {
+/// Input bytes per call on a GPU: a call there costs a host-device round trip and a kernel
+/// launch per node whatever its size, so calls carry more (the digits-CNN raw ONNX Runtime
+/// figures on an H200 were 198 k inputs/s at batch 64 and 605 k at 1,024).
+const AUTO_BATCH_BYTES_GPU: usize = 16 * 1024 * 1024;
+
+/// The batch size when none is configured: `AUTO_BATCH_BYTES` of input per call
+/// (`AUTO_BATCH_BYTES_GPU` on a GPU), as a power of two between 64 and 1,024 samples. Batch
+/// size never changes results, only speed.
+pub fn auto_batch_size(signature: &Signature, gpu: bool) -> usize {
     let per_sample: usize = signature
         .inputs
         .iter()
@@ -466,19 +536,39 @@ pub fn auto_batch_size(signature: &Signature) -> usize {
             elements * width
         })
         .sum();
-    let fits = AUTO_BATCH_BYTES / per_sample.max(1);
+    let bytes = if gpu { AUTO_BATCH_BYTES_GPU } else { AUTO_BATCH_BYTES };
+    let fits = bytes / per_sample.max(1);
     let power = if fits == 0 { 1 } else { 1usize << fits.ilog2() };
     power.clamp(64, 1024)
 }
 
-fn contiguous<T: Clone>(view: ndarray::ArrayViewD<'_, T>) -> ndarray::CowArray<'_, T, IxDyn> {
-    if view.is_standard_layout() { view.into() } else { view.as_standard_layout().into_owned().into() }
+/// `view` as a standard-layout array of `rows` rows: borrowed when it already is one, else
+/// copied, with missing rows filled by copies of the last row (always a valid input, unlike
+/// zeros for token ids).
+fn pad_rows<T: Clone>(view: ndarray::ArrayViewD<'_, T>, rows: usize) -> ndarray::CowArray<'_, T, IxDyn> {
+    let n = view.len_of(Axis(0));
+    if n == rows || n == 0 {
+        return if view.is_standard_layout() { view.into() } else { view.as_standard_layout().into_owned().into() };
+    }
+    let last = view.index_axis(Axis(0), n - 1);
+    let views: Vec<_> =
+        std::iter::once(view.view()).chain(std::iter::repeat_n(last.insert_axis(Axis(0)), rows - n)).collect();
+    ndarray::concatenate(Axis(0), &views).expect("rows of one shape").into()
 }
 
 /// One batch of one input, borrowed from the caller's array where its layout allows.
 enum BatchSlice<'a> {
     F32(ndarray::CowArray<'a, f32, IxDyn>),
     I64(ndarray::CowArray<'a, i64, IxDyn>),
+}
+
+impl BatchSlice<'_> {
+    fn shape(&self) -> &[usize] {
+        match self {
+            Self::F32(a) => a.shape(),
+            Self::I64(a) => a.shape(),
+        }
+    }
 }
 
 fn build_session(
@@ -500,8 +590,10 @@ fn build_session(
     }
     if let Some(device) = cuda_device {
         // error_on_failure: ort would otherwise silently fall back to the CPU.
-        builder = builder
-            .with_execution_providers([ort::ep::CUDA::default().with_device_id(device).build().error_on_failure()])?;
+        let cuda = ort::ep::CUDA::default()
+            .with_device_id(device)
+            .with_conv_algorithm_search(options.conv_algorithm_search.ort());
+        builder = builder.with_execution_providers([cuda.build().error_on_failure()])?;
     }
     builder.commit_from_file(path)
 }

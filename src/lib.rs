@@ -3,7 +3,8 @@
 //! Layers, each in one obvious place:
 //! - [`onnxruntime`]: obtaining and loading the ONNX Runtime library;
 //! - [`model`]: reading an untrusted ONNX file (metadata, external-data vetting);
-//! - [`engine`]: sessions, execution providers, batched inference;
+//! - [`engine`]: sessions, execution providers, batched inference ([`gpu`]: the device a CUDA
+//!   session runs on);
 //! - [`battery`]: battery files — spec types, parsing, validation, diagnostics;
 //! - [`transform`]: image transforms and text transforms (`transform::text`), one file each;
 //! - [`stats`]: pure statistical functions;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod error;
+pub mod gpu;
 pub mod model;
 pub mod onnxruntime;
 pub mod output;

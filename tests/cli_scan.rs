@@ -89,9 +89,13 @@ fn same_command_twice_and_any_thread_count_give_identical_numbers() {
         let mut r = numbers(r);
         r.as_object_mut().unwrap().remove("threads");
         r.as_object_mut().unwrap().remove("batch_size");
+        r.as_object_mut().unwrap().remove("engine");
         r
     };
     assert_eq!(strip(&first), strip(&two_threads));
+    // Each session saw one input shape: the batch size, short batches padded up to it.
+    assert_eq!(first["engine"]["sessions"][0]["input_shapes"], serde_json::json!([[[1024, 1, 8, 8]]]));
+    assert_eq!(two_threads["engine"]["sessions"][0]["input_shapes"], serde_json::json!([[[7, 1, 8, 8]]]));
 }
 
 #[test]

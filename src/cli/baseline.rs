@@ -57,6 +57,7 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
         seed: args.probes.seed,
         scores: args.probes.scores,
         search_budget: args.probes.search_budget,
+        time_budget: args.probes.time_budget,
         progress: super::progress::handle(cli.quiet),
         ..ScanSettings::default()
     };

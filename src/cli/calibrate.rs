@@ -65,6 +65,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
                 seed: Some(seed),
                 scores: args.probes.scores,
                 search_budget: args.probes.search_budget,
+                time_budget: args.probes.time_budget,
                 ..ScanSettings::default()
             };
             let mut models =

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{EngineOptions, ExecutionProvider, OptimizationLevel};
+use crate::engine::{ConvAlgorithmSearch, EngineOptions, ExecutionProvider, OptimizationLevel};
 use crate::error::{Failure, Outcome};
 use crate::onnxruntime::{self, Runtime};
 
@@ -74,6 +74,9 @@ pub struct EngineArgs {
     /// Name of the classifier output (default: the first float output shaped [N, C]).
     #[arg(long, value_name = "NAME")]
     pub output: Option<String>,
+    /// How cuDNN picks convolution algorithms on CUDA (exhaustive benchmarks each new shape).
+    #[arg(long, value_enum, default_value_t = ConvAlgorithmSearch::Heuristic, value_name = "HOW")]
+    pub cudnn_conv_algo_search: ConvAlgorithmSearch,
 }
 
 impl EngineArgs {
@@ -85,6 +88,7 @@ impl EngineArgs {
             optimization: self.graph_optimization,
             batch_size: self.batch_size.map(|b| b as usize),
             output: self.output.clone(),
+            conv_algorithm_search: self.cudnn_conv_algo_search,
         }
     }
 }

@@ -68,6 +68,30 @@ pub struct ProbeArgs {
     /// Model queries each search probe may spend (replaces the batteries' budgets).
     #[arg(long, value_name = "QUERIES", value_parser = clap::value_parser!(u64).range(100..))]
     pub search_budget: Option<u64>,
+    /// Wall-clock target for the whole scan (e.g. 90s, 10m, 1h): search budgets shrink to fit
+    /// the model's measured speed; the report records the budgets granted (pass them back with
+    /// --search-budget to reproduce a scan exactly).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub time_budget: Option<std::time::Duration>,
+}
+
+/// A duration as `90s`, `10m`, `1h` or plain seconds.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let seconds = match unit {
+        "s" | "sec" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{text}': write e.g. 90s, 10m or 1h")),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(std::time::Duration::from_secs_f64(n * seconds)),
+        _ => Err(format!("'{text}' is not a positive duration: write e.g. 90s, 10m or 1h")),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -257,6 +281,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         correction: args.correction,
         thresholds: thresholds.clone(),
         search_budget: args.probes.search_budget,
+        time_budget: args.probes.time_budget,
         progress: super::progress::handle(cli.quiet),
     };
     let mut models = Models {
@@ -478,6 +503,13 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         execution_provider: engine.provider.clone(),
         threads: ctx.threads,
         batch_size: engine.batch_size,
+        engine: report::EngineSection {
+            device: engine.device.clone(),
+            sessions: std::iter::once(engine)
+                .chain(ctx.references)
+                .map(|e| report::SessionShapes { model: e.model_path.clone(), input_shapes: e.input_shapes().to_vec() })
+                .collect(),
+        },
         data: DataSection {
             path: ctx.dataset.path().to_path_buf(),
             sha256: ctx.dataset.sha256().to_string(),

@@ -389,6 +389,9 @@ fn search_panel(p: &ProbeReport) -> Option<String> {
         );
     }
     s.push_str("</table>");
+    if let Some(line) = super::text::search_scope_line(search) {
+        let _ = write!(s, "<p class=\"note\">{}</p>", escape(&line));
+    }
     if let Some(sweep) = &search.vocabulary {
         let _ = write!(
             s,

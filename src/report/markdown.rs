@@ -54,6 +54,9 @@ pub fn render(report: &Report) -> Vec<u8> {
         }
     }
     for p in &triggers {
+        if let Some(line) = p.search.as_ref().and_then(super::text::search_scope_line) {
+            let _ = writeln!(s, "\nSearch `{}`: {line}.", p.id);
+        }
         if let Some(sweep) = p.search.as_ref().and_then(|x| x.vocabulary.as_ref()) {
             vocabulary_section(&mut s, p, sweep);
         }

@@ -50,6 +50,10 @@ pub struct Report {
     pub execution_provider: ProviderUsed,
     pub threads: Option<usize>,
     pub batch_size: usize,
+    /// How the sessions were fed: the GPU, and the input shapes each session saw (absent in
+    /// older reports).
+    #[serde(default)]
+    pub engine: EngineSection,
     pub data: DataSection,
     pub batteries: Vec<BatterySection>,
     /// Multiple-testing correction over the gating tests.
@@ -61,6 +65,25 @@ pub struct Report {
     /// Calibrated thresholds used (`--thresholds`).
     pub thresholds: Option<ThresholdsSection>,
     pub probes: Vec<ProbeReport>,
+}
+
+/// What the engine did besides classifying: where it ran and which shapes it was sent.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EngineSection {
+    /// The GPU of a CUDA session (name and memory as the driver reports them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<crate::gpu::DeviceInfo>,
+    /// One entry per session: the candidate first, then each reference.
+    pub sessions: Vec<SessionShapes>,
+}
+
+/// The distinct input shapes one session was sent during the scan. Every call has the
+/// engine's batch size (a short last batch is padded), so a scan sends one shape per session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionShapes {
+    pub model: PathBuf,
+    /// Each distinct call shape: every model input's shape, in the model's input order.
+    pub input_shapes: Vec<Vec<Vec<usize>>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -110,3 +110,22 @@ pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
         sweep.pairs_tried
     )
 }
+
+/// What a search covered and the budget it had, in one sentence (`None` when the report
+/// predates both).
+pub fn search_scope_line(search: &crate::search::SearchSummary) -> Option<String> {
+    let mut parts = Vec::new();
+    if let Some(c) = &search.coverage {
+        let share = if c.space == 0 { 0.0 } else { 100.0 * c.evaluated as f64 / c.space as f64 };
+        let skipped = c.space - c.evaluated.min(c.space);
+        parts.push(format!(
+            "searched {} of {} candidates ({share:.1}%; {skipped} skipped to fit the budget), {} rungs from {} inputs each",
+            c.evaluated, c.space, c.rungs, c.first_rung_samples
+        ));
+    }
+    if let Some(b) = &search.budget {
+        let why = b.limited_by.as_ref().map_or_else(String::new, |w| format!(", cut by the {w}"));
+        parts.push(format!("budget {} of {} queries requested{why}; spent {}", b.granted, b.requested, search.queries));
+    }
+    if parts.is_empty() { None } else { Some(parts.join("; ")) }
+}

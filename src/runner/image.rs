@@ -2,9 +2,10 @@
 //! `[N, H, W, C]` arrays into probed batches, how the layout and valid value range are
 //! interpreted, and how image searches (patch, reverse-engineering) query the candidate.
 
-use ndarray::{Array3, ArrayD, ArrayViewMut3, Axis, IxDyn};
+use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewMut3, Axis, IxDyn};
 use rayon::prelude::*;
 
+use super::pipeline::Part;
 use super::{
     Batch, EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Predictions, Prepared, ScanError, ScoreKind,
     SearchContext,
@@ -155,24 +156,31 @@ impl<'a> Probing<'a> {
     /// built in parallel.
     pub fn batch(&self, subset: &Subset, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> ArrayD<f32> {
         let dims = subset.sample_shape();
+        let mut flat = buffer(chunk.len() * dims.iter().product::<usize>());
+        self.fill(subset, &mut flat, chunk, transform, stream);
+        let mut shape = vec![chunk.len()];
+        shape.extend_from_slice(dims);
+        ArrayD::from_shape_vec(IxDyn(&shape), flat).expect("rows of the sample shape")
+    }
+
+    /// Writes the transformed copies of the samples at `chunk` into `rows`, one flat sample
+    /// after another.
+    pub fn fill(&self, subset: &Subset, rows: &mut [f32], chunk: &[usize], transform: &dyn Transform, stream: Stream) {
+        let dims = subset.sample_shape();
         let [a, b, c] = [dims[0], dims[1], dims[2]];
         let size = a * b * c;
-        let mut flat = buffer(chunk.len() * size);
         // Fixed-rank views over flat rows: no per-sample shape allocation.
         let build = |(slot, &index): (&mut [f32], &usize)| {
             slot.copy_from_slice(subset.flat(index));
             let sample = ArrayViewMut3::from_shape((a, b, c), slot).expect("rows of the sample shape");
             self.apply(sample, index, transform, stream);
         };
-        if flat.len() < PARALLEL_ELEMENTS {
+        if rows.len() < PARALLEL_ELEMENTS {
             // Tiny inputs: waking rayon's workers costs more than the work.
-            flat.chunks_mut(size.max(1)).zip(chunk).for_each(build);
+            rows.chunks_mut(size.max(1)).zip(chunk).for_each(build);
         } else {
-            flat.par_chunks_mut(size.max(1)).with_min_len(MIN_TASK).zip(chunk.par_iter()).for_each(build);
+            rows.par_chunks_mut(size.max(1)).with_min_len(MIN_TASK).zip(chunk.par_iter()).for_each(build);
         }
-        let mut shape = vec![chunk.len()];
-        shape.extend_from_slice(dims);
-        ArrayD::from_shape_vec(IxDyn(&shape), flat).expect("rows of the sample shape")
     }
 
     /// Transforms one sample (stored in `layout`) in place, with the randomness of `index`.
@@ -273,16 +281,8 @@ impl<'a> ImageKit<'a> {
         part: &[usize],
         spec: &SearchSpec,
     ) -> Result<SearchOutcome, ScanError> {
-        let images: Vec<Array3<f32>> = part
-            .iter()
-            .map(|&i| {
-                let sample = self.subset.get(i).into_dimensionality::<ndarray::Ix3>().expect("4-D");
-                match self.layout {
-                    Layout::Nchw => sample.to_owned(),
-                    Layout::Nhwc => sample.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
-                }
-            })
-            .collect();
+        // The search reads the battery's inputs where they are held: no copy per search.
+        let images = SubsetImages { subset: &self.subset, part, layout: self.layout };
         let clean_classes: Vec<usize> = part.iter().map(|&i| ctx.clean.class[i]).collect();
         let input = SearchInput {
             images: &images,
@@ -292,7 +292,13 @@ impl<'a> ImageKit<'a> {
             seed: self.seed,
             key,
         };
-        let mut oracle = EngineOracle { engine: ctx.engine, kind: ctx.kind, layout: self.layout, input: self.input };
+        let mut oracle = EngineOracle {
+            engine: ctx.engine,
+            kind: ctx.kind,
+            layout: self.layout,
+            input: self.input,
+            shape: self.subset.sample_shape().to_vec(),
+        };
         let outcome = match spec {
             SearchSpec::Patch { sizes, stride, contents, budget } => {
                 search::patch::search(&mut oracle, &input, sizes, *stride, contents, *budget)
@@ -350,11 +356,21 @@ impl Kit for ImageKit<'_> {
         transform.control()
     }
 
-    fn build(&self, key: &str, chunk: &[usize], transform: &dyn Transform, stream: Stream) -> Result<Batch, ScanError> {
-        Ok(vec![(
-            self.input.to_string(),
-            InputData::F32(self.probing(key).batch(&self.subset, chunk, transform, stream)),
-        )])
+    fn build(&self, parts: &[Part<'_, dyn Transform>]) -> Result<Batch, ScanError> {
+        let dims = self.subset.sample_shape();
+        let size: usize = dims.iter().product();
+        let total: usize = parts.iter().map(|p| p.indices.len()).sum();
+        let mut flat = buffer(total * size);
+        let mut rest = flat.as_mut_slice();
+        for part in parts {
+            let (rows, tail) = rest.split_at_mut(part.indices.len() * size);
+            self.probing(part.key).fill(&self.subset, rows, part.indices, part.transform, part.stream);
+            rest = tail;
+        }
+        let mut shape = vec![total];
+        shape.extend_from_slice(dims);
+        let batch = ArrayD::from_shape_vec(IxDyn(&shape), flat).expect("rows of the sample shape");
+        Ok(vec![(self.input.to_string(), InputData::F32(batch))])
     }
 
     /// The first few samples before and after the probe (recomputed: cheap and exact).
@@ -393,32 +409,76 @@ impl Kit for ImageKit<'_> {
     }
 }
 
+/// A search split of the battery's inputs, seen as `[C, H, W]` images.
+struct SubsetImages<'a> {
+    subset: &'a Subset,
+    part: &'a [usize],
+    layout: Layout,
+}
+
+impl search::Images for SubsetImages<'_> {
+    fn count(&self) -> usize {
+        self.part.len()
+    }
+
+    fn image(&self, i: usize) -> ArrayView3<'_, f32> {
+        let sample = self.subset.get(self.part[i]).into_dimensionality::<ndarray::Ix3>().expect("4-D");
+        match self.layout {
+            Layout::Nchw => sample,
+            Layout::Nhwc => sample.permuted_axes([2, 0, 1]),
+        }
+    }
+}
+
 /// The candidate model as the search sees it: `[C, H, W]` images in, probabilities out.
 struct EngineOracle<'a> {
     engine: &'a mut Engine,
     kind: ScoreKind,
     layout: Layout,
     input: &'a str,
+    /// One sample's shape in the model's layout.
+    shape: Vec<usize>,
 }
 
 impl Oracle for EngineOracle<'_> {
-    fn probabilities(&mut self, images: &[Array3<f32>]) -> Result<ndarray::Array2<f32>, EngineError> {
-        let Some(first) = images.first() else {
-            return Ok(ndarray::Array2::zeros((0, self.engine.declared_classes().unwrap_or(0))));
-        };
-        let (c, h, w) = first.dim();
-        let shape = match self.layout {
-            Layout::Nchw => [images.len(), c, h, w],
-            Layout::Nhwc => [images.len(), h, w, c],
-        };
-        let mut batch = ArrayD::<f32>::zeros(IxDyn(&shape));
-        for (mut slot, image) in batch.axis_iter_mut(Axis(0)).zip(images) {
-            let slot = slot.view_mut().into_dimensionality::<ndarray::Ix3>().expect("4-D");
-            chw(slot, self.layout).assign(image);
+    fn classify(
+        &mut self,
+        count: usize,
+        fill: &search::Fill<'_>,
+        row: &mut dyn FnMut(usize, ndarray::ArrayView1<'_, f32>),
+    ) -> Result<(), EngineError> {
+        let [a, b, c] = [self.shape[0], self.shape[1], self.shape[2]];
+        let size = a * b * c;
+        let batch = self.engine.batch_size.max(1);
+        let layout = self.layout;
+        // One batch of probed images at a time, whatever `count`: the buffer goes to the
+        // engine and comes back for the next batch.
+        let mut flat: Vec<f32> = Vec::new();
+        let mut start = 0;
+        while start < count {
+            let n = batch.min(count - start);
+            flat.resize(n * size, 0.0);
+            let build = |(k, slot): (usize, &mut [f32])| {
+                let sample = ArrayViewMut3::from_shape((a, b, c), slot).expect("rows of the sample shape");
+                fill(start + k, chw(sample, layout));
+            };
+            if flat.len() < PARALLEL_ELEMENTS {
+                flat.chunks_mut(size.max(1)).enumerate().for_each(build);
+            } else {
+                flat.par_chunks_mut(size.max(1)).enumerate().with_min_len(MIN_TASK).for_each(build);
+            }
+            let array = ArrayD::from_shape_vec(IxDyn(&[n, a, b, c]), std::mem::take(&mut flat)).expect("n samples");
+            let inputs = [(self.input.to_string(), InputData::F32(array))];
+            let mut scores = self.engine.classify(&inputs)?;
+            super::to_probabilities(&mut scores, self.kind);
+            for (k, probabilities) in scores.rows().into_iter().enumerate() {
+                row(start + k, probabilities);
+            }
+            let [(_, InputData::F32(array))] = inputs else { unreachable!("built just above") };
+            flat = array.into_raw_vec_and_offset().0;
+            start += n;
         }
-        let mut scores = self.engine.classify(&[(self.input.to_string(), InputData::F32(batch))])?;
-        super::to_probabilities(&mut scores, self.kind);
-        Ok(scores)
+        Ok(())
     }
 }
 
@@ -456,6 +516,8 @@ fn summarise_search(found: &SearchOutcome, search_samples: usize, confirmation_s
         mask_l1: f64::from(chosen.trigger.mask_l1()),
         mask_bounds: search::Bounds::of_mask(&chosen.trigger.mask),
         vocabulary: None,
+        coverage: found.coverage,
+        budget: None,
     }
 }
 

@@ -36,10 +36,10 @@ pub use image::Probing;
 /// small enough that building the next chunk overlaps inference of this one.
 pub const CHUNK: usize = 256;
 
-/// Samples per chunk for a model: at least [`CHUNK`], and at least one full batch so that a
-/// large batch size is not cut short by the chunk.
+/// Samples per chunk for a model: [`CHUNK`] rounded up to whole batches, so that every call
+/// but a stream's last is a full batch.
 pub fn chunk_size(engine: &Engine) -> usize {
-    CHUNK.max(engine.batch_size)
+    CHUNK.div_ceil(engine.batch_size.max(1)) * engine.batch_size.max(1)
 }
 /// Named model inputs for one batch.
 pub type Batch = Vec<(String, InputData)>;
@@ -115,6 +115,15 @@ impl Predictions {
         self.top.extend(other.top);
     }
 
+    /// The entries in `rows`.
+    fn rows(&self, rows: std::ops::Range<usize>) -> Predictions {
+        Predictions {
+            class: self.class[rows.clone()].to_vec(),
+            confidence: self.confidence[rows.clone()].to_vec(),
+            top: self.top[rows].to_vec(),
+        }
+    }
+
     /// The entries at `indices`.
     pub fn select(&self, indices: &[usize]) -> Predictions {
         Predictions {
@@ -183,6 +192,9 @@ pub struct ScanSettings {
     pub thresholds: Option<CalibratedThresholds>,
     /// Replaces every search probe's query budget.
     pub search_budget: Option<u64>,
+    /// Wall-clock target for the scan: search budgets shrink to what fits at the model's
+    /// measured speed.
+    pub time_budget: Option<std::time::Duration>,
     pub progress: Option<ProgressHandle>,
 }
 
@@ -326,14 +338,9 @@ pub(crate) trait Kit: Sync {
     /// The matched control of a trigger transform (`None` for robustness perturbations).
     fn control(&self, transform: &Self::Transform) -> Option<Box<Self::Transform>>;
 
-    /// The model inputs for the samples at `chunk` with `transform` applied.
-    fn build(
-        &self,
-        key: &str,
-        chunk: &[usize],
-        transform: &Self::Transform,
-        stream: Stream,
-    ) -> Result<Batch, ScanError>;
+    /// The model inputs for one chunk: each part's samples with its transform applied, the
+    /// parts' rows one after another.
+    fn build(&self, parts: &[pipeline::Part<'_, Self::Transform>]) -> Result<Batch, ScanError>;
 
     /// The first few samples before and after the probe.
     fn examples(
@@ -454,7 +461,9 @@ fn scan_inputs(
         Inputs::Images(dataset) => image::Extremes::for_batteries(batteries, dataset.shape()),
         Inputs::Text { .. } => image::Extremes::default(),
     };
+    let clean_started = Instant::now();
     let clean_scores = classify_scores(models.candidate, n, &mut |chunk| clean_chunk(chunk, Some(&mut extremes)))?;
+    let seconds_per_query = clean_started.elapsed().as_secs_f64() / n.max(1) as f64;
     let classes = clean_scores.ncols();
     let (scores, scores_detected) = match settings.scores {
         Some(kind) => (kind, false),
@@ -472,8 +481,13 @@ fn scan_inputs(
     if let Some(p) = &settings.progress {
         p.0.start(total_probes);
     }
+    let search_allowance = settings.time_budget.map(|target| {
+        let left = target.as_secs_f64() - started.elapsed().as_secs_f64();
+        search_allowance(batteries, n, models.references.len(), left, seconds_per_query)
+    });
     let mut run = Run {
         settings,
+        search_allowance,
         scores,
         classes,
         clean,
@@ -556,6 +570,8 @@ struct Ready<'b, T: ?Sized> {
 /// What a scan has measured so far, shared by every battery.
 struct Run<'s> {
     settings: &'s ScanSettings,
+    /// Queries each search probe may spend under the time budget.
+    search_allowance: Option<u64>,
     scores: ScoreKind,
     classes: usize,
     clean: Predictions,
@@ -594,14 +610,21 @@ impl Run<'_> {
                 other => other,
             };
             let all_indices = &order[..probe.samples.min(order.len())];
+            let budget = match &probe.transform {
+                TransformSpec::Search(spec) => Some(self.search_budget(spec)),
+                _ => None,
+            };
             let ctx = SearchContext {
                 engine: &mut *models.candidate,
                 kind: self.scores,
                 clean: &self.clean,
                 classes: self.classes,
-                budget: self.settings.search_budget,
+                budget: budget.as_ref().map(|b| b.granted),
             };
-            let prepared = kit.prepare(probe, &key, all_indices, ctx).map_err(in_probe)?;
+            let mut prepared = kit.prepare(probe, &key, all_indices, ctx).map_err(in_probe)?;
+            if let Some(summary) = prepared.search.as_mut() {
+                summary.budget = budget;
+            }
             self.queries += prepared.queries;
             let control = match probe.category {
                 Category::Trigger => Some(kit.control(prepared.transform.as_ref()).ok_or_else(|| {
@@ -616,6 +639,20 @@ impl Run<'_> {
             queue.push(Ready { index: p, probe, key, prepared, control });
         }
         self.run_queue(models, b, kit, &mut queue)
+    }
+
+    /// The budget a search probe runs with: its own (or `--search-budget`), cut to the time
+    /// budget's allowance.
+    fn search_budget(&self, spec: &SearchSpec) -> crate::search::BudgetReport {
+        let requested = self.settings.search_budget.unwrap_or_else(|| budget_of(spec));
+        match self.search_allowance {
+            Some(allowed) if allowed < requested => crate::search::BudgetReport {
+                requested,
+                granted: allowed,
+                limited_by: Some("time budget (--time-budget)".into()),
+            },
+            _ => crate::search::BudgetReport { requested, granted: requested, limited_by: None },
+        }
     }
 
     /// Streams the queued probes (and their controls) through the models and records their
@@ -806,6 +843,53 @@ fn placeholder_judgement() -> ProbeJudgement {
     }
 }
 
+/// A search's own query budget.
+fn budget_of(spec: &SearchSpec) -> u64 {
+    match spec {
+        SearchSpec::Patch { budget, .. }
+        | SearchSpec::ReverseEngineer { budget, .. }
+        | SearchSpec::Vocabulary { budget, .. } => *budget,
+    }
+}
+
+/// Fewest queries a search probe is granted however tight the time budget: below this a
+/// search cannot rank even a few hundred candidates.
+const MIN_SEARCH_QUERIES: u64 = 2_000;
+
+/// Queries each search probe may spend so that the scan fits in `seconds_left`, at
+/// `seconds_per_query` (measured on the clean pass): the fixed probes' queries come first,
+/// the searches share the rest equally. Rounded down to 1, 2 or 5 × 10^k so that small
+/// differences in measured speed give the same budget (and the same results).
+fn search_allowance(
+    batteries: &[Battery],
+    n: usize,
+    references: usize,
+    seconds_left: f64,
+    seconds_per_query: f64,
+) -> u64 {
+    let mut fixed = 0u64;
+    let mut searches = 0u64;
+    for probe in batteries.iter().flat_map(|b| &b.probes) {
+        match (&probe.transform, probe.category) {
+            (TransformSpec::Search(_), _) => searches += 1,
+            (_, Category::Trigger) => fixed += (probe.samples.min(n) * (2 + references)) as u64,
+            (_, Category::Robustness) => fixed += (probe.samples.min(n) * (1 + references)) as u64,
+        }
+    }
+    let left = (seconds_left - fixed as f64 * seconds_per_query).max(0.0);
+    let each = left / searches.max(1) as f64 / seconds_per_query.max(1e-9);
+    round_down_125(each.min(u64::MAX as f64 / 2.0) as u64).max(MIN_SEARCH_QUERIES)
+}
+
+/// The largest 1, 2 or 5 × 10^k not above `n` (0 for 0).
+fn round_down_125(n: u64) -> u64 {
+    if n == 0 {
+        return 0;
+    }
+    let decade = 10u64.pow(n.ilog10());
+    [5, 2, 1].into_iter().map(|m| m * decade).find(|&v| v <= n).unwrap_or(decade)
+}
+
 /// The search with the `--search-budget` override applied.
 fn with_budget(spec: &SearchSpec, budget: Option<u64>) -> SearchSpec {
     let mut spec = spec.clone();
@@ -962,6 +1046,12 @@ mod tests {
             proptest::prop_assert_eq!(&got, &expected);
             proptest::prop_assert_eq!(p.class[0], expected[0]);
         }
+    }
+
+    #[test]
+    fn budgets_round_down_to_one_two_five() {
+        let rounded: Vec<u64> = [0, 1, 7, 19, 20, 49, 50, 99, 123_456, 999_999].map(round_down_125).to_vec();
+        assert_eq!(rounded, vec![0, 1, 5, 10, 20, 20, 50, 50, 100_000, 500_000]);
     }
 
     #[test]

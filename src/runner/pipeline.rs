@@ -38,6 +38,17 @@ pub(super) struct JobOutput {
     pub references: Vec<Predictions>,
 }
 
+/// Part of a chunk: one job's samples at `indices`, with the job's transform and stream.
+pub(crate) struct Part<'a, T: ?Sized> {
+    pub key: &'a str,
+    pub indices: &'a [usize],
+    pub transform: &'a T,
+    pub stream: Stream,
+}
+
+/// A chunk: consecutive parts of consecutive jobs, `(job, indices)`.
+type Chunk<'a> = Vec<(usize, &'a [usize])>;
+
 /// Classifies every job's inputs in order, calling `done(job, output)` as each job finishes
 /// (in job order, so a caller can report progress).
 pub(super) fn run<K: Kit>(
@@ -52,9 +63,15 @@ pub(super) fn run<K: Kit>(
     std::thread::scope(|scope| {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Batch, ScanError>>(AHEAD);
         let producer = scope.spawn(move || {
-            for (job, chunk) in chunks.iter().flatten() {
-                let job: &Job<'_, K::Transform> = &jobs[*job];
-                let built = kit.build(job.key, chunk, job.transform, job.stream);
+            for chunk in chunks {
+                let parts: Vec<Part<'_, K::Transform>> = chunk
+                    .iter()
+                    .map(|&(j, indices)| {
+                        let job = &jobs[j];
+                        Part { key: job.key, indices, transform: job.transform, stream: job.stream }
+                    })
+                    .collect();
+                let built = kit.build(&parts);
                 let failed = built.is_err();
                 // A closed channel means inference stopped on an error: stop building.
                 if sender.send(built).is_err() || failed {
@@ -71,30 +88,55 @@ pub(super) fn run<K: Kit>(
     })
 }
 
-/// The calling thread's half of [`run`]: classifies the chunks as they arrive.
+/// The calling thread's half of [`run`]: classifies the chunks as they arrive and hands each
+/// job's predictions over once its last part is classified.
 fn consume<T: ?Sized>(
     models: &mut Models<'_>,
     kind: ScoreKind,
     jobs: &[Job<'_, T>],
-    chunks: &[Vec<(usize, &[usize])>],
+    chunks: &[Chunk<'_>],
     receiver: &Receiver<Result<Batch, ScanError>>,
     done: &mut impl FnMut(usize, JobOutput),
 ) -> Result<(), ScanError> {
-    for (j, job) in jobs.iter().enumerate() {
-        let references = if job.references { models.references.len() } else { 0 };
-        let mut output =
-            JobOutput { candidate: Predictions::default(), references: vec![Predictions::default(); references] };
-        for _ in &chunks[j] {
-            let batch = receiver.recv().map_err(|_| stopped())??;
-            let (own, others) = classify_all(models, &batch, kind, job.references)?;
-            image::recycle(batch);
-            output.candidate.extend(own);
-            for (out, predictions) in output.references.iter_mut().zip(others) {
-                out.extend(predictions);
+    let references = models.references.len();
+    let mut outputs: Vec<Option<JobOutput>> = jobs
+        .iter()
+        .map(|job| {
+            let n = if job.references { references } else { 0 };
+            Some(JobOutput { candidate: Predictions::default(), references: vec![Predictions::default(); n] })
+        })
+        .collect();
+    let mut next = 0;
+    let mut finish = |outputs: &mut [Option<JobOutput>], next: &mut usize| {
+        while *next < jobs.len() {
+            let output = outputs[*next].as_ref().expect("handed over once");
+            if output.candidate.len() < jobs[*next].indices.len() {
+                break;
             }
+            done(*next, outputs[*next].take().expect("handed over once"));
+            *next += 1;
         }
-        done(j, output);
+    };
+    for chunk in chunks {
+        finish(&mut outputs, &mut next);
+        let batch = receiver.recv().map_err(|_| stopped())??;
+        // A chunk mixing runs with and without references is classified by the references
+        // whole; the rows of runs that did not ask are dropped.
+        let with_references = chunk.iter().any(|&(j, _)| jobs[j].references);
+        let (own, others) = classify_all(models, &batch, kind, with_references)?;
+        image::recycle(batch);
+        let mut offset = 0;
+        for &(j, indices) in chunk {
+            let rows = offset..offset + indices.len();
+            let output = outputs[j].as_mut().expect("a job's parts come before it is handed over");
+            output.candidate.extend(own.rows(rows.clone()));
+            for (out, predictions) in output.references.iter_mut().zip(&others) {
+                out.extend(predictions.rows(rows.clone()));
+            }
+            offset = rows.end;
+        }
     }
+    finish(&mut outputs, &mut next);
     Ok(())
 }
 
@@ -102,25 +144,30 @@ fn stopped() -> ScanError {
     ScanError::Incompatible("building probed inputs failed".into())
 }
 
-/// Each job's chunks: `chunk` samples each, except that the stream's very first chunk is one
-/// batch long, because nothing overlaps its building.
-fn plan<'a, T: ?Sized>(jobs: &[Job<'a, T>], batch: usize, chunk: usize) -> Vec<Vec<(usize, &'a [usize])>> {
-    let mut first = true;
-    jobs.iter()
-        .enumerate()
-        .map(|(j, job)| {
-            let mut rest = job.indices;
-            let mut chunks = Vec::new();
-            while !rest.is_empty() {
-                let size = if first { batch.min(chunk) } else { chunk };
-                first = false;
-                let (head, tail) = rest.split_at(size.min(rest.len()));
-                chunks.push((j, head));
-                rest = tail;
+/// The stream of chunks: every job's samples in job order, cut into chunks of `chunk` samples
+/// that run across job boundaries, so every call but the stream's last is a full batch. The
+/// stream's first chunk is one batch long, because nothing overlaps its building.
+fn plan<'a, T: ?Sized>(jobs: &[Job<'a, T>], batch: usize, chunk: usize) -> Vec<Chunk<'a>> {
+    let mut chunks: Vec<Chunk<'a>> = Vec::new();
+    let mut current: Chunk<'a> = Vec::new();
+    let mut room = batch.min(chunk).max(1);
+    for (j, job) in jobs.iter().enumerate() {
+        let mut rest = job.indices;
+        while !rest.is_empty() {
+            let (head, tail) = rest.split_at(room.min(rest.len()));
+            current.push((j, head));
+            room -= head.len();
+            rest = tail;
+            if room == 0 {
+                chunks.push(std::mem::take(&mut current));
+                room = chunk.max(1);
             }
-            chunks
-        })
-        .collect()
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(current);
+    }
+    chunks
 }
 
 #[cfg(test)]
@@ -137,14 +184,17 @@ mod tests {
     }
 
     #[test]
-    fn only_the_streams_first_chunk_is_shortened_to_one_batch() {
+    fn chunks_run_across_jobs_and_only_the_last_is_short() {
         let (a, b, c): (Vec<usize>, Vec<usize>, Vec<usize>) = ((0..10).collect(), Vec::new(), (0..7).collect());
         let jobs = [job(&a), job(&b), job(&c)];
-        let sizes: Vec<Vec<usize>> =
-            plan(&jobs, 3, 4).iter().map(|chunks| chunks.iter().map(|(_, c)| c.len()).collect()).collect();
-        assert_eq!(sizes, vec![vec![3, 4, 3], vec![], vec![4, 3]]);
-        let owners: Vec<usize> = plan(&jobs, 3, 4).iter().flatten().map(|(j, _)| *j).collect();
-        assert_eq!(owners, vec![0, 0, 0, 2, 2]);
+        let chunks = plan(&jobs, 3, 6);
+        let sizes: Vec<Vec<(usize, usize)>> =
+            chunks.iter().map(|chunk| chunk.iter().map(|(j, part)| (*j, part.len())).collect()).collect();
+        // The first chunk is one batch; then chunks of 6 straddle jobs 0 and 2; 17 = 3 + 6 + 6 + 2.
+        assert_eq!(sizes, vec![vec![(0, 3)], vec![(0, 6)], vec![(0, 1), (2, 5)], vec![(2, 2)]]);
+        let flat: Vec<usize> = chunks.iter().flatten().flat_map(|(_, part)| part.iter().copied()).collect();
+        let expected: Vec<usize> = a.iter().chain(&c).copied().collect();
+        assert_eq!(flat, expected, "every sample once, in job order");
     }
 
     /// Zero-filled 1x8x8 inputs for the digits MLP. Building the chunk that holds `fail_at`
@@ -165,7 +215,8 @@ mod tests {
             None
         }
 
-        fn build(&self, _: &str, chunk: &[usize], _: &(), _: Stream) -> Result<Batch, ScanError> {
+        fn build(&self, parts: &[Part<'_, ()>]) -> Result<Batch, ScanError> {
+            let chunk: Vec<usize> = parts.iter().flat_map(|p| p.indices.iter().copied()).collect();
             if self.fail_at.is_some_and(|i| chunk.contains(&i)) {
                 return Err(ScanError::Incompatible("cannot build".into()));
             }
@@ -207,7 +258,7 @@ mod tests {
 
     #[test]
     fn a_failed_build_stops_the_stream_with_its_error() {
-        // Chunks of job 0: [0..4), [4..260), [260..516), [516..600); the third fails.
+        // Chunks: [0..4), [4..260), [260..516), then [516..600) with job 1; the third fails.
         let (a, c): (Vec<usize>, Vec<usize>) = ((0..600).collect(), (0..3).collect());
         let (result, seen) = stream(Zeros { fail_at: Some(300), misshape_at: None }, &[job(&a), job(&c)]);
         assert!(matches!(result, Err(ScanError::Incompatible(ref m)) if m == "cannot build"), "{result:?}");
@@ -218,9 +269,9 @@ mod tests {
     fn a_failed_inference_stops_the_producer_too() {
         // The first chunk of job 1 is refused while job 1's later chunks are being built: the
         // producer must see the stream close instead of waiting to hand them over.
-        let (a, c): (Vec<usize>, Vec<usize>) = ((0..10).collect(), (1000..2000).collect());
+        let (a, c): (Vec<usize>, Vec<usize>) = ((0..4).collect(), (1000..2000).collect());
         let (result, seen) = stream(Zeros { fail_at: None, misshape_at: Some(1000) }, &[job(&a), job(&c)]);
         assert!(matches!(result, Err(ScanError::Engine(_))), "{result:?}");
-        assert_eq!(seen, vec![(0, 10)]);
+        assert_eq!(seen, vec![(0, 4)]);
     }
 }

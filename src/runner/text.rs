@@ -4,6 +4,7 @@
 
 use rayon::prelude::*;
 
+use super::pipeline::Part;
 use super::{Batch, EXAMPLES, Example, ExampleInput, Kit, Predictions, Prepared, ScanError, ScoreKind, SearchContext};
 use crate::battery::spec::{Probe, SearchSpec, TextPosition, TransformSpec};
 use crate::data::TextDataset;
@@ -155,18 +156,17 @@ impl Kit for TextKit<'_> {
         transform.control()
     }
 
-    fn build(
-        &self,
-        key: &str,
-        chunk: &[usize],
-        transform: &dyn TextTransform,
-        stream: Stream,
-    ) -> Result<Batch, ScanError> {
-        let rngs = ProbeRngs::new(self.seed, key);
-        let sequences: Vec<TokenSequence> = chunk
-            .par_iter()
-            .map(|&i| self.sample(&rngs, i, transform, stream).map(|(_, tokens)| tokens))
-            .collect::<Result<_, _>>()?;
+    fn build(&self, parts: &[Part<'_, dyn TextTransform>]) -> Result<Batch, ScanError> {
+        let mut sequences: Vec<TokenSequence> = Vec::new();
+        for part in parts {
+            let rngs = ProbeRngs::new(self.seed, part.key);
+            let built: Vec<TokenSequence> = part
+                .indices
+                .par_iter()
+                .map(|&i| self.sample(&rngs, i, part.transform, part.stream).map(|(_, tokens)| tokens))
+                .collect::<Result<_, _>>()?;
+            sequences.extend(built);
+        }
         Ok(self.encoder.batch(&sequences))
     }
 
@@ -244,6 +244,8 @@ fn summarise(found: &vocabulary::Sweep, search_samples: usize, confirmation_samp
         mask_l1: found.chosen.ids.len() as f64,
         mask_bounds: None,
         vocabulary: Some(found.clone()),
+        coverage: None,
+        budget: None,
     }
 }
 

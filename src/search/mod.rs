@@ -9,6 +9,12 @@
 //!   pattern that send inputs to class `t` — optimised with antithetic NES gradient estimates
 //!   (Wierstra et al., 2014; as in B3, Dong et al., 2021), since an ONNX file gives no gradients.
 //!
+//! Searches are lazy and bounded: candidates are descriptions (size, position, content) stamped
+//! onto clean images only when a batch is built, and every evaluation goes through
+//! [`Oracle::classify`], which packs (candidate, image) pairs into full batches and holds one
+//! batch of probed images at a time — so memory does not grow with the number of candidates,
+//! and a GPU sees few, full calls instead of one small call per candidate.
+//!
 //! The model-level statistic is Neural Cleanse's anomaly index over classes (median absolute
 //! deviation; one-sided). It only *chooses* which trigger to confirm: the runner then applies
 //! the chosen trigger to held-out inputs the search never saw, against a matched control (and
@@ -19,21 +25,54 @@ pub mod patch;
 pub mod reverse;
 pub mod vocabulary;
 
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, ArrayView1, ArrayView3, ArrayViewMut3};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::EngineError;
 use crate::transform::{MaskedTrigger, ValueRange};
 
-/// Class probabilities for a batch of `[C, H, W]` images: the model, seen by the search.
+/// Writes image `i` of an evaluation, `[C, H, W]`, into a view holding arbitrary values.
+pub type Fill<'f> = dyn Fn(usize, ArrayViewMut3<'_, f32>) + Sync + 'f;
+
+/// The model, as a search sees it.
 pub trait Oracle {
-    fn probabilities(&mut self, images: &[Array3<f32>]) -> Result<Array2<f32>, EngineError>;
+    /// Classifies `count` images, each written on demand by `fill`, a full batch at a time;
+    /// `row(i, probabilities)` receives image `i`'s class probabilities, in order.
+    fn classify(
+        &mut self,
+        count: usize,
+        fill: &Fill<'_>,
+        row: &mut dyn FnMut(usize, ArrayView1<'_, f32>),
+    ) -> Result<(), EngineError>;
+}
+
+/// The predicted class of each of `count` images written by `fill`.
+pub fn predict(oracle: &mut dyn Oracle, count: usize, fill: &Fill<'_>) -> Result<Vec<usize>, EngineError> {
+    let mut predicted = vec![0; count];
+    oracle.classify(count, fill, &mut |i, row| predicted[i] = argmax_row(row))?;
+    Ok(predicted)
+}
+
+/// The clean `[C, H, W]` images a search draws on, borrowed from wherever they are held.
+pub trait Images: Sync {
+    fn count(&self) -> usize;
+    fn image(&self, i: usize) -> ArrayView3<'_, f32>;
+}
+
+impl Images for Vec<Array3<f32>> {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn image(&self, i: usize) -> ArrayView3<'_, f32> {
+        self[i].view()
+    }
 }
 
 /// What the search needs besides the model.
 pub struct SearchInput<'a> {
     /// Clean `[C, H, W]` images of the search split.
-    pub images: &'a [Array3<f32>],
+    pub images: &'a dyn Images,
     /// The model's clean predictions on them.
     pub clean: &'a [usize],
     pub classes: usize,
@@ -68,6 +107,32 @@ pub struct SearchOutcome {
     /// Index into `candidates` of the most anomalous class: the trigger to confirm.
     pub chosen: usize,
     pub queries: u64,
+    /// How much of its candidate space the search covered (`None` for searches that optimise
+    /// rather than enumerate).
+    pub coverage: Option<Coverage>,
+}
+
+/// How much of an enumerated candidate space a search looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// Candidates in the space (sizes × positions × contents).
+    pub space: u64,
+    /// Candidates evaluated at the first rung; the rest were skipped to fit the budget.
+    pub evaluated: u64,
+    pub first_rung_samples: usize,
+    pub rungs: usize,
+}
+
+/// The query budget a search probe had, and why it was smaller than asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetReport {
+    /// The battery's budget, or `--search-budget`.
+    pub requested: u64,
+    /// The budget the search ran with.
+    pub granted: u64,
+    /// Why `granted` is below `requested` (the scan's time budget), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited_by: Option<String>,
 }
 
 /// Per-class evidence of a search, as reported.
@@ -94,6 +159,12 @@ pub struct SearchSummary {
     /// A text vocabulary sweep's ranked tokens, controls and throughput.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vocabulary: Option<vocabulary::Sweep>,
+    /// How much of the candidate space a patch search covered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+    /// The query budget the search had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetReport>,
 }
 
 /// A rectangle of pixels: rows `top..top + height`, columns `left..left + width`.
@@ -164,33 +235,25 @@ pub(crate) fn attack_success(clean: &[usize], predicted: &[usize], class: usize)
     (into, eligible)
 }
 
-/// Index of the largest probability in each row.
-pub(crate) fn argmax(probabilities: &Array2<f32>) -> Vec<usize> {
-    probabilities
-        .rows()
-        .into_iter()
-        .map(|row| {
-            let mut best = 0;
-            for (j, v) in row.iter().enumerate() {
-                if *v > row[best] {
-                    best = j;
-                }
-            }
-            best
-        })
-        .collect()
+/// Index of the largest probability in a row (the first one on ties).
+pub(crate) fn argmax_row(row: ArrayView1<'_, f32>) -> usize {
+    let mut best = 0;
+    for (j, v) in row.iter().enumerate() {
+        if *v > row[best] {
+            best = j;
+        }
+    }
+    best
 }
 
-/// Applies a trigger to a clean image (content mapped into the range, clipped).
-pub(crate) fn stamp(image: &Array3<f32>, trigger: &MaskedTrigger, range: &ValueRange) -> Array3<f32> {
-    let mut out = image.clone();
-    for ((c, y, x), v) in out.indexed_iter_mut() {
+/// Applies a trigger to a clean image in place (content mapped into the range, clipped).
+pub(crate) fn stamp(mut image: ArrayViewMut3<'_, f32>, trigger: &MaskedTrigger, range: &ValueRange) {
+    for ((c, y, x), v) in image.indexed_iter_mut() {
         let m = trigger.mask[[y, x]];
         if m > 0.0 {
             *v = range.clamp(c, (1.0 - m) * *v + m * range.level(c, trigger.pattern[[c, y, x]]));
         }
     }
-    out
 }
 
 #[cfg(test)]

@@ -10,13 +10,13 @@
 //! `n0` is chosen so the whole search fits the query budget; with too many candidates for the
 //! budget, a seeded subset is searched.
 
-use ndarray::{Array2, Array3};
+use ndarray::{Array2, Array3, ArrayViewMut3};
 use rand::seq::SliceRandom;
 
-use super::{ClassCandidate, Oracle, SearchInput, SearchOutcome, anomaly, argmax, attack_success, stamp};
+use super::{ClassCandidate, Coverage, Oracle, SearchInput, SearchOutcome, anomaly, attack_success, predict};
 use crate::battery::spec::{Extent, SearchContent};
 use crate::engine::EngineError;
-use crate::transform::{self, MaskedTrigger, Stream};
+use crate::transform::{self, MaskedTrigger, Stream, ValueRange};
 
 /// Survivors per rung: one in `ETA`, and `ETA` times the samples.
 const ETA: usize = 3;
@@ -25,12 +25,155 @@ const MIN_FIRST_RUNG: usize = 4;
 /// Confidence of the lower bound used for ranking (two-sided alpha 0.2 → one-sided 90%).
 const RANKING_ALPHA: f64 = 0.2;
 
-/// Intensity of a content at (channel, row, column) within the patch.
-type PatternFn = Box<dyn Fn(usize, usize, usize) -> f32>;
+/// What fills a patch.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Content {
+    /// A corner of the colour cube (bit `c` = channel `c` at its maximum); for one channel,
+    /// 0 is black and 1 white.
+    Corner(usize),
+    /// A checkerboard of the two extremes; the phase says which one the corner pixel takes.
+    Checkerboard(usize),
+    /// The `k`-th seeded noise pattern.
+    Noise(usize),
+}
 
-struct Candidate {
-    trigger: MaskedTrigger,
-    description: String,
+/// One candidate trigger: a `height` × `width` patch at (`top`, `left`) filled with `content`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Patch {
+    height: usize,
+    width: usize,
+    top: usize,
+    left: usize,
+    content: Content,
+}
+
+/// The search space, enumerated lazily: candidate `k` is worked out from `k` when needed, in
+/// the order sizes × rows × columns × contents.
+struct Space {
+    channels: usize,
+    height: usize,
+    width: usize,
+    /// Per size: the patch's (height, width), and how many rows and columns it can start at.
+    sizes: Vec<((usize, usize), usize, usize)>,
+    step: usize,
+    contents: Vec<Content>,
+    /// The noise patterns, `[C, H, W]` each (a patch reads the top-left corner of its own).
+    noise: Vec<Array3<f32>>,
+}
+
+impl Space {
+    fn new(
+        (channels, height, width): (usize, usize, usize),
+        sizes: &[Extent],
+        stride: u32,
+        contents: &[SearchContent],
+        seed: u64,
+    ) -> Self {
+        let step = stride.max(1) as usize;
+        let mut listed = Vec::new();
+        let mut noise = Vec::new();
+        for content in contents {
+            match content {
+                SearchContent::Extremes => {
+                    let corners = if channels == 3 { 8 } else { 2 };
+                    listed.extend((0..corners).map(Content::Corner));
+                }
+                SearchContent::Checkerboard => listed.extend((0..2).map(Content::Checkerboard)),
+                SearchContent::Noise => {
+                    for k in 0..2u64 {
+                        listed.push(Content::Noise(noise.len()));
+                        noise.push(noise_pattern(seed, k, channels, height, width));
+                    }
+                }
+            }
+        }
+        let sizes = sizes
+            .iter()
+            .map(|&size| {
+                let (h, w) = (pixels(size, height).min(height), pixels(size, width).min(width));
+                ((h, w), (height - h) / step + 1, (width - w) / step + 1)
+            })
+            .collect();
+        Self { channels, height, width, sizes, step, contents: listed, noise }
+    }
+
+    fn len(&self) -> usize {
+        self.sizes.iter().map(|(_, rows, cols)| rows * cols * self.contents.len()).sum()
+    }
+
+    fn get(&self, mut k: usize) -> Patch {
+        let per_position = self.contents.len();
+        for &((height, width), rows, cols) in &self.sizes {
+            let here = rows * cols * per_position;
+            if k < here {
+                let (position, content) = (k / per_position, k % per_position);
+                return Patch {
+                    height,
+                    width,
+                    top: (position / cols) * self.step,
+                    left: (position % cols) * self.step,
+                    content: self.contents[content],
+                };
+            }
+            k -= here;
+        }
+        unreachable!("candidate index within the space")
+    }
+
+    /// Intensity of `content` at (channel, row, column) within the patch.
+    fn intensity(&self, content: Content, c: usize, y: usize, x: usize) -> f32 {
+        match content {
+            Content::Corner(bits) => {
+                if self.channels == 3 {
+                    ((bits >> c) & 1) as f32
+                } else {
+                    (bits & 1) as f32
+                }
+            }
+            Content::Checkerboard(phase) => ((y + x + phase) % 2) as f32,
+            Content::Noise(k) => self.noise[k][[c, y, x]],
+        }
+    }
+
+    /// Stamps the patch onto an image in place (content mapped into the range).
+    fn stamp(&self, patch: &Patch, mut image: ArrayViewMut3<'_, f32>, range: &ValueRange) {
+        for c in 0..self.channels {
+            for y in 0..patch.height {
+                for x in 0..patch.width {
+                    let level = range.level(c, self.intensity(patch.content, c, y, x));
+                    image[[c, patch.top + y, patch.left + x]] = range.clamp(c, level);
+                }
+            }
+        }
+    }
+
+    /// The patch as a full-size mask and pattern: what the runner confirms and reports.
+    fn trigger(&self, patch: &Patch) -> MaskedTrigger {
+        let mut mask = Array2::<f32>::zeros((self.height, self.width));
+        let mut pattern = Array3::<f32>::zeros((self.channels, self.height, self.width));
+        for y in 0..patch.height {
+            for x in 0..patch.width {
+                mask[[patch.top + y, patch.left + x]] = 1.0;
+                for c in 0..self.channels {
+                    pattern[[c, patch.top + y, patch.left + x]] = self.intensity(patch.content, c, y, x);
+                }
+            }
+        }
+        MaskedTrigger { mask, pattern }
+    }
+
+    fn describe(&self, patch: &Patch) -> String {
+        let name = match patch.content {
+            Content::Corner(bits) if self.channels == 3 => {
+                format!("colour ({}, {}, {})", bits & 1, (bits >> 1) & 1, (bits >> 2) & 1)
+            }
+            Content::Corner(1) => "white".to_string(),
+            Content::Corner(_) => "black".to_string(),
+            Content::Checkerboard(phase) => format!("checkerboard phase {phase}"),
+            Content::Noise(k) => format!("noise {k}"),
+        };
+        format!("{}x{} at row {}, column {}, {name}", patch.width, patch.height, patch.top, patch.left)
+    }
 }
 
 fn pixels(extent: Extent, side: usize) -> usize {
@@ -38,85 +181,6 @@ fn pixels(extent: Extent, side: usize) -> usize {
         Extent::Pixels(n) => n as usize,
         Extent::Fraction(f) => ((f * side as f32).round() as usize).max(1),
     }
-}
-
-/// Every candidate trigger of the search space.
-fn candidates(
-    channels: usize,
-    height: usize,
-    width: usize,
-    sizes: &[Extent],
-    stride: u32,
-    contents: &[SearchContent],
-    seed: u64,
-) -> Vec<Candidate> {
-    let mut patterns: Vec<(String, PatternFn)> = Vec::new();
-    for content in contents {
-        match content {
-            SearchContent::Extremes => {
-                let corners = if channels == 3 { 8 } else { 2 };
-                for corner in 0..corners {
-                    let name = if channels == 3 {
-                        format!("colour ({}, {}, {})", corner & 1, (corner >> 1) & 1, (corner >> 2) & 1)
-                    } else if corner == 1 {
-                        "white".to_string()
-                    } else {
-                        "black".to_string()
-                    };
-                    let bits = corner;
-                    patterns.push((
-                        name,
-                        Box::new(
-                            move |c, _, _| {
-                                if channels == 3 { ((bits >> c) & 1) as f32 } else { (bits & 1) as f32 }
-                            },
-                        ),
-                    ));
-                }
-            }
-            SearchContent::Checkerboard => {
-                for phase in 0..2 {
-                    patterns.push((
-                        format!("checkerboard phase {phase}"),
-                        Box::new(move |_, y, x| ((y + x + phase) % 2) as f32),
-                    ));
-                }
-            }
-            SearchContent::Noise => {
-                for k in 0..2u64 {
-                    let noise = noise_pattern(seed, k, channels, height, width);
-                    patterns.push((format!("noise {k}"), Box::new(move |c, y, x| noise[[c, y, x]])));
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for &size in sizes {
-        let (h, w) = (pixels(size, height).min(height), pixels(size, width).min(width));
-        let step = stride.max(1) as usize;
-        for top in (0..=height - h).step_by(step) {
-            for left in (0..=width - w).step_by(step) {
-                for (name, pattern) in &patterns {
-                    let mut mask = Array2::<f32>::zeros((height, width));
-                    let mut content = Array3::<f32>::zeros((channels, height, width));
-                    for y in top..top + h {
-                        for x in left..left + w {
-                            mask[[y, x]] = 1.0;
-                            for c in 0..channels {
-                                content[[c, y, x]] = pattern(c, y - top, x - left);
-                            }
-                        }
-                    }
-                    let trigger = MaskedTrigger { mask, pattern: content };
-                    out.push(Candidate {
-                        trigger,
-                        description: format!("{w}x{h} at row {top}, column {left}, {name}"),
-                    });
-                }
-            }
-        }
-    }
-    out
 }
 
 fn noise_pattern(seed: u64, k: u64, channels: usize, height: usize, width: usize) -> Array3<f32> {
@@ -134,39 +198,56 @@ pub fn search(
     contents: &[SearchContent],
     budget: u64,
 ) -> Result<SearchOutcome, EngineError> {
-    let (channels, height, width) = input.images.first().map_or((1, 1, 1), |i| i.dim());
-    let mut pool = candidates(channels, height, width, sizes, stride, contents, input.seed);
-    let n = input.images.len().max(1);
+    let available = input.images.count();
+    let n = available.max(1);
+    let dims = if available == 0 { (1, 1, 1) } else { input.images.image(0).dim() };
+    let space = Space::new(dims, sizes, stride, contents, input.seed);
     // Rungs until the sample count reaches every search image.
     let mut rungs = 1;
     while MIN_FIRST_RUNG * ETA.pow(rungs as u32 - 1) < n {
         rungs += 1;
     }
     let per_candidate_budget = budget as usize / rungs.max(1);
+    // Candidate indices only: a candidate's pixels exist just while a batch is built.
+    let mut pool: Vec<usize> = (0..space.len()).collect();
     if pool.len() * MIN_FIRST_RUNG > per_candidate_budget {
         let keep = (per_candidate_budget / MIN_FIRST_RUNG).max(input.classes);
         let mut rng = transform::sample_rng(input.seed, input.key, 0, Stream::Placement);
         pool.shuffle(&mut rng);
         pool.truncate(keep);
     }
-    let first = (per_candidate_budget / pool.len().max(1)).clamp(MIN_FIRST_RUNG, n);
+    // At least MIN_FIRST_RUNG samples, but never more than there are.
+    let first = (per_candidate_budget / pool.len().max(1)).max(MIN_FIRST_RUNG).min(n);
+    let coverage = Coverage {
+        space: space.len() as u64,
+        evaluated: pool.len() as u64,
+        first_rung_samples: first.min(available),
+        rungs: 0,
+    };
     let mut alive: Vec<usize> = (0..pool.len()).collect();
     // Best (candidate, score, asr) per class so far.
     let mut best: Vec<Option<(usize, f64, f64)>> = vec![None; input.classes];
     let mut queries = 0u64;
     let mut samples = first;
+    let mut rungs_run = 0;
     loop {
-        let used = &input.images[..samples.min(n)];
-        let clean = &input.clean[..samples.min(n)];
+        rungs_run += 1;
+        let m = samples.min(available);
+        let clean = &input.clean[..m];
+        // Every (candidate, image) pair of the rung in one packed evaluation.
+        let patches: Vec<Patch> = alive.iter().map(|&k| space.get(pool[k])).collect();
+        let fill = |i: usize, mut image: ArrayViewMut3<'_, f32>| {
+            image.assign(&input.images.image(i % m));
+            space.stamp(&patches[i / m], image, input.range);
+        };
+        let predicted = predict(oracle, patches.len() * m, &fill)?;
+        queries += predicted.len() as u64;
         let mut scored: Vec<(usize, f64)> = Vec::with_capacity(alive.len());
-        for &k in &alive {
-            let trigger = &pool[k].trigger;
-            let probed: Vec<Array3<f32>> = used.iter().map(|img| stamp(img, trigger, input.range)).collect();
-            let predicted = argmax(&oracle.probabilities(&probed)?);
-            queries += probed.len() as u64;
+        for (j, &k) in alive.iter().enumerate() {
+            let predicted = &predicted[j * m..(j + 1) * m];
             let mut top = 0.0f64;
             for (class, held) in best.iter_mut().enumerate() {
-                let (into, eligible) = attack_success(clean, &predicted, class);
+                let (into, eligible) = attack_success(clean, predicted, class);
                 let asr = if eligible == 0 { 0.0 } else { into as f64 / eligible as f64 };
                 let lower = crate::stats::clopper_pearson(into as u64, eligible as u64, RANKING_ALPHA).lower;
                 top = top.max(lower);
@@ -197,12 +278,13 @@ pub fn search(
         .enumerate()
         .map(|(class, found)| {
             let (k, score, asr) = found.unwrap_or((0, 0.0, 0.0));
+            let patch = space.get(pool[k]);
             ClassCandidate {
                 class,
-                trigger: pool[k].trigger.clone(),
+                trigger: space.trigger(&patch),
                 attack_success_rate: asr,
                 statistic: score,
-                description: pool[k].description.clone(),
+                description: space.describe(&patch),
             }
         })
         .collect();
@@ -212,6 +294,7 @@ pub fn search(
         (0..candidates.len()).max_by(|&a, &b| statistic[a].total_cmp(&statistic[b]).then(b.cmp(&a))).unwrap_or(0);
     Ok(SearchOutcome {
         method: "patch",
+        coverage: Some(Coverage { rungs: rungs_run, ..coverage }),
         statistic: "attack-success lower bound (90%)",
         candidates,
         anomaly_index,
@@ -228,11 +311,19 @@ mod tests {
     struct Bright;
 
     impl Oracle for Bright {
-        fn probabilities(&mut self, images: &[Array3<f32>]) -> Result<Array2<f32>, EngineError> {
-            Ok(Array2::from_shape_fn((images.len(), 2), |(i, c)| {
-                let on = images[i][[0, 3, 3]] > 0.5;
-                if (c == 1) == on { 1.0 } else { 0.0 }
-            }))
+        fn classify(
+            &mut self,
+            count: usize,
+            fill: &crate::search::Fill<'_>,
+            row: &mut dyn FnMut(usize, ndarray::ArrayView1<'_, f32>),
+        ) -> Result<(), EngineError> {
+            let mut image = Array3::<f32>::zeros((1, 4, 4));
+            for i in 0..count {
+                fill(i, image.view_mut());
+                let on = image[[0, 3, 3]] > 0.5;
+                row(i, ndarray::arr1(&[if on { 0.0 } else { 1.0 }, if on { 1.0 } else { 0.0 }]).view());
+            }
+            Ok(())
         }
     }
 

@@ -11,10 +11,10 @@
 //! is kept. A class whose mask is anomalously small (anomaly index over classes, one-sided) is
 //! the suspected target; the runner confirms its trigger on held-out inputs.
 
-use ndarray::{Array1, Array2, Array3};
+use ndarray::{Array1, Array2, Array3, ArrayViewMut3};
 use rand::RngExt;
 
-use super::{ClassCandidate, Oracle, SearchInput, SearchOutcome, anomaly, argmax, attack_success};
+use super::{ClassCandidate, Oracle, SearchInput, SearchOutcome, anomaly, argmax_row, attack_success, predict};
 use crate::engine::EngineError;
 use crate::transform::{self, MaskedTrigger, Stream};
 
@@ -63,27 +63,40 @@ impl Problem<'_> {
         MaskedTrigger { mask, pattern }
     }
 
-    /// Mean cross-entropy towards `target` plus `λ` times the mask's mean, and the ASR.
-    fn loss(
+    /// For each of `thetas`: mean cross-entropy towards `target` plus `λ` times the mask's
+    /// mean, and the ASR, over the images at `batch`. Every (theta, image) pair goes through
+    /// the oracle in one packed evaluation.
+    fn losses(
         &self,
         oracle: &mut dyn Oracle,
-        theta: &Array1<f64>,
+        thetas: &[Array1<f64>],
         batch: &[usize],
         target: usize,
         lambda: f64,
         queries: &mut u64,
-    ) -> Result<(f64, f64), EngineError> {
-        let trigger = self.trigger(theta);
-        let images: Vec<Array3<f32>> =
-            batch.iter().map(|&i| super::stamp(&self.input.images[i], &trigger, self.input.range)).collect();
-        let p = oracle.probabilities(&images)?;
-        *queries += images.len() as u64;
-        let ce =
-            p.rows().into_iter().map(|row| -(f64::from(row[target]).max(1e-12)).ln()).sum::<f64>() / batch.len() as f64;
-        let predicted = argmax(&p);
-        let hits = predicted.iter().filter(|&&c| c == target).count();
-        let size = f64::from(trigger.mask.mean().unwrap_or(0.0));
-        Ok((ce + lambda * size, hits as f64 / batch.len() as f64))
+    ) -> Result<Vec<(f64, f64)>, EngineError> {
+        let triggers: Vec<MaskedTrigger> = thetas.iter().map(|theta| self.trigger(theta)).collect();
+        let b = batch.len();
+        let fill = |i: usize, mut image: ArrayViewMut3<'_, f32>| {
+            image.assign(&self.input.images.image(batch[i % b]));
+            super::stamp(image, &triggers[i / b], self.input.range);
+        };
+        // Per theta: summed cross-entropy and hits.
+        let mut sums = vec![(0.0f64, 0usize); thetas.len()];
+        oracle.classify(thetas.len() * b, &fill, &mut |i, row| {
+            let sum = &mut sums[i / b];
+            sum.0 += -(f64::from(row[target]).max(1e-12)).ln();
+            sum.1 += usize::from(argmax_row(row) == target);
+        })?;
+        *queries += (thetas.len() * b) as u64;
+        Ok(triggers
+            .iter()
+            .zip(sums)
+            .map(|(trigger, (ce, hits))| {
+                let size = f64::from(trigger.mask.mean().unwrap_or(0.0));
+                (ce / b as f64 + lambda * size, hits as f64 / b as f64)
+            })
+            .collect())
     }
 }
 
@@ -93,7 +106,7 @@ pub fn search(
     input: &SearchInput<'_>,
     settings: &Settings,
 ) -> Result<SearchOutcome, EngineError> {
-    let (channels, height, width) = input.images.first().map_or((1, 1, 1), |i| i.dim());
+    let (channels, height, width) = if input.images.count() == 0 { (1, 1, 1) } else { input.images.image(0).dim() };
     let problem = Problem { channels, height, width, input };
     let dims = problem.dims();
     let n = settings.directions.max(1) as usize;
@@ -102,7 +115,7 @@ pub fn search(
     let per_class = settings.budget / input.classes.max(1) as u64;
     let mut candidates = Vec::new();
     for target in 0..input.classes {
-        let eligible: Vec<usize> = (0..input.images.len()).filter(|&i| input.clean[i] != target).collect();
+        let eligible: Vec<usize> = (0..input.images.count()).filter(|&i| input.clean[i] != target).collect();
         if eligible.is_empty() {
             let trigger = problem.trigger(&Array1::from_elem(dims, 0.0));
             let l1 = f64::from(trigger.mask_l1());
@@ -127,13 +140,15 @@ pub fn search(
         for step in 1..=iterations {
             let batch: Vec<usize> = (0..batch_size).map(|_| eligible[rng.random_range(0..eligible.len())]).collect();
             let mut gradient = Array1::<f64>::zeros(dims);
-            for _ in 0..n {
-                let u = Array1::from_shape_fn(dims, |_| standard_normal(&mut rng));
-                let plus = &theta + &(&u * sigma);
-                let minus = &theta - &(&u * sigma);
-                let (lp, _) = problem.loss(oracle, &plus, &batch, target, lambda, &mut queries)?;
-                let (lm, _) = problem.loss(oracle, &minus, &batch, target, lambda, &mut queries)?;
-                gradient.scaled_add((lp - lm) / (2.0 * n as f64 * sigma), &u);
+            // The antithetic pairs θ ± σu of every direction, evaluated together.
+            let directions: Vec<Array1<f64>> =
+                (0..n).map(|_| Array1::from_shape_fn(dims, |_| standard_normal(&mut rng))).collect();
+            let thetas: Vec<Array1<f64>> =
+                directions.iter().flat_map(|u| [&theta + &(u * sigma), &theta - &(u * sigma)]).collect();
+            let losses = problem.losses(oracle, &thetas, &batch, target, lambda, &mut queries)?;
+            drop(thetas);
+            for (u, pair) in directions.iter().zip(losses.chunks(2)) {
+                gradient.scaled_add((pair[0].0 - pair[1].0) / (2.0 * n as f64 * sigma), u);
             }
             // Adam.
             m = &m * BETA1 + &(&gradient * (1.0 - BETA1));
@@ -141,7 +156,8 @@ pub fn search(
             let m_hat = &m / (1.0 - BETA1.powi(step as i32));
             let v_hat = &v / (1.0 - BETA2.powi(step as i32));
             theta = &theta - &(m_hat / (v_hat.mapv(f64::sqrt) + 1e-8) * f64::from(settings.learning_rate));
-            let (_, asr) = problem.loss(oracle, &theta, &batch, target, lambda, &mut queries)?;
+            let (_, asr) =
+                problem.losses(oracle, std::slice::from_ref(&theta), &batch, target, lambda, &mut queries)?[0];
             if asr >= WORKING_ASR {
                 let l1 = f64::from(problem.trigger(&theta).mask_l1());
                 if best.as_ref().is_none_or(|(b, _)| l1 < *b) {
@@ -155,10 +171,12 @@ pub fn search(
         // Measure the kept trigger on every eligible search input.
         let theta = best.map_or(theta, |(_, t)| t);
         let trigger = problem.trigger(&theta);
-        let images: Vec<Array3<f32>> =
-            eligible.iter().map(|&i| super::stamp(&input.images[i], &trigger, input.range)).collect();
-        let predicted = argmax(&oracle.probabilities(&images)?);
-        queries += images.len() as u64;
+        let fill = |i: usize, mut image: ArrayViewMut3<'_, f32>| {
+            image.assign(&input.images.image(eligible[i]));
+            super::stamp(image, &trigger, input.range);
+        };
+        let predicted = predict(oracle, eligible.len(), &fill)?;
+        queries += eligible.len() as u64;
         let clean: Vec<usize> = eligible.iter().map(|&i| input.clean[i]).collect();
         let (into, total) = attack_success(&clean, &predicted, target);
         let asr = into as f64 / total.max(1) as f64;
@@ -180,6 +198,7 @@ pub fn search(
         (0..candidates.len()).min_by(|&a, &b| statistic[a].total_cmp(&statistic[b]).then(a.cmp(&b))).unwrap_or(0);
     Ok(SearchOutcome {
         method: "reverse-engineer",
+        coverage: None,
         statistic: "mask L1 (pixels) / min(1, ASR / 0.9)",
         candidates,
         anomaly_index,

@@ -430,15 +430,20 @@ impl Evaluator<'_, '_> {
     fn evaluate(&mut self, candidates: &[Vec<u32>], m: usize) -> Result<Vec<Counts>, EngineError> {
         let classes = self.input.classes;
         let mut out = vec![Counts { moved: vec![0; classes] }; candidates.len()];
-        let jobs: Vec<(usize, usize)> = (0..candidates.len()).flat_map(|c| (0..m).map(move |i| (c, i))).collect();
-        for batch in jobs.chunks(ORACLE_BATCH) {
+        // Pair `j` is candidate `j / m` inserted into input `j % m`; pairs exist only while
+        // their batch is built.
+        let pairs = candidates.len() * m;
+        for start in (0..pairs).step_by(ORACLE_BATCH) {
+            let batch = start..(start + ORACLE_BATCH).min(pairs);
             let sequences: Vec<TokenSequence> = batch
-                .par_iter()
-                .map(|&(c, i)| insert(&self.input.sequences[i], &candidates[c], self.draws[i]))
+                .clone()
+                .into_par_iter()
+                .map(|j| insert(&self.input.sequences[j % m], &candidates[j / m], self.draws[j % m]))
                 .collect();
             let predicted = self.oracle.classify(&sequences)?;
             self.queries += sequences.len() as u64;
-            for (&(c, i), &p) in batch.iter().zip(&predicted) {
+            for (j, &p) in batch.zip(&predicted) {
+                let (c, i) = (j / m, j % m);
                 if p != self.input.clean[i] && p < classes {
                     out[c].moved[p] += 1;
                 }
