@@ -519,7 +519,15 @@ const AUTO_BATCH_BYTES_GPU: usize = 16 * 1024 * 1024;
 /// (`AUTO_BATCH_BYTES_GPU` on a GPU), as a power of two between 64 and 1,024 samples. Batch
 /// size never changes results, only speed.
 pub fn auto_batch_size(signature: &Signature, gpu: bool) -> usize {
-    let per_sample: usize = signature
+    let bytes = if gpu { AUTO_BATCH_BYTES_GPU } else { AUTO_BATCH_BYTES };
+    let fits = bytes / sample_bytes(signature).max(1);
+    let power = if fits == 0 { 1 } else { 1usize << fits.ilog2() };
+    power.clamp(64, 1024)
+}
+
+/// Bytes of input one sample takes (a symbolic dimension counted as [`SYMBOLIC_DIM`]).
+pub fn sample_bytes(signature: &Signature) -> usize {
+    signature
         .inputs
         .iter()
         .map(|input| {
@@ -535,11 +543,7 @@ pub fn auto_batch_size(signature: &Signature, gpu: bool) -> usize {
             let width = if input.element_type == "int64" { 8 } else { 4 };
             elements * width
         })
-        .sum();
-    let bytes = if gpu { AUTO_BATCH_BYTES_GPU } else { AUTO_BATCH_BYTES };
-    let fits = bytes / per_sample.max(1);
-    let power = if fits == 0 { 1 } else { 1usize << fits.ilog2() };
-    power.clamp(64, 1024)
+        .sum()
 }
 
 /// `view` as a standard-layout array of `rows` rows: borrowed when it already is one, else

@@ -116,11 +116,20 @@ pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
 pub fn search_scope_line(search: &crate::search::SearchSummary) -> Option<String> {
     let mut parts = Vec::new();
     if let Some(c) = &search.coverage {
-        let share = if c.space == 0 { 0.0 } else { 100.0 * c.evaluated as f64 / c.space as f64 };
-        let skipped = c.space - c.evaluated.min(c.space);
+        if c.grid < c.space {
+            let steps: Vec<String> = c.steps.iter().map(|[dy, dx]| format!("{dy}x{dx}")).collect();
+            parts.push(format!(
+                "{} candidates asked for; positions coarsened to steps of {} px, {} candidates",
+                c.space,
+                steps.join(" / "),
+                c.grid
+            ));
+        }
+        let share = if c.grid == 0 { 0.0 } else { 100.0 * c.evaluated as f64 / c.grid as f64 };
+        let skipped = c.grid - c.evaluated.min(c.grid);
         parts.push(format!(
-            "searched {} of {} candidates ({share:.1}%; {skipped} skipped to fit the budget), {} rungs from {} inputs each",
-            c.evaluated, c.space, c.rungs, c.first_rung_samples
+            "searched {} of {} ({share:.1}%; {skipped} skipped to fit the budget), {} rungs from {} inputs each",
+            c.evaluated, c.grid, c.rungs, c.first_rung_samples
         ));
     }
     if let Some(b) = &search.budget {

@@ -516,7 +516,7 @@ fn summarise_search(found: &SearchOutcome, search_samples: usize, confirmation_s
         mask_l1: f64::from(chosen.trigger.mask_l1()),
         mask_bounds: search::Bounds::of_mask(&chosen.trigger.mask),
         vocabulary: None,
-        coverage: found.coverage,
+        coverage: found.coverage.clone(),
         budget: None,
     }
 }

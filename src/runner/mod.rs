@@ -36,10 +36,16 @@ pub use image::Probing;
 /// small enough that building the next chunk overlaps inference of this one.
 pub const CHUNK: usize = 256;
 
-/// Samples per chunk for a model: [`CHUNK`] rounded up to whole batches, so that every call
-/// but a stream's last is a full batch.
+/// Input bytes a chunk may hold: up to three chunks exist at once, so large inputs (a 3x224x224
+/// sample is 588 KiB) get fewer samples per chunk, never less than one batch.
+const CHUNK_BYTES: usize = 32 * 1024 * 1024;
+
+/// Samples per chunk for a model: [`CHUNK`], or fewer when they would exceed [`CHUNK_BYTES`],
+/// rounded up to whole batches so that every call but a stream's last is a full batch.
 pub fn chunk_size(engine: &Engine) -> usize {
-    CHUNK.div_ceil(engine.batch_size.max(1)) * engine.batch_size.max(1)
+    let batch = engine.batch_size.max(1);
+    let fits = CHUNK_BYTES / crate::engine::sample_bytes(&engine.signature).max(1);
+    CHUNK.min(fits).max(1).div_ceil(batch) * batch
 }
 /// Named model inputs for one batch.
 pub type Batch = Vec<(String, InputData)>;

@@ -113,11 +113,17 @@ pub struct SearchOutcome {
 }
 
 /// How much of an enumerated candidate space a search looked at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Coverage {
-    /// Candidates in the space (sizes × positions × contents).
+    /// Candidates in the space the battery asked for (sizes × positions × contents).
     pub space: u64,
-    /// Candidates evaluated at the first rung; the rest were skipped to fit the budget.
+    /// Candidates on the grid searched: the space itself, or a coarser grid when the space
+    /// does not fit the budget.
+    pub grid: u64,
+    /// Per size, the (row, column) step between the grid's positions in pixels.
+    pub steps: Vec<[usize; 2]>,
+    /// Candidates evaluated at the first rung; the rest of the grid was skipped to fit the
+    /// budget.
     pub evaluated: u64,
     pub first_rung_samples: usize,
     pub rungs: usize,

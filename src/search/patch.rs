@@ -7,8 +7,12 @@
 //! candidate of every class, so each class keeps a contender), until a rung uses every search
 //! image. Candidates are ranked by a lower confidence bound of their attack success rate
 //! (Clopper–Pearson at 90%), which puts estimates from different sample sizes on one scale.
-//! `n0` is chosen so the whole search fits the query budget; with too many candidates for the
-//! budget, a seeded subset is searched.
+//! `n0` is chosen so the whole search fits the query budget. With too many candidates for the
+//! budget (a large input at stride 1), positions are first coarsened to a grid whose step is a
+//! fraction of the patch size — `⌈side / k⌉`, the largest `k` that fits, plus the last position
+//! so edges and corners are always tried: a patch then still covers any trigger up to
+//! `(1 − 1/k)` of its side completely. Only if even `k = 2` does not fit is a seeded subset
+//! searched.
 
 use ndarray::{Array2, Array3, ArrayViewMut3};
 use rand::seq::SliceRandom;
@@ -47,15 +51,16 @@ struct Patch {
     content: Content,
 }
 
+/// One patch size: its (height, width), and the rows and columns it starts at.
+type Placements = ((usize, usize), Vec<usize>, Vec<usize>);
+
 /// The search space, enumerated lazily: candidate `k` is worked out from `k` when needed, in
 /// the order sizes × rows × columns × contents.
 struct Space {
     channels: usize,
     height: usize,
     width: usize,
-    /// Per size: the patch's (height, width), and how many rows and columns it can start at.
-    sizes: Vec<((usize, usize), usize, usize)>,
-    step: usize,
+    sizes: Vec<Placements>,
     contents: Vec<Content>,
     /// The noise patterns, `[C, H, W]` each (a patch reads the top-left corner of its own).
     noise: Vec<Array3<f32>>,
@@ -87,31 +92,65 @@ impl Space {
                 }
             }
         }
-        let sizes = sizes
-            .iter()
-            .map(|&size| {
-                let (h, w) = (pixels(size, height).min(height), pixels(size, width).min(width));
-                ((h, w), (height - h) / step + 1, (width - w) / step + 1)
-            })
-            .collect();
-        Self { channels, height, width, sizes, step, contents: listed, noise }
+        let patches: Vec<(usize, usize)> =
+            sizes.iter().map(|&size| (pixels(size, height).min(height), pixels(size, width).min(width))).collect();
+        let sizes =
+            patches.iter().map(|&(h, w)| ((h, w), starts(height, h, step, false), starts(width, w, step, false)));
+        Self { channels, height, width, sizes: sizes.collect(), contents: listed, noise }
+    }
+
+    /// The same space on the finest grid coarser than the stride (`⌈side / k⌉`, largest `k`)
+    /// that holds at most `most` candidates; `None` when the stride grid already fits.
+    fn coarsened(&self, stride: u32, most: usize) -> Option<Space> {
+        if self.len() <= most {
+            return None;
+        }
+        let step = stride.max(1) as usize;
+        let largest = self.height.max(self.width);
+        let grid = |k: usize| -> Vec<Placements> {
+            self.sizes
+                .iter()
+                .map(|&((h, w), _, _)| {
+                    let (dy, dx) = (h.div_ceil(k).max(step), w.div_ceil(k).max(step));
+                    ((h, w), starts(self.height, h, dy, true), starts(self.width, w, dx, true))
+                })
+                .collect()
+        };
+        let count = |sizes: &[Placements]| {
+            sizes.iter().map(|(_, rows, cols)| rows.len() * cols.len() * self.contents.len()).sum::<usize>()
+        };
+        let k = (2..=largest).rev().find(|&k| count(&grid(k)) <= most).unwrap_or(2);
+        Some(Space {
+            channels: self.channels,
+            height: self.height,
+            width: self.width,
+            sizes: grid(k),
+            contents: self.contents.clone(),
+            noise: self.noise.clone(),
+        })
+    }
+
+    /// Per size, the (row, column) steps between positions.
+    fn steps(&self) -> Vec<[usize; 2]> {
+        let step = |starts: &[usize]| if starts.len() > 1 { starts[1] - starts[0] } else { 1 };
+        self.sizes.iter().map(|(_, rows, cols)| [step(rows), step(cols)]).collect()
     }
 
     fn len(&self) -> usize {
-        self.sizes.iter().map(|(_, rows, cols)| rows * cols * self.contents.len()).sum()
+        self.sizes.iter().map(|(_, rows, cols)| rows.len() * cols.len() * self.contents.len()).sum()
     }
 
     fn get(&self, mut k: usize) -> Patch {
         let per_position = self.contents.len();
-        for &((height, width), rows, cols) in &self.sizes {
-            let here = rows * cols * per_position;
+        for ((height, width), rows, cols) in &self.sizes {
+            let here = rows.len() * cols.len() * per_position;
             if k < here {
                 let (position, content) = (k / per_position, k % per_position);
                 return Patch {
-                    height,
-                    width,
-                    top: (position / cols) * self.step,
-                    left: (position % cols) * self.step,
+                    height: *height,
+                    width: *width,
+                    top: rows[position / cols.len()],
+                    left: cols[position % cols.len()],
                     content: self.contents[content],
                 };
             }
@@ -176,6 +215,17 @@ impl Space {
     }
 }
 
+/// Where a patch of `patch` pixels can start along a side of `side`: every `step`-th position,
+/// and with `last` also the final one (so a coarse grid still reaches the far edge).
+fn starts(side: usize, patch: usize, step: usize, last: bool) -> Vec<usize> {
+    let end = side - patch;
+    let mut out: Vec<usize> = (0..=end).step_by(step.max(1)).collect();
+    if last && out.last() != Some(&end) {
+        out.push(end);
+    }
+    out
+}
+
 fn pixels(extent: Extent, side: usize) -> usize {
     match extent {
         Extent::Pixels(n) => n as usize,
@@ -201,13 +251,16 @@ pub fn search(
     let available = input.images.count();
     let n = available.max(1);
     let dims = if available == 0 { (1, 1, 1) } else { input.images.image(0).dim() };
-    let space = Space::new(dims, sizes, stride, contents, input.seed);
+    let asked = Space::new(dims, sizes, stride, contents, input.seed);
     // Rungs until the sample count reaches every search image.
     let mut rungs = 1;
     while MIN_FIRST_RUNG * ETA.pow(rungs as u32 - 1) < n {
         rungs += 1;
     }
     let per_candidate_budget = budget as usize / rungs.max(1);
+    let most = (per_candidate_budget / MIN_FIRST_RUNG).max(input.classes);
+    let coarse = asked.coarsened(stride, most);
+    let space = coarse.as_ref().unwrap_or(&asked);
     // Candidate indices only: a candidate's pixels exist just while a batch is built.
     let mut pool: Vec<usize> = (0..space.len()).collect();
     if pool.len() * MIN_FIRST_RUNG > per_candidate_budget {
@@ -219,7 +272,9 @@ pub fn search(
     // At least MIN_FIRST_RUNG samples, but never more than there are.
     let first = (per_candidate_budget / pool.len().max(1)).max(MIN_FIRST_RUNG).min(n);
     let coverage = Coverage {
-        space: space.len() as u64,
+        space: asked.len() as u64,
+        grid: space.len() as u64,
+        steps: space.steps(),
         evaluated: pool.len() as u64,
         first_rung_samples: first.min(available),
         rungs: 0,
@@ -325,6 +380,27 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    #[test]
+    fn a_space_too_large_for_the_budget_is_coarsened_to_a_grid_that_reaches_every_edge() {
+        let sizes = [Extent::Fraction(0.125), Extent::Fraction(0.25)];
+        let asked = Space::new((3, 224, 224), &sizes, 1, &[SearchContent::Extremes], 1);
+        // (197² + 169²) positions × 8 colours.
+        assert_eq!(asked.len(), (197 * 197 + 169 * 169) * 8);
+        let grid = asked.coarsened(1, 10_000).expect("too large for 10,000");
+        assert!(grid.len() <= 10_000 && grid.len() > 2_500, "{}", grid.len());
+        for ((h, w), rows, cols) in &grid.sizes {
+            // Steps of at most half the patch, and the last start is the far edge.
+            assert!(rows[1] - rows[0] <= h / 2 && cols[1] - cols[0] <= w / 2);
+            assert_eq!((*rows.last().unwrap(), *cols.last().unwrap()), (224 - h, 224 - w));
+        }
+        // A 20x20 trigger in the bottom-right corner lies wholly inside some 28x28 candidate.
+        let covered = (0..grid.len())
+            .map(|k| grid.get(k))
+            .any(|p| p.height == 28 && p.top <= 200 && p.top + 28 >= 220 && p.left <= 200 && p.left + 28 >= 220);
+        assert!(covered);
+        assert!(Space::new((1, 8, 8), &sizes, 1, &[SearchContent::Extremes], 1).coarsened(1, 10_000).is_none());
     }
 
     #[test]
