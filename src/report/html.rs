@@ -355,7 +355,13 @@ fn card(s: &mut String, report: &Report, p: &ProbeReport) {
 /// The trigger a search recovered: its mask and pattern, and every class's search evidence.
 fn search_panel(p: &ProbeReport) -> Option<String> {
     let search = p.search.as_ref()?;
-    let mut s = format!("<h4>Recovered trigger: {} search, class {}</h4>", escape(&search.method), search.chosen_class);
+    // The "any class" entry (class = the class count) is a consistent mapping, not one class.
+    let target = if p.per_class.last().is_some_and(|c| c.class == search.chosen_class) {
+        "any class (all-to-all mapping)".to_string()
+    } else {
+        format!("class {}", search.chosen_class)
+    };
+    let mut s = format!("<h4>Recovered trigger: {} search, {target}</h4>", escape(&search.method));
     if is_base64(&search.mask_png) && is_base64(&search.pattern_png) {
         let _ = write!(
             s,

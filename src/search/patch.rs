@@ -6,7 +6,11 @@
 //! surviving candidates on `n0 · 3^r` search images; a third survive each rung (plus the best
 //! candidate of every class, so each class keeps a contender), until a rung uses every search
 //! image. Candidates are ranked by a lower confidence bound of their attack success rate
-//! (Clopper–Pearson at 90%), which puts estimates from different sample sizes on one scale.
+//! (Clopper–Pearson at 90%), which puts estimates from different sample sizes on one scale —
+//! into each class, and into *any* other class along a consistent mapping (each clean class
+//! sent to one class of its own, as an all-to-all backdoor `y → y + 1` does, which spreads its
+//! flips over every class and so never wins any single one). The mapping's best candidate is
+//! chosen when its bound beats every class's.
 //! `n0` is chosen so the whole search fits the query budget. With too many candidates for the
 //! budget (a large input at stride 1), positions are first coarsened to a grid whose step is a
 //! fraction of the patch size — `⌈side / k⌉`, the largest `k` that fits, plus the last position
@@ -215,6 +219,19 @@ impl Space {
     }
 }
 
+/// Flips that follow a consistent mapping: for each clean class, the flips into the one class
+/// most of its flipped inputs went to, summed; and the inputs counted (every input).
+fn consistent_flips(clean: &[usize], predicted: &[usize], classes: usize) -> (usize, usize) {
+    let mut counts = vec![0usize; classes * classes];
+    for (&c, &p) in clean.iter().zip(predicted) {
+        if c != p && c < classes && p < classes {
+            counts[c * classes + p] += 1;
+        }
+    }
+    let along = counts.chunks(classes.max(1)).map(|row| row.iter().copied().max().unwrap_or(0)).sum();
+    (along, clean.len())
+}
+
 /// Where a patch of `patch` pixels can start along a side of `side`: every `step`-th position,
 /// and with `last` also the final one (so a coarse grid still reaches the far edge).
 fn starts(side: usize, patch: usize, step: usize, last: bool) -> Vec<usize> {
@@ -280,8 +297,9 @@ pub fn search(
         rungs: 0,
     };
     let mut alive: Vec<usize> = (0..pool.len()).collect();
-    // Best (candidate, score, asr) per class so far.
+    // Best (candidate, score, asr) per class so far, and along a consistent mapping.
     let mut best: Vec<Option<(usize, f64, f64)>> = vec![None; input.classes];
+    let mut mapped: Option<(usize, f64, f64)> = None;
     let mut queries = 0u64;
     let mut samples = first;
     let mut rungs_run = 0;
@@ -312,6 +330,13 @@ pub fn search(
                     *held = Some((k, lower, asr));
                 }
             }
+            let (along, total) = consistent_flips(clean, predicted, input.classes);
+            let rate = if total == 0 { 0.0 } else { along as f64 / total as f64 };
+            let lower = crate::stats::clopper_pearson(along as u64, total as u64, RANKING_ALPHA).lower;
+            top = top.max(lower);
+            if mapped.is_none_or(|(kept, s, _)| kept == k || lower > s) {
+                mapped = Some((k, lower, rate));
+            }
             scored.push((k, top));
         }
         if samples >= n || alive.len() <= 1 {
@@ -319,7 +344,7 @@ pub fn search(
         }
         scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         let mut next: Vec<usize> = scored.iter().take(alive.len().div_ceil(ETA)).map(|s| s.0).collect();
-        for (k, _, _) in best.iter().flatten() {
+        for (k, _, _) in best.iter().flatten().chain(&mapped) {
             if !next.contains(k) {
                 next.push(*k);
             }
@@ -344,9 +369,27 @@ pub fn search(
         })
         .collect();
     let statistic: Vec<f64> = candidates.iter().map(|c| c.statistic).collect();
-    let anomaly_index = anomaly(&statistic, true);
-    let chosen =
+    let mut anomaly_index = anomaly(&statistic, true);
+    let mut chosen =
         (0..candidates.len()).max_by(|&a, &b| statistic[a].total_cmp(&statistic[b]).then(b.cmp(&a))).unwrap_or(0);
+    let mut candidates = candidates;
+    // The mapping's candidate joins as the "any class" entry (class = classes) and is chosen
+    // when it beats every single class: an all-to-all trigger.
+    if let Some((k, score, rate)) = mapped
+        && score > statistic.get(chosen).copied().unwrap_or(0.0)
+    {
+        let patch = space.get(pool[k]);
+        candidates.push(ClassCandidate {
+            class: input.classes,
+            trigger: space.trigger(&patch),
+            attack_success_rate: rate,
+            statistic: score,
+            description: format!("{} (any class, consistent mapping)", space.describe(&patch)),
+        });
+        // The anomaly index compares classes; the mapping has no class to compare with.
+        anomaly_index.push(0.0);
+        chosen = candidates.len() - 1;
+    }
     Ok(SearchOutcome {
         method: "patch",
         coverage: Some(Coverage { rungs: rungs_run, ..coverage }),
@@ -380,6 +423,58 @@ mod tests {
             }
             Ok(())
         }
+    }
+
+    #[test]
+    fn consistent_flips_count_each_clean_class_once_along_its_commonest_target() {
+        // Class 0 goes to 1 twice and to 2 once; class 1 goes to 2 twice; one input stays.
+        let clean = [0, 0, 0, 1, 1, 2];
+        let predicted = [1, 1, 2, 2, 2, 2];
+        assert_eq!(consistent_flips(&clean, &predicted, 3), (4, 6));
+    }
+
+    /// A toy all-to-all backdoor: `y → (y + 1) % 3` when pixel (3, 3) is bright; the clean
+    /// class is the image's value at (0, 0) times 3.
+    struct Shift;
+
+    impl Oracle for Shift {
+        fn classify(
+            &mut self,
+            count: usize,
+            fill: &crate::search::Fill<'_>,
+            row: &mut dyn FnMut(usize, ndarray::ArrayView1<'_, f32>),
+        ) -> Result<(), EngineError> {
+            let mut image = Array3::<f32>::zeros((1, 4, 4));
+            for i in 0..count {
+                fill(i, image.view_mut());
+                let clean = (image[[0, 0, 0]] * 3.0).round() as usize % 3;
+                let class = if image[[0, 3, 3]] > 0.5 { (clean + 1) % 3 } else { clean };
+                let mut scores = ndarray::Array1::<f32>::zeros(3);
+                scores[class] = 1.0;
+                row(i, scores.view());
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_all_to_all_trigger_is_chosen_through_its_mapping() {
+        let images: Vec<Array3<f32>> = (0..30)
+            .map(|i| {
+                let mut image = Array3::<f32>::zeros((1, 4, 4));
+                image[[0, 0, 0]] = (i % 3) as f32 / 3.0;
+                image
+            })
+            .collect();
+        let clean: Vec<usize> = (0..30).map(|i| i % 3).collect();
+        let range = crate::transform::ValueRange { lo: vec![0.0], hi: vec![1.0] };
+        let input = SearchInput { images: &images, clean: &clean, classes: 3, range: &range, seed: 1, key: "t" };
+        let outcome = search(&mut Shift, &input, &[Extent::Pixels(1)], 1, &[SearchContent::Extremes], 100_000).unwrap();
+        let chosen = &outcome.candidates[outcome.chosen];
+        // Each class alone gets a third of the flips; the mapping gets them all.
+        assert_eq!(chosen.class, 3, "{:?}", outcome.candidates);
+        assert_eq!(chosen.attack_success_rate, 1.0);
+        assert_eq!(chosen.trigger.mask[[3, 3]], 1.0);
     }
 
     #[test]
