@@ -9,10 +9,12 @@
 //! [0, 1]. λ follows Neural Cleanse's schedule: multiplied by 1.5 while the trigger works
 //! (ASR ≥ 90% on the minibatch), divided by 1.5 while it does not. The smallest working mask
 //! is kept. A class whose mask is anomalously small (anomaly index over classes, one-sided) is
-//! the suspected target; the runner confirms its trigger on held-out inputs.
+//! the suspected target; the runner confirms its trigger on held-out inputs. The directions
+//! `uᵢ` are drawn with the ziggurat sampler Gaussian noise uses (`transform/noise.rs`).
 
 use ndarray::{Array1, Array2, Array3};
 use rand::RngExt;
+use rand_distr::StandardNormal;
 
 use super::{ClassCandidate, Oracle, SearchInput, SearchOutcome, anomaly, argmax, attack_success};
 use crate::engine::EngineError;
@@ -128,7 +130,7 @@ pub fn search(
             let batch: Vec<usize> = (0..batch_size).map(|_| eligible[rng.random_range(0..eligible.len())]).collect();
             let mut gradient = Array1::<f64>::zeros(dims);
             for _ in 0..n {
-                let u = Array1::from_shape_fn(dims, |_| standard_normal(&mut rng));
+                let u = Array1::from_shape_fn(dims, |_| rng.sample::<f64, _>(StandardNormal));
                 let plus = &theta + &(&u * sigma);
                 let minus = &theta - &(&u * sigma);
                 let (lp, _) = problem.loss(oracle, &plus, &batch, target, lambda, &mut queries)?;
@@ -186,11 +188,4 @@ pub fn search(
         chosen,
         queries,
     })
-}
-
-/// A standard normal draw (Box–Muller; the sine branch is discarded for simplicity).
-fn standard_normal(rng: &mut impl RngExt) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
