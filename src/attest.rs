@@ -3,7 +3,8 @@
 //!
 //! The statement's subject is the model file's SHA-256, followed by one subject per external
 //! data file; the predicate ([`PREDICATE_TYPE`]) records what the verdict depends on: battery,
-//! data, runtime and library digests, execution provider, seeds and the per-probe verdicts. It
+//! data, runtime and library digests, execution provider, seeds and the derivation of the
+//! samples' generators from them, and the per-probe verdicts. It
 //! carries no timestamp, so the same scan gives the same bytes; signing tools (cosign,
 //! in-toto) wrap it in a signed envelope and add their own. The statement is built from the
 //! report model ([`Statement::for_report`]); the exporter in `report/intoto.rs` writes it.
@@ -67,6 +68,10 @@ pub struct ScanPredicate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<AttestedFile>,
     pub batteries: Vec<AttestedBattery>,
+    /// How the probes' random inputs were derived from the seeds (the report's `sample_rng`);
+    /// absent in attestations made with `probity/sample-rng/v1`.
+    #[serde(default = "crate::transform::unrecorded_sample_rng")]
+    pub sample_rng: String,
     pub onnxruntime: AttestedRuntime,
     pub execution_provider: AttestedProvider,
     pub correction: Correction,
@@ -188,6 +193,7 @@ impl Statement {
                     seed: b.seed,
                 })
                 .collect(),
+            sample_rng: report.sample_rng.clone(),
             onnxruntime: AttestedRuntime {
                 version: report.onnxruntime.version.clone(),
                 library_sha256: report.onnxruntime.library_sha256.clone(),

@@ -6,6 +6,11 @@
 //! the seeds and the runtime. Replaying it against other batteries, data or seeds would compare
 //! different inputs, so [`Recording::mismatches`] lists every difference and the scan refuses
 //! (exit 2) unless told to allow it; probes whose inputs differ are then skipped.
+//!
+//! A recording also names the derivation of the samples' generators
+//! ([`SAMPLE_RNG_VERSION`]). Under another derivation every random probe sees other inputs, so
+//! [`Recording::read`] refuses such a recording outright (no flag lets it through): the fix is
+//! to record the baseline again.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +21,7 @@ use crate::data::Data;
 use crate::engine::ProviderUsed;
 use crate::onnxruntime::RuntimeInfo;
 use crate::runner::{Predictions, ScanOutcome, ScoreKind};
+use crate::transform::SAMPLE_RNG_VERSION;
 
 pub const SCHEMA: &str = "probity/baseline/v1";
 const FILE: &str = "baseline.json";
@@ -55,6 +61,10 @@ pub struct Recording {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<FileDigest>,
     pub batteries: Vec<RecordedBattery>,
+    /// How the probes' inputs were derived from the seeds ([`SAMPLE_RNG_VERSION`]); recordings
+    /// without it were made with `probity/sample-rng/v1`.
+    #[serde(default = "crate::transform::unrecorded_sample_rng")]
+    pub sample_rng: String,
     pub onnxruntime: RuntimeInfo,
     pub execution_provider: ProviderUsed,
     pub scores: ScoreKind,
@@ -73,6 +83,14 @@ pub enum BaselineError {
         .reasons.join("\n  - ")
     )]
     Mismatch { path: PathBuf, reasons: Vec<String> },
+    #[error(
+        "baseline {path} was recorded with sample generators '{recorded}'{}, but this probity derives them with '{SAMPLE_RNG_VERSION}': every random probe would see other inputs than the recorded ones\nre-record the baseline with this probity version: probity baseline record --model {} --data {} --out {} (with the batteries and --seed it was recorded with)",
+        unrecorded_note(.recorded),
+        .model.display(),
+        .data.display(),
+        .dir.display()
+    )]
+    SampleRng { path: PathBuf, recorded: String, model: PathBuf, data: PathBuf, dir: PathBuf },
 }
 
 impl Recording {
@@ -103,6 +121,7 @@ impl Recording {
                     seed: *seed,
                 })
                 .collect(),
+            sample_rng: SAMPLE_RNG_VERSION.into(),
             onnxruntime,
             execution_provider,
             scores: outcome.scores,
@@ -188,7 +207,26 @@ impl Recording {
                 detail: format!("schema '{}' is not '{SCHEMA}'", recording.schema),
             });
         }
+        if recording.sample_rng != SAMPLE_RNG_VERSION {
+            let dir = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+            return Err(BaselineError::SampleRng {
+                recorded: recording.sample_rng,
+                model: recording.model.path,
+                data: recording.data.path,
+                dir,
+                path: file,
+            });
+        }
         Ok(recording)
+    }
+}
+
+/// Explains a recorded derivation the file did not name but was given by default.
+fn unrecorded_note(recorded: &str) -> &'static str {
+    if recorded == crate::transform::SAMPLE_RNG_UNRECORDED {
+        " (baselines that name none were all recorded with it)"
+    } else {
+        ""
     }
 }
 

@@ -144,6 +144,38 @@ fn a_baseline_from_other_batteries_or_seeds_is_refused_unless_allowed() {
 }
 
 #[test]
+fn a_baseline_recorded_with_other_sample_generators_is_refused_even_when_mismatches_are_allowed() {
+    // Issue 13, item 6: sample generators v2 changed every random probe's inputs, so a v1
+    // recording (one that names no generators) cannot be replayed; the fix is to record again.
+    let dir = tempfile::tempdir().unwrap();
+    record(REFERENCE, dir.path(), &["--battery", "batteries/image-robustness.yaml"]);
+    let file = dir.path().join("baseline.json");
+    let mut recording: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(recording["sample_rng"], "probity/sample-rng/v2");
+    recording.as_object_mut().unwrap().remove("sample_rng");
+    std::fs::write(&file, serde_json::to_vec(&recording).unwrap()).unwrap();
+    for allow in [&[][..], &["--allow-baseline-mismatch"][..]] {
+        probity()
+            .arg("scan")
+            .arg("--model")
+            .arg(fixture(REFERENCE))
+            .arg("--data")
+            .arg(fixture("digits-test.npz"))
+            .args(["--battery", "batteries/image-robustness.yaml", "--baseline"])
+            .arg(dir.path())
+            .args(allow)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(file.display().to_string()))
+            .stderr(predicate::str::contains("recorded with sample generators 'probity/sample-rng/v1'"))
+            .stderr(predicate::str::contains("derives them with 'probity/sample-rng/v2'"))
+            .stderr(predicate::str::contains(
+                "re-record the baseline with this probity version: probity baseline record --model",
+            ));
+    }
+}
+
+#[test]
 fn calibrated_thresholds_are_derived_from_clean_models_and_recorded_in_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let thresholds = dir.path().join("thresholds.yaml");

@@ -537,6 +537,7 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
                 inputs: inputs.clone(),
             })
             .collect(),
+        sample_rng: crate::transform::SAMPLE_RNG_VERSION.into(),
         correction: ctx.correction,
         references: ctx
             .references

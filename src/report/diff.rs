@@ -188,5 +188,6 @@ fn context(old: &Report, new: &Report) -> Vec<String> {
             .join(", ")
     };
     differs("batteries (name@sha256:seed)", &batteries(old), &batteries(new));
+    differs("sample generators", &old.sample_rng, &new.sample_rng);
     notes
 }

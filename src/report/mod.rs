@@ -56,6 +56,11 @@ pub struct Report {
     pub engine: EngineSection,
     pub data: DataSection,
     pub batteries: Vec<BatterySection>,
+    /// How each sample's generator is derived from (seed, probe, sample index):
+    /// [`transform::SAMPLE_RNG_VERSION`](crate::transform::SAMPLE_RNG_VERSION). Reports that do
+    /// not record it were made with [`SAMPLE_RNG_UNRECORDED`](crate::transform::SAMPLE_RNG_UNRECORDED).
+    #[serde(default = "crate::transform::unrecorded_sample_rng")]
+    pub sample_rng: String,
     /// Multiple-testing correction over the gating tests.
     pub correction: Correction,
     /// Known-good models the candidate was compared with (`--reference`).

@@ -9,10 +9,12 @@
 //! [0, 1]. λ follows Neural Cleanse's schedule: multiplied by 1.5 while the trigger works
 //! (ASR ≥ 90% on the minibatch), divided by 1.5 while it does not. The smallest working mask
 //! is kept. A class whose mask is anomalously small (anomaly index over classes, one-sided) is
-//! the suspected target; the runner confirms its trigger on held-out inputs.
+//! the suspected target; the runner confirms its trigger on held-out inputs. The directions
+//! `uᵢ` are drawn with the ziggurat sampler Gaussian noise uses (`transform/noise.rs`).
 
 use ndarray::{Array1, Array2, Array3, ArrayViewMut3};
 use rand::RngExt;
+use rand_distr::StandardNormal;
 
 use super::{ClassCandidate, Oracle, SearchInput, SearchOutcome, anomaly, argmax_row, attack_success, predict};
 use crate::engine::EngineError;
@@ -142,7 +144,7 @@ pub fn search(
             let mut gradient = Array1::<f64>::zeros(dims);
             // The antithetic pairs θ ± σu of every direction, evaluated together.
             let directions: Vec<Array1<f64>> =
-                (0..n).map(|_| Array1::from_shape_fn(dims, |_| standard_normal(&mut rng))).collect();
+                (0..n).map(|_| Array1::from_shape_fn(dims, |_| rng.sample::<f64, _>(StandardNormal))).collect();
             let thetas: Vec<Array1<f64>> =
                 directions.iter().flat_map(|u| [&theta + &(u * sigma), &theta - &(u * sigma)]).collect();
             let losses = problem.losses(oracle, &thetas, &batch, target, lambda, &mut queries)?;
@@ -205,11 +207,4 @@ pub fn search(
         chosen,
         queries,
     })
-}
-
-/// A standard normal draw (Box–Muller; the sine branch is discarded for simplicity).
-fn standard_normal(rng: &mut impl RngExt) -> f64 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }

@@ -4,7 +4,9 @@
 //! Transforms see one sample at a time as a `[C, H, W]` view (the runner permutes NHWC data into
 //! this view without copying) and the per-channel valid [`ValueRange`]. Randomness comes only
 //! from the [`SampleContext`]'s generators, which are derived from (seed, probe id, sample
-//! index) — so results do not depend on thread scheduling, batch size or sample order.
+//! index) — so results do not depend on thread scheduling, batch size or sample order. The
+//! derivation ([`ProbeRngs`]) is versioned by [`SAMPLE_RNG_VERSION`], which reports, baselines
+//! and attestations record.
 //!
 //! Trigger transforms (`patch.rs`, `blend.rs`, sharing their content code in `pattern.rs`) have a
 //! matched control; robustness perturbations (`noise.rs`, `brightness_contrast.rs`, `shift.rs`,
@@ -72,8 +74,8 @@ pub struct SampleContext<'a> {
 }
 
 /// A sample's generator ([`sample_rng`]), derived on first use: most trigger probes stamp fixed
-/// content at a fixed place and never draw, and deriving costs a SHA-256 (about 130 ns, more than
-/// stamping a small patch). The draws are exactly those of the derived generator.
+/// content at a fixed place and never draw, and deriving one still sets up a ChaCha state and its
+/// 256-byte output buffer. The draws are exactly those of the derived generator.
 pub struct LazyRng<'k> {
     source: Option<(&'k ProbeRngs, u64, Stream)>,
     rng: std::cell::OnceCell<ChaCha8Rng>,
@@ -196,39 +198,62 @@ pub enum Stream {
     Placement,
 }
 
-/// The generator for (seed, probe id, sample index, stream). Derived by hashing, so each
-/// sample's randomness is independent of every other's and of evaluation order.
+/// The derivation of every sample generator, by name: recorded in reports, baselines and
+/// attestations, because every random probe's inputs (and so its numbers) depend on it. Change
+/// the derivation and this name together.
+pub const SAMPLE_RNG_VERSION: &str = "probity/sample-rng/v2";
+
+/// The derivation used before [`SAMPLE_RNG_VERSION`] was recorded: a report, baseline or
+/// attestation that does not name one was made with this.
+pub const SAMPLE_RNG_UNRECORDED: &str = "probity/sample-rng/v1";
+
+/// [`SAMPLE_RNG_UNRECORDED`] as a serde default, for files written before the field existed.
+pub fn unrecorded_sample_rng() -> String {
+    SAMPLE_RNG_UNRECORDED.into()
+}
+
+/// The generator for (seed, probe id, sample index, stream); see [`ProbeRngs`].
 pub fn sample_rng(seed: u64, probe_id: &str, sample_index: u64, stream: Stream) -> ChaCha8Rng {
     ProbeRngs::new(seed, probe_id).sample(sample_index, stream)
 }
 
-/// The sample generators of one (seed, probe id): [`sample_rng`] with the hash of the part the
-/// samples share computed once. With a `battery/probe` key that part fills SHA-256's first
-/// 64-byte block, so each sample then costs one block instead of two.
+/// The sample generators of one (seed, probe id).
+///
+/// One ChaCha8 key per probe: SHA-256 of `SAMPLE_RNG_VERSION`, a NUL, the seed (little-endian)
+/// and the probe id, computed once. Each sample's generator is that key with ChaCha's 64-bit
+/// stream (nonce) set to the sample index and the block counter starting at `stream << 62`, so
+/// the probe, control and placement streams of a sample each own 2^62 blocks (2^68 bytes) and
+/// never overlap. Every (index, stream) pair gets its own keystream for the whole `u64` index
+/// range (the vocabulary sweep uses indices near `u64::MAX`, so packing the stream into the
+/// index would wrap). ChaCha's keystream blocks are independent pseudo-random functions of
+/// (key, nonce, counter), so samples stay independent of each other and of evaluation order,
+/// with no hashing per sample.
 #[derive(Clone)]
 pub struct ProbeRngs {
-    prefix: sha2::Sha256,
+    key: [u8; 32],
 }
 
 impl ProbeRngs {
     pub fn new(seed: u64, probe_id: &str) -> Self {
         use sha2::Digest;
-        let mut prefix = sha2::Sha256::new();
-        prefix.update(b"probity/sample-rng/v1\0");
-        prefix.update(seed.to_le_bytes());
-        prefix.update(probe_id.as_bytes());
-        prefix.update([0u8]);
-        Self { prefix }
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(SAMPLE_RNG_VERSION.as_bytes());
+        hasher.update([0u8]);
+        hasher.update(seed.to_le_bytes());
+        hasher.update(probe_id.as_bytes());
+        Self { key: hasher.finalize().into() }
     }
 
     /// Sample `sample_index`'s generator for `stream`.
     pub fn sample(&self, sample_index: u64, stream: Stream) -> ChaCha8Rng {
         use rand::SeedableRng;
-        use sha2::Digest;
-        let mut hasher = self.prefix.clone();
-        hasher.update(sample_index.to_le_bytes());
-        hasher.update([stream as u8]);
-        ChaCha8Rng::from_seed(hasher.finalize().into())
+        /// ChaCha8Rng counts 32-bit words: 16 per 64-byte block, so a block counter of
+        /// `stream << 62` is the word position `stream << 66`.
+        const STREAM_SHIFT: u32 = 62 + 4;
+        let mut rng = ChaCha8Rng::from_seed(self.key);
+        rng.set_stream(sample_index);
+        rng.set_word_pos(u128::from(stream as u8) << STREAM_SHIFT);
+        rng
     }
 }
 
@@ -245,10 +270,40 @@ mod tests {
 
     #[test]
     fn sample_generators_are_pinned() {
-        // Every recorded number depends on this derivation: it must never change silently.
+        // Every recorded number depends on this derivation: it must never change silently (a
+        // change renames SAMPLE_RNG_VERSION). The values come from an independent ChaCha8 in
+        // Python, tests/fixtures/rng/sample_rng_v2.py.
+        assert_eq!(SAMPLE_RNG_VERSION, "probity/sample-rng/v2");
         let short = sample_rng(20261125, "b/p", 7, Stream::Control).random::<u64>();
         let long = sample_rng(1, "throughput/patch-white-1of8-bottom-right", 399, Stream::Placement).random::<u64>();
-        assert_eq!((short, long), (16510967515133579276, 725214322755643622));
+        // The vocabulary sweep draws from indices near u64::MAX.
+        let last = sample_rng(1, "t/vocabulary-sweep", u64::MAX, Stream::Probe).random::<u64>();
+        assert_eq!((short, long, last), (4524127680366726563, 13657556229717597970, 16364303527332561495));
+    }
+
+    #[test]
+    fn every_sample_and_stream_gets_its_own_generator() {
+        // Neighbouring indices and the three streams (including the wrap-around a packed
+        // `index * 4 + stream` would suffer at u64::MAX) start distinct keystreams, and the
+        // shared per-probe key gives what deriving from scratch gives.
+        let rngs = ProbeRngs::new(3, "b/p");
+        let streams = [Stream::Probe, Stream::Control, Stream::Placement];
+        let mut firsts = std::collections::HashSet::new();
+        for index in [0, 1, 2, 1 << 62, u64::MAX - 1, u64::MAX] {
+            for stream in streams {
+                let first = rngs.sample(index, stream).random::<u64>();
+                assert_eq!(first, sample_rng(3, "b/p", index, stream).random::<u64>());
+                assert!(firsts.insert(first), "index {index}, {stream:?} repeats another generator");
+            }
+        }
+        assert_ne!(
+            sample_rng(3, "b/p", 0, Stream::Probe).random::<u64>(),
+            sample_rng(4, "b/p", 0, Stream::Probe).random::<u64>()
+        );
+        assert_ne!(
+            sample_rng(3, "b/p", 0, Stream::Probe).random::<u64>(),
+            sample_rng(3, "b/q", 0, Stream::Probe).random::<u64>()
+        );
     }
 
     /// A 3x2 RGB PNG shared by every case, in a directory that lives as long as the test binary.
