@@ -98,6 +98,24 @@ fn same_command_twice_and_any_thread_count_give_identical_numbers() {
     assert_eq!(two_threads["engine"]["sessions"][0]["input_shapes"], serde_json::json!([[[7, 1, 8, 8]]]));
 }
 
+/// Issue 13: every session sees at most two input shapes in a scan (here exactly one: the batch
+/// size, or 1 for a model that fixes its batch to 1), references included, so a GPU never pays
+/// a new algorithm search for a short batch or a search rung.
+#[test]
+fn every_session_sees_one_input_shape_references_and_batch_one_models_included() {
+    let reference = fixture("clean-mlp64-s2.onnx");
+    let reference = reference.to_str().unwrap();
+    let search = ["--battery", "batteries/image-search.yaml", "--search-budget", "5000", "--batch-size", "48"];
+    let (_, report, _) = scan("clean-mlp64-s1.onnx", &[&search[..], &["--reference", reference]].concat());
+    let sessions = report["engine"]["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "the candidate and the reference");
+    for session in sessions {
+        assert_eq!(session["input_shapes"], serde_json::json!([[[48, 1, 8, 8]]]), "{session}");
+    }
+    let (_, report, _) = scan("clean-mlp64-s1-batch1.onnx", &["--battery", "batteries/image-robustness.yaml"]);
+    assert_eq!(report["engine"]["sessions"][0]["input_shapes"], serde_json::json!([[[1, 1, 8, 8]]]));
+}
+
 #[test]
 fn data_of_the_wrong_shape_exits_2_naming_both_shapes() {
     let out = tempfile::tempdir().unwrap();

@@ -1055,6 +1055,27 @@ mod tests {
     }
 
     #[test]
+    fn the_time_budget_pays_for_the_fixed_probes_first_and_splits_the_rest_among_searches() {
+        let battery = crate::battery::parse(
+            std::path::Path::new("t.yaml"),
+            "schema: probity/battery/v1\nname: b\nversion: \"1\"\nmodality: image\ndefaults: {samples: 100}\nprobes:\n\
+             - {id: t, category: trigger, transform: {kind: patch, size: 2, position: top-left, content: {solid: 1.0}}}\n\
+             - {id: r, category: robustness, transform: {kind: gaussian-noise, std: 0.1}}\n\
+             - {id: s1, category: trigger, search: {method: patch, sizes: [1], stride: 1, contents: [extremes], budget: 1000000}}\n\
+             - {id: s2, category: trigger, search: {method: patch, sizes: [1], stride: 1, contents: [extremes], budget: 1000000}}\n",
+        )
+        .expect("a valid battery");
+        // Fixed probes: trigger 50 x 2 (probe and control) + robustness 50 = 150 queries of the
+        // 50 inputs; at 1 ms a query, 10 s leaves 9.85 s, 4,925 queries per search -> 2,000.
+        assert_eq!(search_allowance(std::slice::from_ref(&battery), 50, 0, 10.0, 1e-3), 2_000);
+        // 100 s: 49,925 each -> 20,000; one reference makes every fixed query cost more.
+        assert_eq!(search_allowance(std::slice::from_ref(&battery), 50, 0, 100.0, 1e-3), 20_000);
+        assert_eq!(search_allowance(std::slice::from_ref(&battery), 50, 1, 100.0, 1e-3), 20_000);
+        // No time left: the floor.
+        assert_eq!(search_allowance(std::slice::from_ref(&battery), 50, 0, 0.0, 1e-3), MIN_SEARCH_QUERIES);
+    }
+
+    #[test]
     fn budgets_round_down_to_one_two_five() {
         let rounded: Vec<u64> = [0, 1, 7, 19, 20, 49, 50, 99, 123_456, 999_999].map(round_down_125).to_vec();
         assert_eq!(rounded, vec![0, 1, 5, 10, 20, 20, 50, 50, 100_000, 500_000]);
