@@ -1,5 +1,5 @@
 //! End-to-end throughput: model queries per second of a probity scan against its two yardsticks,
-//! measured in one run on one machine with one thread budget. Run with
+//! measured in one run on one machine with one thread budget and one execution provider. Run with
 //! `cargo bench --bench throughput`; BENCHMARKS.md records the figures and the targets.
 //!
 //! - **(a) probity**: `runner::scan` over the fixed battery `benches/throughput-battery.yaml`
@@ -9,18 +9,39 @@
 //! - **(b) raw ONNX Runtime**, the ceiling: exactly the inputs (a) classifies — the clean chunks,
 //!   then each probe's transformed chunk and its control's, built here once up front the way the
 //!   runner builds them (same sample order, per-sample generators and chunking) — fed to the same
-//!   `Engine` with `Engine::classify` in a tight loop. Same session, batch size and threads.
+//!   `Engine` with `Engine::classify` in a tight loop. Same session, provider, batch size and
+//!   threads.
 //! - **(c) Python peer**: `benches/peer_scan.py`, the same battery written with onnxruntime and
-//!   vectorised numpy, run through `python3` when `onnxruntime` and `numpy` import.
+//!   vectorised numpy, run through `python3` when `onnxruntime` and `numpy` import; on the CPU
+//!   only.
+//!
+//! The cases are the tiny MLP and the CNN of the fixture zoo (`.npz` data, 400 inputs) and the
+//! realistic-size models `tests/fixtures/large/ocr-clean.onnx` (3x48x192) and `r224-clean.onnx`
+//! (3x224x224) on their 96-PNG folders, read as `probity scan --image-size` reads them.
 //!
 //! (a) and (b) alternate within each repetition, so a change in machine load hits both; each
-//! figure is the median over `PROBITY_BENCH_REPETITIONS` runs (default 11) after one warm-up,
-//! and (a)/(b) is the median of the per-repetition ratios. The peer runs its repetitions
-//! afterwards (see `main` for why not in between); (a)/(c) is the ratio of the medians.
-//! `PROBITY_BENCH_THREADS` (default 2) sets ONNX Runtime's intra-op threads, the rayon pool that
-//! builds probity's inputs, and the peer's `intra_op_num_threads` alike. `PROBITY_BENCH_MODELS`,
-//! a comma-separated list of substrings of the model labels (say `mlp` or `cnn`), runs only the
-//! models it matches — handy under a profiler.
+//! figure is the median over the repetitions after one warm-up, and (a)/(b) is the median of the
+//! per-repetition ratios. The peer runs its repetitions afterwards (see `main` for why not in
+//! between); (a)/(c) is the ratio of the medians. Settings come from the environment:
+//!
+//! - `PROBITY_BENCH_EP`: `cpu` (default), `cuda` or `cuda:N`, for (a) and (b) alike. A provider
+//!   that cannot be registered is an error, never a silent fall back to the CPU. The ONNX Runtime
+//!   library is chosen as `probity` chooses it (`ORT_DYLIB_PATH`, else the pinned build); a GPU
+//!   build is passed through `ORT_DYLIB_PATH`.
+//! - `PROBITY_BENCH_THREADS` (default 2): ONNX Runtime's intra-op threads, the rayon pool that
+//!   builds probity's inputs, and the peer's `intra_op_num_threads`.
+//! - `PROBITY_BENCH_REPETITIONS`: repetitions for every case; by default 11 for the small models
+//!   and 3 for the large ones, whose scans take seconds each on a CPU.
+//! - `PROBITY_BENCH_MODELS`: a comma-separated list of substrings of the case labels (`mlp`,
+//!   `cnn`, `ocr`, `r224`); only the cases it matches run.
+//! - `PROBITY_BENCH_BATCH`: a fixed batch size for (a), (b) and (c); by default the engine
+//!   chooses it per model. A probe's run is at most its sample count (400, or 96 for the large
+//!   models), so larger batches than that change nothing.
+//!
+//! After each case the bench prints the process's peak resident set size so far (`VmHWM`): it
+//! is cumulative over the cases run before, and includes (b)'s prebuilt inputs (1.1 GB for r224),
+//! so it is not probity's own footprint; `benches/memory.sh` and `benches/realsize.sh` measure
+//! that.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,49 +53,141 @@ use probity::battery::{
     self,
     spec::{Battery, Category, Layout, PatchContent, Position, TransformSpec},
 };
-use probity::data::{self, Dataset};
-use probity::engine::{Engine, EngineOptions, InputData};
+use probity::data::{self, ChannelOrder, Dataset, ImageFolderOptions};
+use probity::engine::{Engine, EngineOptions, ExecutionProvider, InputData};
+use probity::onnxruntime::LibrarySource;
 use probity::runner::{self, Models, ScanOutcome, ScanSettings};
 use probity::transform::{self, Geometry, Stream, ValueRange};
 
 const BATTERY: &str = "benches/throughput-battery.yaml";
 const PEER: &str = "benches/peer_scan.py";
 
+/// Where a case's clean inputs come from.
+enum Source {
+    /// An `.npz` with `x` and `y`.
+    Npz(&'static str),
+    /// A folder of PNGs in class sub-folders, read as RGB at `width`x`height` with no mean or
+    /// std (what `probity scan --image-size WxH` does with its defaults).
+    Folder { path: &'static str, width: u32, height: u32 },
+}
+
+/// Minimum (a)/(b) and (a)/(c) on one kind of provider (issue 13); `None`: no target.
+#[derive(Clone, Copy)]
+struct Targets {
+    vs_raw: Option<f64>,
+    vs_peer: Option<f64>,
+}
+
+const NO_TARGET: Targets = Targets { vs_raw: None, vs_peer: None };
+
 struct Case {
     label: &'static str,
     model: &'static str,
-    data: &'static str,
-    /// Targets for (a)/(b) and (a)/(c) (issue 7).
-    min_vs_raw: f64,
-    min_vs_peer: f64,
+    source: Source,
+    /// Repetitions unless `PROBITY_BENCH_REPETITIONS` says otherwise: a CPU scan of a large
+    /// model takes seconds, and (b) as long again.
+    repetitions: usize,
+    /// Targets with `PROBITY_BENCH_EP=cpu` at 2 threads, and on CUDA (where there is no peer).
+    cpu: Targets,
+    cuda: Targets,
 }
 
 const CASES: &[Case] = &[
     Case {
         label: "tiny MLP (clean-mlp64-s1, 1x8x8)",
         model: "tests/fixtures/digits/clean-mlp64-s1.onnx",
-        data: "tests/fixtures/digits/digits-test.npz",
-        min_vs_raw: 0.7,
-        min_vs_peer: 3.0,
+        source: Source::Npz("tests/fixtures/digits/digits-test.npz"),
+        repetitions: 11,
+        cpu: Targets { vs_raw: Some(0.7), vs_peer: Some(1.5) },
+        cuda: NO_TARGET,
     },
     Case {
         label: "CNN (rgb-cnn, 3x32x32)",
         model: "tests/fixtures/zoo/rgb-cnn.onnx",
-        data: "tests/fixtures/zoo/rgb-test.npz",
-        min_vs_raw: 0.9,
-        min_vs_peer: 1.0,
+        source: Source::Npz("tests/fixtures/zoo/rgb-test.npz"),
+        repetitions: 11,
+        cpu: Targets { vs_raw: Some(0.95), vs_peer: Some(1.2) },
+        cuda: Targets { vs_raw: Some(0.8), vs_peer: None },
+    },
+    Case {
+        label: "OCR (ocr-clean, 3x48x192)",
+        model: "tests/fixtures/large/ocr-clean.onnx",
+        source: Source::Folder { path: "tests/fixtures/large/ocr-test", width: 192, height: 48 },
+        repetitions: 3,
+        cpu: NO_TARGET,
+        cuda: NO_TARGET,
+    },
+    Case {
+        label: "r224 (r224-clean, 3x224x224)",
+        model: "tests/fixtures/large/r224-clean.onnx",
+        source: Source::Folder { path: "tests/fixtures/large/r224-test", width: 224, height: 224 },
+        repetitions: 3,
+        cpu: NO_TARGET,
+        cuda: Targets { vs_raw: Some(0.8), vs_peer: None },
     },
 ];
 
-fn root(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+impl Case {
+    fn load_data(&self) -> Dataset {
+        let loaded = match self.source {
+            Source::Npz(path) => data::load(&root(path), None),
+            Source::Folder { path, width, height } => {
+                let channels = ChannelOrder::Rgb;
+                let options = ImageFolderOptions {
+                    width,
+                    height,
+                    channels,
+                    mean: vec![0.0; channels.channels()],
+                    std: vec![1.0; channels.channels()],
+                    layout: Layout::Nchw,
+                };
+                data::load(&root(path), Some(&options))
+            }
+        };
+        loaded.unwrap_or_else(|e| panic!("{}: {e}", self.label))
+    }
+
+    /// An `.npz` the peer can read: the case's own, or `x` and `y` of an image folder written
+    /// under `target` (the peer reads `.npz` only).
+    fn peer_data(&self, dataset: &Dataset, target: &Path) -> PathBuf {
+        match self.source {
+            Source::Npz(path) => root(path),
+            Source::Folder { path, .. } => {
+                let name = Path::new(path).file_name().expect("a folder name").to_string_lossy();
+                let out = target.join(format!("throughput-{name}.npz"));
+                let x = dataset.read(&(0..dataset.len()).collect::<Vec<_>>()).expect("the data reads");
+                let mut npz = ndarray_npy::NpzWriter::new(std::fs::File::create(&out).expect("the peer's .npz"));
+                npz.add_array("x", &x).expect("writing x");
+                if let Some(y) = &dataset.y {
+                    npz.add_array("y", &ndarray::Array1::from(y.clone())).expect("writing y");
+                }
+                npz.finish().expect("writing the peer's .npz");
+                out
+            }
+        }
+    }
 }
 
-fn env_count(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => v.parse().ok().filter(|&n| n >= 1).unwrap_or_else(|| panic!("{name}={v}: expected an integer >= 1")),
-        Err(_) => default,
-    }
+/// `path` in the project: under `CARGO_MANIFEST_DIR` when cargo runs the bench, else under the
+/// current folder — a prebuilt bench executable run from the root of a copy of the project (on
+/// a GPU machine without cargo) must not look for the fixtures where it was built.
+fn root(path: &str) -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from).join(path)
+}
+
+/// A count from the environment, `None` when the variable is unset.
+fn env_count(name: &str) -> Option<usize> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.parse().ok().filter(|&n| n >= 1).unwrap_or_else(|| panic!("{name}={v}: expected an integer >= 1")))
+}
+
+/// This process's peak resident set size so far in MiB (`VmHWM` in `/proc/self/status`).
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
 }
 
 fn median(samples: &[Duration]) -> f64 {
@@ -201,13 +314,20 @@ fn peer_available() -> bool {
         .unwrap_or(false)
 }
 
-fn run_peer(case: &Case, battery_json: &Path, threads: usize, batch_size: usize, repetitions: usize) -> PeerResult {
+fn run_peer(
+    case: &Case,
+    data: &Path,
+    battery_json: &Path,
+    threads: usize,
+    batch_size: usize,
+    repetitions: usize,
+) -> PeerResult {
     let output = Command::new("python3")
         .arg(root(PEER))
         .arg("--model")
         .arg(root(case.model))
         .arg("--data")
-        .arg(root(case.data))
+        .arg(data)
         .arg("--battery-json")
         .arg(battery_json)
         .args(["--threads", &threads.to_string()])
@@ -283,13 +403,28 @@ struct Row {
     vs_raw: f64,
     /// (a)'s median speed over the peer's.
     vs_peer: Option<f64>,
-    min_vs_raw: f64,
-    min_vs_peer: f64,
+    targets: Targets,
+    /// The process's peak RSS after this case (cumulative).
+    peak_rss_mib: Option<f64>,
+}
+
+fn library_origin(source: LibrarySource) -> &'static str {
+    match source {
+        LibrarySource::Flag => "--ort-lib",
+        LibrarySource::Environment => "ORT_DYLIB_PATH",
+        LibrarySource::Pinned => "probity's pinned build",
+    }
 }
 
 fn main() {
-    let threads = env_count("PROBITY_BENCH_THREADS", 2);
-    let repetitions = env_count("PROBITY_BENCH_REPETITIONS", 11);
+    let threads = env_count("PROBITY_BENCH_THREADS").unwrap_or(2);
+    let repetitions = env_count("PROBITY_BENCH_REPETITIONS");
+    // PROBITY_BENCH_BATCH fixes the batch size; by default the engine chooses it per model.
+    let batch_size = env_count("PROBITY_BENCH_BATCH");
+    let ep: ExecutionProvider = std::env::var("PROBITY_BENCH_EP")
+        .map_or(Ok(ExecutionProvider::Cpu), |v| v.parse())
+        .unwrap_or_else(|e| panic!("PROBITY_BENCH_EP: {e}"));
+    let on_cpu = ep == ExecutionProvider::Cpu;
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("the rayon pool");
     let runtime = probity::onnxruntime::load(None).expect("ONNX Runtime");
     let battery = battery::load(&root(BATTERY)).expect("the throughput battery");
@@ -299,13 +434,23 @@ fn main() {
     let battery_json = target.join("throughput-battery.json");
     std::fs::write(&battery_json, serde_json::to_vec_pretty(&battery).expect("battery as JSON"))
         .expect("writing the battery for the peer");
-    let peer = peer_available();
-    // PROBITY_BENCH_BATCH fixes the batch size; by default the engine chooses it per model.
-    let batch_size = std::env::var("PROBITY_BENCH_BATCH").ok().and_then(|v| v.parse::<usize>().ok());
-    let options = EngineOptions { threads: Some(threads), batch_size, ..EngineOptions::default() };
+    // The peer is an onnxruntime CPU session: a yardstick for CPU runs only.
+    let peer = on_cpu && peer_available();
+    // fallback_to_cpu stays false: a provider that cannot be registered fails Engine::load.
+    let options =
+        EngineOptions { execution_provider: ep, threads: Some(threads), batch_size, ..EngineOptions::default() };
+    let info = &runtime.info;
     println!(
-        "threads {threads} (ONNX Runtime intra-op and rayon), {repetitions} repetitions, batch size {}, \
-         load average {}",
+        "ONNX Runtime {} from {} ({}), providers built in: {}",
+        info.version,
+        info.library_path.display(),
+        library_origin(info.source),
+        info.available_providers.join(", ")
+    );
+    println!(
+        "execution provider {ep}, threads {threads} (ONNX Runtime intra-op and rayon), repetitions {}, batch size \
+         {}, load average {}",
+        repetitions.map_or_else(|| "11 for small models, 3 for large ones".to_string(), |r| r.to_string()),
         batch_size.map_or_else(|| "chosen per model".to_string(), |b| b.to_string()),
         load_average()
     );
@@ -317,8 +462,22 @@ fn main() {
     };
     let mut rows = Vec::new();
     for case in CASES.iter().filter(selected) {
-        let dataset = data::load(&root(case.data), None).expect("data");
-        let mut engine = Engine::load(runtime, &root(case.model), &options).expect("model");
+        let repetitions = repetitions.unwrap_or(case.repetitions);
+        let dataset = case.load_data();
+        let mut engine =
+            Engine::load(runtime, &root(case.model), &options).unwrap_or_else(|e| panic!("{}: {e}", case.label));
+        // Engine::load fails rather than falls back, but the figures must say what ran.
+        assert_eq!(engine.provider.used, ep.to_string(), "{}: ran on another provider than asked", case.label);
+        let device = engine.device.as_ref().map_or(String::new(), |d| {
+            format!(" ({})", d.name.as_deref().or(d.unavailable.as_deref()).unwrap_or("unnamed device"))
+        });
+        println!(
+            "{}: {} inputs of {:?}, provider used {}{device}",
+            case.label,
+            dataset.len(),
+            &dataset.shape()[1..],
+            engine.provider.used
+        );
         let input = engine.signature.inputs[0].name.clone();
         let chunk = runner::chunk_size(&engine);
         let settings = ScanSettings::default();
@@ -381,12 +540,20 @@ fn main() {
         // session spins its idle threads (the default), which measurably slowed whatever ran
         // next on this 2-core machine.
         let peer_rate = peer.then(|| {
-            let result = run_peer(case, &battery_json, threads, engine.batch_size, repetitions);
+            let data = case.peer_data(&dataset, &target);
+            let result = run_peer(case, &data, &battery_json, threads, engine.batch_size, repetitions);
             assert_eq!(result.queries, outcome.queries, "the peer must run as many queries as probity");
             println!("{}: {}", case.label, cross_check(&battery, &outcome, &result));
             result.queries_per_second
         });
         let scan_rate = queries / median(&times[0]);
+        let peak = peak_rss_mib();
+        println!(
+            "{}: peak RSS of this process so far {} MiB (VmHWM: cumulative over the cases run so far, and \
+             including (b)'s prebuilt inputs)",
+            case.label,
+            peak.map_or("unknown".to_string(), |p| format!("{p:.1}"))
+        );
         rows.push(Row {
             label: case.label,
             scan: scan_rate,
@@ -394,11 +561,13 @@ fn main() {
             peer: peer_rate,
             vs_raw: vs_raw.median,
             vs_peer: peer_rate.map(|p| scan_rate / p),
-            min_vs_raw: case.min_vs_raw,
-            min_vs_peer: case.min_vs_peer,
+            targets: if on_cpu { case.cpu } else { case.cuda },
+            peak_rss_mib: peak,
         });
     }
-    if !peer {
+    if !on_cpu {
+        println!("(c) skipped: the Python peer runs on the CPU only");
+    } else if !peer {
         println!(
             "(c) skipped: python3 cannot import onnxruntime and numpy; install them with \
              `pip install onnxruntime==1.31.1 numpy`"
@@ -406,33 +575,43 @@ fn main() {
     }
 
     println!();
-    println!("| model | (a) probity q/s | (b) raw ORT q/s | (c) Python peer q/s | (a)/(b) | (a)/(c) |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("{ep}, {threads} threads:");
+    println!(
+        "| model | (a) probity q/s | (b) raw ORT q/s | (c) Python peer q/s | (a)/(b) | (a)/(c) | peak RSS so far (MiB) |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut verdicts = Vec::new();
     for row in &rows {
         let (vs_raw, vs_peer) = (row.vs_raw, row.vs_peer);
         let cell = |v: Option<f64>, digits: usize| v.map_or("skipped".to_string(), |v| format!("{v:.digits$}"));
         println!(
-            "| {} | {:.0} | {:.0} | {} | {vs_raw:.2} | {} |",
+            "| {} | {:.0} | {:.0} | {} | {vs_raw:.2} | {} | {} |",
             row.label,
             row.scan,
             row.raw,
             cell(row.peer, 0),
-            cell(vs_peer, 2)
+            cell(vs_peer, 2),
+            cell(row.peak_rss_mib, 1)
         );
         let mark = |ok: bool| if ok { "met" } else { "NOT met" };
-        verdicts.push(format!(
-            "{}: (a)/(b) >= {} {}; (a)/(c) >= {} {}",
-            row.label,
-            row.min_vs_raw,
-            mark(vs_raw >= row.min_vs_raw),
-            row.min_vs_peer,
-            vs_peer.map_or("skipped", |v| mark(v >= row.min_vs_peer))
-        ));
+        let mut checks = Vec::new();
+        if let Some(min) = row.targets.vs_raw {
+            checks.push(format!("(a)/(b) >= {min} {}", mark(vs_raw >= min)));
+        }
+        if let Some(min) = row.targets.vs_peer {
+            checks.push(format!("(a)/(c) >= {min} {}", vs_peer.map_or("skipped", |v| mark(v >= min))));
+        }
+        if checks.is_empty() {
+            checks.push(format!("none on {}", if on_cpu { "the CPU" } else { "CUDA" }));
+        }
+        verdicts.push(format!("{}: {}", row.label, checks.join("; ")));
     }
     println!();
     for line in verdicts {
         println!("target {line}");
+    }
+    if on_cpu && threads != 2 {
+        println!("(the CPU targets are set for 2 threads; this run used {threads})");
     }
     println!("load average at the end {}", load_average());
 }
