@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayD, Axis, IxDyn};
 
 use probity::battery::{
     self,
@@ -279,6 +279,9 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str, chunk: usize
         let end = (start + chunk).min(dataset.len());
         push(x.slice_axis(Axis(0), ndarray::Slice::from(start..end)).to_owned());
     }
+    // The runner's chunks span probe runs (a run's last chunk is topped up with the next run's
+    // first samples), so (b) gets the same full chunks: built per run, then repacked.
+    let mut runs = Vec::new();
     for probe in &battery.probes {
         let key = format!("{}/{}", battery.name, probe.id);
         let indices = &order[..probe.samples.min(order.len())];
@@ -291,11 +294,44 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str, chunk: usize
             std::iter::once((probed.as_ref(), Stream::Probe)).chain(control.as_deref().map(|c| (c, Stream::Control)));
         for (transform, stream) in streams {
             for chunk in indices.chunks(chunk) {
-                push(runner::Probing::new(seed, &key, Layout::Nchw, &range).batch(&subset, chunk, transform, stream));
+                runs.push(
+                    runner::Probing::new(seed, &key, Layout::Nchw, &range).batch(&subset, chunk, transform, stream),
+                );
             }
         }
     }
+    for batch in repack(runs, chunk) {
+        push(batch);
+    }
     ProbedInputs { batches, queries }
+}
+
+/// Regroups consecutive arrays of samples into arrays of `chunk` samples (the last may be
+/// shorter), consuming them one by one so memory stays at the inputs plus one chunk.
+fn repack(arrays: Vec<ArrayD<f32>>, chunk: usize) -> Vec<ArrayD<f32>> {
+    let mut packed = Vec::new();
+    let mut rows: Vec<f32> = Vec::new();
+    let mut count = 0;
+    let mut sample_shape: Vec<usize> = Vec::new();
+    let flush = |rows: &mut Vec<f32>, count: &mut usize, shape: &[usize], packed: &mut Vec<ArrayD<f32>>| {
+        let dims: Vec<usize> = std::iter::once(*count).chain(shape.iter().copied()).collect();
+        packed.push(ArrayD::from_shape_vec(IxDyn(&dims), std::mem::take(rows)).expect("whole samples"));
+        *count = 0;
+    };
+    for array in arrays {
+        sample_shape = array.shape()[1..].to_vec();
+        for sample in array.outer_iter() {
+            rows.extend(sample.iter().copied());
+            count += 1;
+            if count == chunk {
+                flush(&mut rows, &mut count, &sample_shape, &mut packed);
+            }
+        }
+    }
+    if count > 0 {
+        flush(&mut rows, &mut count, &sample_shape, &mut packed);
+    }
+    packed
 }
 
 /// What the Python peer reported.
