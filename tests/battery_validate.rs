@@ -184,3 +184,25 @@ fn every_bundled_battery_validates() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(stdout.lines().filter(|l| l.starts_with("ok: ")).count(), names.len(), "{stdout}");
 }
+
+/// Issue 14: an alias bomb (ten lists of ten aliases, nine levels deep: 10^9 values once expanded)
+/// is refused with a whole sentence naming the limit, at the line where the parser stopped.
+#[test]
+fn a_yaml_alias_bomb_is_refused_with_a_readable_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.yaml");
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..9 {
+        let aliases = vec![format!("*a{}", level - 1); 10].join(", ");
+        text.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+    }
+    std::fs::write(&bomb, text).unwrap();
+    let assert = probity().args(["battery", "validate"]).arg(&bomb).assert().code(2);
+    let stderr = stderr(&assert);
+    assert!(stderr.contains("error[yaml-syntax]: the file expands"), "{stderr}");
+    assert!(stderr.contains("more than 250,000 values"), "{stderr}");
+    assert!(stderr.contains("(an alias bomb?"), "{stderr}");
+    assert!(!stderr.contains("budget breached"), "serde-saphyr's debug text is not shown: {stderr}");
+    assert!(stderr.contains(&format!("--> {}:", bomb.display())), "names the file and position: {stderr}");
+}
+
