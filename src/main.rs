@@ -9,7 +9,8 @@ fn main() -> ExitCode {
     match probity::cli::run(cli) {
         Ok(outcome) => outcome.exit_code(),
         Err(failure) => {
-            eprintln!("error: {:#}", failure.error());
+            // A closed stderr is not worth a panic: the exit code still says what happened.
+            probity::cli::print_stderr(&format!("error: {:#}\n", failure.error()));
             failure.exit_code()
         }
     }
