@@ -6,6 +6,12 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = probity::cli::Cli::parse();
+    // Before any output is staged: an interrupted run deletes its temporary outputs.
+    if let Err(e) = probity::output::remove_pending_on_signals() {
+        probity::cli::print_stderr(&format!(
+            "warning: cannot watch for interrupts ({e}); an interrupted run may leave temporary files\n"
+        ));
+    }
     match probity::cli::run(cli) {
         Ok(outcome) => outcome.exit_code(),
         Err(failure) => {
