@@ -6,6 +6,7 @@
 //! | 1 | fail: at least one gating probe failed |
 //! | 2 | invalid input: a model, data file, battery, flag or library that cannot be used as given |
 //! | 3 | runtime failure: something broke while running (inference error, I/O while writing) |
+//! | 130, 143, 129 | interrupted by SIGINT, SIGTERM or SIGHUP; staged outputs removed (`output.rs`) |
 
 use std::process::ExitCode;
 

@@ -184,3 +184,63 @@ fn every_bundled_battery_validates() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(stdout.lines().filter(|l| l.starts_with("ok: ")).count(), names.len(), "{stdout}");
 }
+
+/// Issue 14: an alias bomb (ten lists of ten aliases, nine levels deep: 10^9 values once expanded)
+/// is refused with a whole sentence naming the limit, at the line where the parser stopped.
+#[test]
+fn a_yaml_alias_bomb_is_refused_with_a_readable_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("bomb.yaml");
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..9 {
+        let aliases = vec![format!("*a{}", level - 1); 10].join(", ");
+        text.push_str(&format!("a{level}: &a{level} [{aliases}]\n"));
+    }
+    std::fs::write(&bomb, text).unwrap();
+    let assert = probity().args(["battery", "validate"]).arg(&bomb).assert().code(2);
+    let stderr = stderr(&assert);
+    assert!(stderr.contains("error[yaml-syntax]: the file expands"), "{stderr}");
+    assert!(stderr.contains("more than 250,000 values"), "{stderr}");
+    assert!(stderr.contains("(an alias bomb?"), "{stderr}");
+    assert!(!stderr.contains("budget breached"), "serde-saphyr's debug text is not shown: {stderr}");
+    assert!(stderr.contains(&format!("--> {}:", bomb.display())), "names the file and position: {stderr}");
+}
+
+/// Issue 14: `probity battery validate FILE | head -0` — a reader that has gone away is not an
+/// error, and nothing panics.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    use std::process::{Command, Stdio};
+    // The reading end is closed before the child starts, so its first write fails with EPIPE.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_probity"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["battery", "validate"])
+        .args((0..3).map(|_| battery("valid.yaml")))
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Issue 14: diagnostics to a closed stderr still end with the documented exit code, not a panic
+/// (exit 101).
+#[test]
+fn a_closed_stderr_ends_with_the_exit_code_not_a_panic() {
+    use std::process::{Command, Stdio};
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(env!("CARGO_BIN_EXE_probity"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["battery", "validate"])
+        .args([battery("malformed.yaml"), battery("valid.yaml")])
+        .stdout(Stdio::null())
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+}

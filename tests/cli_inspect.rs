@@ -174,3 +174,62 @@ fn cuda_without_cuda_fails_clearly_and_falls_back_when_allowed() {
 fn unknown_execution_provider_is_a_usage_error() {
     probity().args(["inspect", "--ep", "tpu"]).arg(fixture("clean-mlp64-s1.onnx")).assert().code(2);
 }
+
+/// The pinned library this build loads by default, and its install folder's name.
+fn pinned_library() -> (std::path::PathBuf, std::ffi::OsString) {
+    let out = probity().arg("inspect").arg(fixture("clean-mlp64-s1.onnx")).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["onnxruntime"]["source"], "pinned", "tests run with the pinned library");
+    let library = std::path::PathBuf::from(v["onnxruntime"]["library_path"].as_str().unwrap());
+    let folder = library.parent().and_then(|p| p.file_name()).unwrap().to_os_string();
+    (library, folder)
+}
+
+/// Issue 14: `PROBITY_CACHE_DIR` set when probity runs (not only when it was built) decides
+/// where the pinned library is loaded from.
+#[test]
+fn the_cache_folder_named_at_run_time_is_used() {
+    let (library, folder) = pinned_library();
+    let cache = tempfile::tempdir().unwrap();
+    let install = cache.path().join(&folder);
+    std::fs::create_dir(&install).unwrap();
+    std::fs::copy(&library, install.join(library.file_name().unwrap())).unwrap();
+    let out = probity()
+        .env("PROBITY_CACHE_DIR", cache.path())
+        .arg("inspect")
+        .arg(fixture("clean-mlp64-s1.onnx"))
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let loaded = std::path::PathBuf::from(v["onnxruntime"]["library_path"].as_str().unwrap());
+    assert_eq!(loaded, install.canonicalize().unwrap().join(library.file_name().unwrap()));
+    assert_eq!(v["onnxruntime"]["source"], "pinned");
+}
+
+/// Issue 14: a cache folder whose library was deleted (the folder kept) is fetched again; when
+/// that cannot work (here: no Python, so no network either), the message names the folder and
+/// the fix instead of "Directory not empty".
+#[test]
+fn a_cache_folder_without_its_library_names_the_folder_and_the_fix() {
+    let (library, folder) = pinned_library();
+    let cache = tempfile::tempdir().unwrap();
+    let install = cache.path().join(&folder);
+    std::fs::create_dir(&install).unwrap();
+    let providers = library.with_file_name("libonnxruntime_providers_shared.so");
+    std::fs::copy(&providers, install.join("libonnxruntime_providers_shared.so")).unwrap();
+    let out = probity()
+        .env("PROBITY_CACHE_DIR", cache.path())
+        .env("PROBITY_PYTHON", cache.path().join("no-such-python"))
+        .arg("inspect")
+        .arg(fixture("clean-mlp64-s1.onnx"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&format!("cache folder {} has no libonnxruntime.so.", install.display())), "{stderr}");
+    assert!(stderr.contains(&format!("or delete {} and rerun", install.display())), "{stderr}");
+    assert!(!stderr.contains("os error 39"), "{stderr}");
+}

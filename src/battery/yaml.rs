@@ -77,8 +77,76 @@ pub fn parse(text: &str) -> Result<Spanned<Node>, SyntaxError> {
     };
     serde_saphyr::from_str_with_options::<Spanned<Node>>(text, options).map_err(|e| {
         let (line, column) = e.location().map(|l| (clamp(l.line()), clamp(l.column()))).unwrap_or((1, 1));
-        SyntaxError { message: strip_location(&e.to_string()), line, column }
+        let message = budget_breach(&e).map_or_else(|| strip_location(&e.to_string()), budget_message);
+        SyntaxError { message, line, column }
     })
+}
+
+/// The safety limit the parser stopped at, if that is why it stopped. Alias errors and
+/// snippets wrap the original error; the breach is inside.
+fn budget_breach(error: &serde_saphyr::Error) -> Option<&serde_saphyr::budget::BudgetBreach> {
+    let mut error = error;
+    loop {
+        match error {
+            serde_saphyr::Error::Budget { breach, .. } => return Some(breach),
+            serde_saphyr::Error::AliasError { error: inner, .. }
+            | serde_saphyr::Error::WithSnippet { error: inner, .. } => error = inner,
+            _ => return None,
+        }
+    }
+}
+
+/// A readable sentence for a tripped parser limit (serde-saphyr's own text is the `Debug` form
+/// of the breach followed by a multi-line budget report, which a diagnostic cannot show). The
+/// limits are serde-saphyr's defaults ([`serde_saphyr::Budget::default`]); no battery comes
+/// near them.
+fn budget_message(breach: &serde_saphyr::budget::BudgetBreach) -> String {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let limit = serde_saphyr::Budget::default();
+    let expansion = "the file expands (through anchors `&` and aliases `*`) to";
+    let fix =
+        "an alias bomb? A battery needs a few hundred values at most: write its probes out instead of nesting aliases";
+    match breach {
+        B::Nodes { .. } => {
+            format!("{expansion} more than {} values ({fix})", thousands(limit.max_nodes))
+        }
+        B::Events { .. } => {
+            format!("{expansion} more than {} parser events ({fix})", thousands(limit.max_events))
+        }
+        B::Aliases { .. } => {
+            format!("the file uses more than {} aliases (`*name`) ({fix})", thousands(limit.max_aliases))
+        }
+        B::AliasAnchorRatio { aliases, anchors } => format!(
+            "the file uses {} aliases for {} anchors, more than {} per anchor ({fix})",
+            thousands(*aliases),
+            thousands(*anchors),
+            limit.alias_anchor_ratio_multiplier
+        ),
+        B::RecordedAnchorEvents { .. } | B::RecordedAnchorBytes { .. } => {
+            format!("{expansion} more than the parser keeps for anchors ({fix})")
+        }
+        B::Depth { .. } => format!("the file nests lists and maps more than {} deep; flatten it", limit.max_depth),
+        B::Documents { .. } => {
+            format!("the file holds more than {} YAML documents; a battery is one document", limit.max_documents)
+        }
+        B::Anchors { .. } => {
+            format!("the file defines more than {} anchors (`&name`) ({fix})", thousands(limit.max_anchors))
+        }
+        other => format!("the file exceeds a YAML parser safety limit ({other:?}); is it a battery file?"),
+    }
+}
+
+/// `250000` as `250,000`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// serde-saphyr ends its messages with " at line L, column C"; the diagnostic carries the
@@ -305,5 +373,13 @@ mod tests {
         let e = parse("a: 1\na: 2\n").unwrap_err();
         assert_eq!((e.line, e.column), (2, 1));
         assert!(e.message.contains("duplicate"), "{}", e.message);
+    }
+
+    #[test]
+    fn limits_are_written_with_thousands_separators() {
+        assert_eq!(thousands(250_000), "250,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+        assert_eq!(thousands(64), "64");
+        assert_eq!(thousands(100), "100");
     }
 }

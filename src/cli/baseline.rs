@@ -12,6 +12,7 @@ use super::scan::{
 use super::{Cli, EngineArgs, print_stdout};
 use crate::baseline::{FileDigest, Recording};
 use crate::error::{Failure, Outcome};
+use crate::output::OutputDir;
 use crate::runner::{self, Models, ScanSettings};
 
 #[derive(Debug, Args)]
@@ -35,9 +36,13 @@ pub struct RecordArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub probes: ProbeArgs,
-    /// Folder to write baseline.json into.
+    /// Folder to write baseline.json into. It must not exist yet or be empty; it appears when
+    /// the recording is complete.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// Replace --out if it already holds files, instead of refusing.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -49,6 +54,7 @@ pub fn run(cli: &Cli, args: &BaselineArgs) -> Result<Outcome, Failure> {
 }
 
 fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
+    let out = OutputDir::create(&args.out, args.force).map_err(Failure::invalid)?;
     let Prepared { batteries, data: dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
     let options = engine_options(&args.engine, &batteries);
     let mut engine = load_engine(runtime, &args.model, &options)?;
@@ -75,9 +81,13 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
         runtime.info.clone(),
         engine.provider.clone(),
     );
-    let path = recording
-        .write(&args.out)
-        .with_context(|| format!("writing the baseline into {}", args.out.display()))
+    let staged = recording
+        .write(out.path())
+        .with_context(|| format!("writing the baseline into a temporary folder beside {}", args.out.display()))
+        .map_err(Failure::runtime)?;
+    let path = out.final_path(&staged);
+    out.commit()
+        .with_context(|| format!("moving the baseline into {}", args.out.display()))
         .map_err(Failure::runtime)?;
     print_stdout(&format!(
         "recorded {} probes x {} inputs ({} queries) into {}\n",

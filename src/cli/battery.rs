@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
 
+use super::{print_stderr, print_stdout};
 use crate::battery::{self, spec};
 use crate::error::{Failure, Outcome};
 
@@ -42,13 +43,13 @@ fn validate(args: &ValidateArgs) -> Result<Outcome, Failure> {
     let mut errors = 0;
     for file in &args.files {
         match battery::load(file) {
-            Ok(battery) => println!("ok: {} — {}", file.display(), summary(&battery)),
+            Ok(battery) => print_stdout(&format!("ok: {} — {}\n", file.display(), summary(&battery))),
             Err(diagnostics) => {
                 // Blank lines between files as between diagnostics.
                 if errors > 0 {
-                    eprintln!();
+                    print_stderr("\n");
                 }
-                eprint!("{diagnostics}");
+                print_stderr(&diagnostics.to_string());
                 invalid_files += 1;
                 errors += diagnostics.len();
             }
@@ -58,7 +59,7 @@ fn validate(args: &ValidateArgs) -> Result<Outcome, Failure> {
         return Ok(Outcome::Pass);
     }
     // A blank line between the last diagnostic and the summary that `main` prints.
-    eprintln!();
+    print_stderr("\n");
     let problems = format!("{errors} {}", plural(errors, "problem"));
     let message = match args.files.as_slice() {
         [file] => format!("invalid battery {}: {problems}", file.display()),

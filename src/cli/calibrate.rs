@@ -13,6 +13,7 @@ use super::{Cli, EngineArgs, print_stdout};
 use crate::battery::spec::Category;
 use crate::calibration::{self, CalibratedThresholds, Digest, ProbeThreshold};
 use crate::error::{Failure, Outcome};
+use crate::output::OutputFile;
 use crate::runner::{self, Models, ScanSettings};
 
 #[derive(Debug, Args)]
@@ -33,9 +34,12 @@ pub struct CalibrateArgs {
     /// Lowest threshold allowed (attack success rate and excess over control).
     #[arg(long, value_name = "RATE", default_value_t = 0.2)]
     pub floor: f64,
-    /// The thresholds file to write.
+    /// The thresholds file to write (refused if it exists, unless --force).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Replace --out if it exists, instead of refusing.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -45,6 +49,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
     if !rate_ok || !(0.0..1.0).contains(&args.floor) {
         return Err(Failure::invalid(anyhow::anyhow!("--false-alarm-rate must be in (0, 1) and --floor in [0, 1)")));
     }
+    let out = OutputFile::create(&args.out, args.force).map_err(Failure::invalid)?;
     let Prepared { batteries, data: dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
     let options = engine_options(&args.engine, &batteries);
     // Per probe key: (max ASR, max excess over control) for every (model, seed).
@@ -116,7 +121,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
         probes,
     };
     let observations = args.models.len() as u64 * args.seeds;
-    crate::output::write_atomic(&args.out, thresholds.to_yaml().as_bytes())
+    out.commit(thresholds.to_yaml().as_bytes())
         .with_context(|| format!("writing {}", args.out.display()))
         .map_err(Failure::runtime)?;
     let bound = 1.0 / (observations as f64 + 1.0);

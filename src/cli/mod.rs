@@ -106,16 +106,27 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
     }
 }
 
-/// Prints to stdout; a closed pipe (`probity ... | head`) is not an error.
+/// Prints to stdout; a closed pipe (`probity ... | head`) is not an error. (`println!` would
+/// panic on it: Rust ignores SIGPIPE, so the write fails with EPIPE instead of ending the process.)
 fn print_stdout(text: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Prints to stderr; a closed stderr is not an error either (`eprintln!` would panic on it).
+pub fn print_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Tells the user on stderr that the provider they asked for is not the one running.
 fn warn_on_fallback(provider: &crate::engine::ProviderUsed) {
     if let Some(reason) = &provider.fallback_reason {
-        eprintln!("warning: {} unavailable, falling back to {}: {reason}", provider.requested, provider.used);
+        print_stderr(&format!(
+            "warning: {} unavailable, falling back to {}: {reason}\n",
+            provider.requested, provider.used
+        ));
     }
 }
 

@@ -36,7 +36,8 @@ pub struct RenderArgs {
     /// Formats to write, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', required = true)]
     pub format: Vec<Format>,
-    /// Folder to write into (default: the report's folder).
+    /// Folder to write into (default: the report's folder); files of the same names in it are
+    /// replaced.
     #[arg(long, value_name = "DIR", conflicts_with = "stdout")]
     pub out: Option<PathBuf>,
     /// Print the one requested format to stdout instead of writing files.
@@ -97,8 +98,9 @@ fn render(args: &RenderArgs) -> Result<Outcome, Failure> {
     }
     let out = match &args.out {
         Some(dir) => dir.clone(),
-        None => args.report.parent().map(Path::to_path_buf).unwrap_or_default(),
+        None => args.report.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
     };
+    crate::output::check_folder(&out).map_err(Failure::invalid)?;
     let written = report::write(&out, &report, &args.format)
         .with_context(|| format!("writing into {}", out.display()))
         .map_err(Failure::runtime)?;

@@ -15,6 +15,7 @@ use crate::data::{self, ChannelOrder, Data, ImageFolderOptions};
 use crate::engine::Engine;
 use crate::error::{Failure, Outcome};
 use crate::onnxruntime::Runtime;
+use crate::output::OutputDir;
 use crate::report::{
     self, BaselineSection, BatterySection, DataSection, ExampleImage, Format, ModelSection, ProbeReport,
     ReferenceSection, Report, ThresholdsSection,
@@ -121,9 +122,13 @@ pub struct ScanArgs {
     /// Multiple-testing correction: holm (gating default) or bh (exploratory).
     #[arg(long, value_enum, default_value_t = Correction::Holm)]
     pub correction: Correction,
-    /// Output folder for the reports (default: reports/<model>-<unix time>).
+    /// Output folder for the reports (default: reports/<model>-<UTC time>-<random>). It must
+    /// not exist yet or be empty; the reports appear in it all at once when the scan ends.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Replace --out if it already holds files (an earlier report), instead of refusing.
+    #[arg(long)]
+    pub force: bool,
     /// Report formats to write, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "json,md")]
     pub format: Vec<Format>,
@@ -245,6 +250,9 @@ pub(super) fn scan_failure(e: ScanError) -> Failure {
 }
 
 pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
+    // Checked (and its temporary sibling created) before anything slow runs.
+    let out = args.out.clone().unwrap_or_else(|| default_out(&args.model));
+    let out = OutputDir::create(&out, args.force).map_err(Failure::invalid)?;
     let Prepared { batteries, data: dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
     let thresholds = match &args.thresholds {
         Some(path) => Some(CalibratedThresholds::read(path).map_err(Failure::invalid)?),
@@ -305,12 +313,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         thresholds: args.thresholds.as_deref().zip(thresholds.as_ref()),
     };
     let report = build_report(&context, &outcome);
-    let out = args.out.clone().unwrap_or_else(|| default_out(&args.model));
-    let written = report::write(&out, &report, &args.format)
-        .with_context(|| format!("writing the report into {}", out.display()))
-        .map_err(Failure::runtime)?;
-    let mut written = written;
-    written.extend(write_search_evidence(&out, &report).map_err(Failure::runtime)?);
+    let written = write_reports(out, &report, &args.format).map_err(Failure::runtime)?;
     let mut lines = format!("{}\n", report.summary);
     for path in written {
         lines.push_str(&format!("wrote {}\n", path.display()));
@@ -320,6 +323,18 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         Verdict::Pass => Outcome::Pass,
         Verdict::Fail => Outcome::Fail,
     })
+}
+
+/// Writes the report set into `out`'s temporary folder and moves it into place; returns the
+/// paths of the files written, where they are now.
+fn write_reports(out: OutputDir, report: &Report, formats: &[Format]) -> anyhow::Result<Vec<PathBuf>> {
+    let target = out.target().display().to_string();
+    let mut written = report::write(out.path(), report, formats)
+        .with_context(|| format!("writing the report into a temporary folder beside {target}"))?;
+    written.extend(write_search_evidence(out.path(), report)?);
+    let written = written.iter().map(|p| out.final_path(p)).collect();
+    out.commit().with_context(|| format!("moving the finished reports into {target}"))?;
+    Ok(written)
 }
 
 /// Writes each search probe's recovered trigger (mask and pattern) and its before/after
@@ -367,10 +382,10 @@ pub(super) fn load_batteries(paths: &[PathBuf], modality: battery::spec::Modalit
     Ok(batteries)
 }
 
+/// `reports/<model>-<YYYYMMDDTHHMMSSZ>-<6 hex digits>`: never shared by two scans.
 fn default_out(model: &Path) -> PathBuf {
     let stem = model.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    PathBuf::from("reports").join(format!("{stem}-{now}"))
+    PathBuf::from("reports").join(crate::output::unique_name(stem))
 }
 
 /// Everything besides the outcome that goes into a report.

@@ -1,8 +1,9 @@
 //! Locating, verifying and loading the ONNX Runtime shared library.
 //!
-//! Order of precedence: `--ort-lib PATH`, then `ORT_DYLIB_PATH`, then the pinned official build
-//! provisioned by `build.rs` into the per-user cache (re-provisioned here if the cache was
-//! removed since the build). Whatever is loaded is described by [`RuntimeInfo`] — version,
+//! Order of precedence: `--ort-lib PATH`, then `ORT_DYLIB_PATH`, then the pinned official build:
+//! from the cache folder `PROBITY_CACHE_DIR` names at run time if it is set, else the one
+//! `build.rs` provisioned, else the per-user cache (re-provisioned here if the cache was removed
+//! since the build, or lost its library). Whatever is loaded is described by [`RuntimeInfo`] — version,
 //! path, SHA-256 and where it came from — which every report and `inspect` output records.
 //!
 //! The library is loaded once per process; `ort` keeps it in a global.
@@ -118,16 +119,26 @@ fn choose_library(explicit: Option<&Path>) -> Result<(PathBuf, LibrarySource), R
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         return Ok((PathBuf::from(path), LibrarySource::Environment));
     }
+    let arch = env!("PROBITY_TARGET_ARCH");
+    let os = env!("PROBITY_TARGET_OS");
+    let pin = || {
+        provision::wheel_pin(arch, os).ok_or_else(|| provision::ProvisionError::UnsupportedPlatform {
+            arch: arch.to_string(),
+            os: os.to_string(),
+        })
+    };
+    // A cache folder named at run time is the one the user asked for: use it (provisioning it
+    // if need be), never the folder the build happened to use.
+    if let Some(root) = provision::cache_dir_override() {
+        let lib = provision::ensure_library(&root, &pin()?)?;
+        return Ok((lib, LibrarySource::Pinned));
+    }
     let built = env!("PROBITY_BUILD_ORT_LIB");
     if !built.is_empty() && Path::new(built).is_file() {
         return Ok((PathBuf::from(built), LibrarySource::Pinned));
     }
-    let arch = env!("PROBITY_TARGET_ARCH");
-    let os = env!("PROBITY_TARGET_OS");
-    let pin = provision::wheel_pin(arch, os)
-        .ok_or_else(|| provision::ProvisionError::UnsupportedPlatform { arch: arch.to_string(), os: os.to_string() })?;
     let root = provision::cache_root().ok_or(provision::ProvisionError::NoCacheDir)?;
-    let lib = provision::ensure_library(&root, &pin)?;
+    let lib = provision::ensure_library(&root, &pin()?)?;
     Ok((lib, LibrarySource::Pinned))
 }
 

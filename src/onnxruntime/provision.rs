@@ -65,13 +65,18 @@ pub fn library_file_name() -> String {
 /// The per-user cache folder: `$PROBITY_CACHE_DIR`, else `$XDG_CACHE_HOME/probity`, else
 /// `$HOME/.cache/probity`.
 pub fn cache_root() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("PROBITY_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
+    if let Some(dir) = cache_dir_override() {
+        return Some(dir);
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir).join("probity"));
     }
     std::env::var_os("HOME").filter(|d| !d.is_empty()).map(|home| PathBuf::from(home).join(".cache").join("probity"))
+}
+
+/// `$PROBITY_CACHE_DIR`, when it is set (and not empty).
+pub fn cache_dir_override() -> Option<PathBuf> {
+    std::env::var_os("PROBITY_CACHE_DIR").filter(|d| !d.is_empty()).map(PathBuf::from)
 }
 
 /// Folder that holds the extracted library for one pin.
@@ -94,7 +99,9 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(hex::encode(hasher.finalize()))
 }
 
-/// Why provisioning failed; every variant says what the user can do about it.
+/// Why provisioning failed; every variant says what the user can do about it. `Incomplete`: the
+/// install folder exists without its library (deleted by hand, an interrupted copy) and fetching
+/// the library again failed.
 #[derive(Debug)]
 pub enum ProvisionError {
     UnsupportedPlatform { arch: String, os: String },
@@ -103,6 +110,7 @@ pub enum ProvisionError {
     Pip { detail: String },
     DigestMismatch { what: String, path: PathBuf, expected: String, actual: String },
     Wheel { detail: String },
+    Incomplete { dir: PathBuf, cause: Box<ProvisionError> },
 }
 
 impl std::fmt::Display for ProvisionError {
@@ -127,6 +135,21 @@ impl std::fmt::Display for ProvisionError {
                 path.display()
             ),
             Self::Wheel { detail } => write!(f, "the onnxruntime wheel is not as expected: {detail}"),
+            Self::Incomplete { dir, cause } => {
+                // The pip failure's own advice would repeat the one given here.
+                let cause = match cause.as_ref() {
+                    Self::Pip { detail } => format!("`python3 -m pip download` failed: {detail}"),
+                    other => other.to_string(),
+                };
+                write!(
+                    f,
+                    "the ONNX Runtime cache folder {dir} has no {lib}, and fetching it again failed ({cause}); \
+                     rerun where python3 with pip reaches the Python package index (probity then replaces the folder), \
+                     or delete {dir} and rerun, or bring your own library with --ort-lib PATH or ORT_DYLIB_PATH",
+                    dir = dir.display(),
+                    lib = library_file_name(),
+                )
+            }
         }
     }
 }
@@ -161,12 +184,18 @@ pub fn ensure_library(root: &Path, pin: &WheelPin) -> Result<PathBuf, ProvisionE
         check_digest("the cached ONNX Runtime library", &lib, pin.library_sha256)?;
         return Ok(lib);
     }
+    // A folder without its library is left over from something (a library deleted by hand, an
+    // interrupted copy): fetch again and replace it.
+    let incomplete = dir.exists();
     fs::create_dir_all(root).map_err(io_err(root))?;
     let staging = root.join(format!(".staging-{}", std::process::id()));
     let result = fetch_into(&staging, &dir, pin);
     let _ = fs::remove_dir_all(&staging);
-    result?;
-    Ok(lib)
+    match result {
+        Ok(()) => Ok(lib),
+        Err(cause) if incomplete => Err(ProvisionError::Incomplete { dir, cause: Box::new(cause) }),
+        Err(cause) => Err(cause),
+    }
 }
 
 fn fetch_into(staging: &Path, dir: &Path, pin: &WheelPin) -> Result<(), ProvisionError> {
@@ -219,10 +248,65 @@ fn fetch_into(staging: &Path, dir: &Path, pin: &WheelPin) -> Result<(), Provisio
         drop(out);
         check_digest("the extracted ONNX Runtime library", &target, digest)?;
     }
-    // Publish atomically: a concurrent build either sees no folder or a complete one.
-    match fs::rename(&extracted, dir) {
+    publish(&extracted, dir)
+}
+
+/// Renames the verified `extracted` folder to `dir`, atomically: a concurrent build either sees
+/// no folder or a complete one. An incomplete `dir` (no library) is moved aside and replaced.
+fn publish(extracted: &Path, dir: &Path) -> Result<(), ProvisionError> {
+    let complete = |dir: &Path| dir.join(library_file_name()).exists();
+    match fs::rename(extracted, dir) {
+        Ok(()) => return Ok(()),
+        // Another process published first.
+        Err(_) if complete(dir) => return Ok(()),
+        Err(source) if !dir.exists() => return Err(ProvisionError::Io { path: dir.to_path_buf(), source }),
+        Err(_) => {}
+    }
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let aside = dir.with_file_name(format!(".incomplete-{}-{name}", std::process::id()));
+    fs::rename(dir, &aside).map_err(io_err(dir))?;
+    let published = fs::rename(extracted, dir);
+    let _ = fs::remove_dir_all(&aside);
+    match published {
         Ok(()) => Ok(()),
-        Err(_) if dir.join(library_file_name()).exists() => Ok(()),
-        Err(e) => Err(ProvisionError::Io { path: dir.to_path_buf(), source: e }),
+        Err(_) if complete(dir) => Ok(()),
+        Err(source) => Err(ProvisionError::Io { path: dir.to_path_buf(), source }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14: a cache folder that lost its library (but kept the providers library) used to
+    /// fail with "Directory not empty"; the freshly extracted folder now replaces it.
+    #[test]
+    fn publishing_replaces_an_install_folder_without_its_library() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("onnxruntime-x");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join("libonnxruntime_providers_shared.so"), "old").unwrap();
+        let extracted = root.path().join("staging");
+        fs::create_dir(&extracted).unwrap();
+        fs::write(extracted.join(library_file_name()), "new").unwrap();
+        fs::write(extracted.join("libonnxruntime_providers_shared.so"), "new").unwrap();
+        publish(&extracted, &dir).unwrap();
+        assert_eq!(fs::read_to_string(dir.join(library_file_name())).unwrap(), "new");
+        assert_eq!(fs::read_to_string(dir.join("libonnxruntime_providers_shared.so")).unwrap(), "new");
+        let left: Vec<_> = fs::read_dir(root.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left, [std::ffi::OsString::from("onnxruntime-x")], "nothing set aside is left behind");
+    }
+
+    #[test]
+    fn publishing_keeps_a_complete_folder_another_process_published() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("onnxruntime-x");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join(library_file_name()), "theirs").unwrap();
+        let extracted = root.path().join("staging");
+        fs::create_dir(&extracted).unwrap();
+        fs::write(extracted.join(library_file_name()), "ours").unwrap();
+        publish(&extracted, &dir).unwrap();
+        assert_eq!(fs::read_to_string(dir.join(library_file_name())).unwrap(), "theirs");
     }
 }
