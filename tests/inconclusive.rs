@@ -207,3 +207,34 @@ fn a_clean_accuracy_floor_stops_a_pass_and_is_validated() {
         .code(2)
         .stderr(predicate::str::contains("--min-clean-accuracy needs labelled data"));
 }
+
+#[test]
+fn a_baseline_is_not_recorded_from_a_model_that_was_not_tested_as_it_is_used() {
+    // A recording is replayed as the known-good behaviour: one of NaN outputs, or of a model at
+    // chance on the data, would make every later comparison meaningless.
+    let dir = tempfile::tempdir().unwrap();
+    let record = |model: &Path, extra: &[&str], out: &Path| {
+        probity()
+            .args(["baseline", "record", "--model"])
+            .arg(model)
+            .arg("--data")
+            .arg(fixture("digits-test.npz"))
+            .args(["--battery", "batteries/image-robustness.yaml", "--out"])
+            .arg(out)
+            .args(extra)
+            .assert()
+    };
+    let nan = dir.path().join("nan");
+    record(&degenerate("nan-output.onnx"), &[], &nan)
+        .code(2)
+        .stderr(predicate::str::contains("not recording a baseline"))
+        .stderr(predicate::str::contains("non-finite-output"));
+    assert!(!nan.join("baseline.json").exists());
+    let floor = dir.path().join("floor");
+    record(&fixture("clean-mlp64-s1.onnx"), &["--min-clean-accuracy", "0.999"], &floor)
+        .code(2)
+        .stderr(predicate::str::contains("low-clean-accuracy"));
+    let good = dir.path().join("good");
+    record(&fixture("clean-mlp64-s1.onnx"), &["--min-clean-accuracy", "0.5"], &good).code(0);
+    assert!(good.join("baseline.json").exists());
+}

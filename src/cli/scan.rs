@@ -144,6 +144,18 @@ pub enum LayoutArg {
     Nhwc,
 }
 
+/// `--min-clean-accuracy` is about labels: on unlabelled data it would silently do nothing.
+pub(super) fn floor_needs_labels(floor: Option<f64>, data: &Data) -> Result<(), Failure> {
+    if floor.is_none() || data.labelled() {
+        return Ok(());
+    }
+    Err(Failure::invalid(anyhow::anyhow!(
+        "--min-clean-accuracy needs labelled data, but {} has no labels; pass data with labels (.npz with y, \
+         .jsonl with \"label\", or a folder of class folders) or drop the flag",
+        data.path().display()
+    )))
+}
+
 /// A share in [0, 1], e.g. `0.8`.
 pub(super) fn parse_share(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
@@ -285,13 +297,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
             reasons: mismatches,
         }));
     }
-    if args.min_clean_accuracy.is_some() && !dataset.labelled() {
-        return Err(Failure::invalid(anyhow::anyhow!(
-            "--min-clean-accuracy needs labelled data, but {} has no labels; pass data with labels (.npz with y, \
-             .jsonl with \"label\", or a folder of class folders) or drop the flag",
-            dataset.path().display()
-        )));
-    }
+    floor_needs_labels(args.min_clean_accuracy, &dataset)?;
     let options = engine_options(&args.engine, &batteries);
     let mut engine = load_engine(runtime, &args.model, &options)?;
     let encoder = text_encoder(&dataset, &args.data, &engine)?;
