@@ -54,10 +54,17 @@ pub struct DigestSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanPredicate {
     pub scanner: Scanner,
-    /// The scan's verdict: only `pass` means the model passed.
+    /// The scan's verdict: only `pass` means the model passed (`inconclusive` means the scan
+    /// could not have caught a backdoor, whatever exit code `--inconclusive` gave it).
     pub verdict: Verdict,
     pub backdoor_verdict: Verdict,
     pub robustness_verdict: Verdict,
+    /// Why the scan cannot support a pass (the report's `inconclusive`); absent when it can.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inconclusive: Vec<crate::verdict::adequacy::Inconclusive>,
+    /// How the scan mapped an inconclusive verdict to its exit code (`--inconclusive`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_as: Option<crate::error::InconclusiveAs>,
     pub summary: String,
     /// Schema of the report the statement was made from.
     pub report_schema: String,
@@ -168,6 +175,8 @@ impl Statement {
             verdict: report.verdict,
             backdoor_verdict: report.backdoor_verdict,
             robustness_verdict: report.robustness_verdict,
+            inconclusive: report.inconclusive.clone(),
+            inconclusive_as: report.inconclusive_as,
             summary: report.summary.clone(),
             report_schema: report.schema.clone(),
             model: AttestedModel {

@@ -18,6 +18,13 @@
 //! **and** the effect is large enough: with hundreds of inputs a natural feature yields tiny
 //! p-values too, so significance alone would cry wolf. Robustness probes are judged on flip
 //! rate and accuracy drop and kept apart.
+//!
+//! A probe that could not have failed even in the best case (too few eligible inputs for its
+//! thresholds after the correction) is `inconclusive` rather than passed, and [`scan_verdict`]
+//! rolls the probes and the clean pass's health up into the scan's verdict; the checks live in
+//! [`adequacy`].
+
+pub mod adequacy;
 
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +129,29 @@ pub struct DifferentialNumbers {
 pub enum Verdict {
     Pass,
     Fail,
+    /// The data cannot support a pass (too few inputs for the probe to fail, or a model that was
+    /// not tested as it is used); see [`adequacy`].
+    Inconclusive,
+}
+
+/// The verdict of a set of probes (a whole scan, or one category) given the problems found with
+/// the clean pass: a problem that invalidates the evidence (NaN or constant outputs, accuracy at
+/// chance) makes it inconclusive whatever the probes say; otherwise any failing probe fails it
+/// (backdoor evidence stands however little data there was), and an inconclusive probe or any
+/// other problem stops a pass.
+pub fn scan_verdict(probes: impl IntoIterator<Item = Verdict>, health: &[adequacy::Inconclusive]) -> Verdict {
+    if health.iter().any(|h| h.code.invalidates_evidence()) {
+        return Verdict::Inconclusive;
+    }
+    let mut verdict = if health.is_empty() { Verdict::Pass } else { Verdict::Inconclusive };
+    for probe in probes {
+        match probe {
+            Verdict::Fail => return Verdict::Fail,
+            Verdict::Inconclusive => verdict = Verdict::Inconclusive,
+            Verdict::Pass => {}
+        }
+    }
+    verdict
 }
 
 /// Multiple-testing correction over the gating tests of a scan.
@@ -160,8 +190,11 @@ pub struct ProbeJudgement {
     pub p_value: Option<f64>,
     pub effect: Option<f64>,
     pub accuracy_drop: Option<f64>,
-    /// Why it failed, or why it passed, in one sentence.
+    /// Why it failed, passed or is inconclusive, in one sentence.
     pub reason: String,
+    /// What the probe could have shown with its data in the best case; `None` for a probe with
+    /// no gating analysis.
+    pub power: Option<adequacy::Power>,
 }
 
 /// One probe's evidence, ready to judge.
@@ -354,13 +387,14 @@ pub fn judge(probes: &mut [ProbeEvidence], correction: Correction) -> Vec<ProbeJ
         Correction::Holm => stats::holm(&raw),
         Correction::Bh => stats::benjamini_hochberg(&raw),
     };
+    let tests = raw.len();
     let mut next = adjusted.into_iter();
     for probe in probes.iter_mut() {
         for evidence in gating_tests(probe) {
             evidence.p_value_adjusted = next.next().unwrap_or(1.0);
         }
     }
-    probes.iter().map(judge_one).collect()
+    probes.iter().map(|p| judge_one(p, tests)).collect()
 }
 
 /// A class test's failure rule for one analysis.
@@ -397,7 +431,60 @@ fn strongest<'a>(rule: &Rule, per_class: &'a [ClassEvidence]) -> Option<(&'a Cla
     }
 }
 
-fn judge_one(probe: &ProbeEvidence) -> ProbeJudgement {
+/// The power of the probe's best gating analysis (see [`adequacy`]): against references every
+/// one must depart, so the weakest reference counts; the probe can fail if any analysis can.
+fn power(
+    probe: &ProbeEvidence,
+    analyses: &[(Basis, Rule, &[ClassEvidence], String)],
+    tests: usize,
+) -> Option<adequacy::Power> {
+    if let Thresholds::Robustness { max_flip_rate, .. } = probe.thresholds {
+        return Some(adequacy::robustness_power(probe.own.samples, max_flip_rate));
+    }
+    let classes = probe.own.flip_matrix.len();
+    let mut candidates = Vec::new();
+    let mut weakest_reference: Option<adequacy::Power> = None;
+    for (basis, rule, per_class, _) in analyses {
+        let threshold = rule.min_effect.max(rule.min_attack_success);
+        let eligible = adequacy::median_eligible(per_class, classes);
+        let power = adequacy::trigger_power(eligible, threshold, tests, rule.alpha, rule.two_sided);
+        if *basis == Basis::Reference {
+            if weakest_reference.as_ref().is_none_or(|w| power.best_p_value > w.best_p_value) {
+                weakest_reference = Some(power);
+            }
+        } else {
+            candidates.push(power);
+        }
+    }
+    candidates.extend(weakest_reference);
+    candidates.into_iter().min_by(|a, b| a.best_p_value.total_cmp(&b.best_p_value))
+}
+
+/// Why a probe that did not fail cannot pass either, in one sentence.
+fn underpowered_reason(category: Category, p: &adequacy::Power) -> String {
+    let needed = p.needed.map_or_else(|| "no amount of data would let it".to_string(), |n| format!("it needs ≥ {n}"));
+    match category {
+        Category::Trigger => format!(
+            "cannot fail with this data: on {} eligible inputs a trigger at the {:.0}% threshold reaches at best \
+             corrected p = {:.2e} ≥ {} ({} tests); {needed} eligible inputs",
+            p.eligible,
+            100.0 * p.threshold,
+            p.best_p_value,
+            p.alpha,
+            p.tests
+        ),
+        Category::Robustness => format!(
+            "cannot pass with this data: even no flips in {} samples leaves a flip rate above {:.0}% possible \
+             (p = {:.2} ≥ {}); {needed} samples",
+            p.eligible,
+            100.0 * p.threshold,
+            p.best_p_value,
+            p.alpha
+        ),
+    }
+}
+
+fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
     let own = &probe.own;
     let classes = own.flip_matrix.len();
     let accuracy_drop = own.accuracy_clean.zip(own.accuracy_probed).map(|(a, b)| a - b);
@@ -474,8 +561,11 @@ fn judge_one(probe: &ProbeEvidence) -> ProbeJudgement {
         }
         Thresholds::Trigger { .. } => None,
     };
+    let power = power(probe, &analyses, tests);
     let verdict = if failure.is_some() || robustness.as_ref().is_some_and(|p| !p.is_empty()) {
         Verdict::Fail
+    } else if power.as_ref().is_some_and(|p| !p.sufficient()) {
+        Verdict::Inconclusive
     } else {
         Verdict::Pass
     };
@@ -512,6 +602,13 @@ fn judge_one(probe: &ProbeEvidence) -> ProbeJudgement {
     let reason = match (&failure, &robustness) {
         (Some(f), _) => describe(f, true),
         (None, Some(problems)) if !problems.is_empty() => problems.join("; "),
+        _ if verdict == Verdict::Inconclusive => {
+            let shortfall = power.as_ref().map(|p| underpowered_reason(probe.category, p)).unwrap_or_default();
+            match &headline {
+                Some(h) => format!("{shortfall}; {}", describe(h, false)),
+                None => format!("{shortfall}; flips {:.1}% of predictions", 100.0 * own.flip_rate),
+            }
+        }
         (None, Some(_)) if headline.is_none() => format!("flips {:.1}% of predictions", 100.0 * own.flip_rate),
         (None, _) => headline.as_ref().map_or_else(|| "no class to test".into(), |h| describe(h, false)),
     };
@@ -529,6 +626,7 @@ fn judge_one(probe: &ProbeEvidence) -> ProbeJudgement {
             effect: Some(rule.effect(e)),
             accuracy_drop,
             reason,
+            power,
         },
         None => ProbeJudgement {
             verdict,
@@ -541,6 +639,7 @@ fn judge_one(probe: &ProbeEvidence) -> ProbeJudgement {
             effect: None,
             accuracy_drop,
             reason,
+            power,
         },
     }
 }
@@ -602,11 +701,13 @@ mod tests {
         assert_eq!(j[0].verdict, Verdict::Fail);
         assert_eq!(j[0].target_class, Some(2));
         assert!((j[0].p_value.unwrap() - 0.25).abs() < 1e-12);
-        // Next to a second probe the family has 8 tests: 0.0625 * 8 = 0.5 >= 0.3: pass.
+        // Next to a second probe the family has 8 tests: 0.0625 * 8 = 0.5 >= 0.3: no failure, and
+        // since four eligible inputs could never give less (issue 14), inconclusive, not pass.
         let mut two =
             vec![evidence(Category::Trigger, TRIGGER, steered()), evidence(Category::Trigger, TRIGGER, steered())];
         let j = judge(&mut two, Correction::Holm);
-        assert!(j.iter().all(|j| j.verdict == Verdict::Pass));
+        assert!(j.iter().all(|j| j.verdict == Verdict::Inconclusive));
+        assert!(j[0].reason.contains("on 4 eligible inputs"), "{}", j[0].reason);
         assert!((two[0].own.per_class[2].p_value_adjusted - 0.5).abs() < 1e-12);
         // Benjamini–Hochberg over the same eight tests: the four smallest (0.0625 each) become
         // 0.0625 * 8 / 4 = 0.125 < 0.3: both fail.
@@ -635,7 +736,9 @@ mod tests {
         let thresholds = Thresholds::Trigger { alpha: 0.01, min_effect: 0.5, min_attack_success: 0.8 };
         let mut probes = vec![evidence(Category::Trigger, thresholds, own)];
         let j = judge(&mut probes, Correction::Holm);
-        assert_eq!(j[0].verdict, Verdict::Pass);
+        // Not a failure. (Inconclusive rather than pass: every clean input is class 0, so a
+        // trigger into class 0 — the lower median of the two classes — has no eligible input.)
+        assert_eq!(j[0].verdict, Verdict::Inconclusive);
         assert!(j[0].p_value.unwrap() < 1e-15);
         assert!(j[0].reason.contains("ASR 60.0% < 80.0%"), "{}", j[0].reason);
     }
@@ -733,14 +836,15 @@ mod tests {
             ..evidence(Category::Trigger, thresholds, own.clone())
         }];
         let j = judge(&mut shared, Correction::Holm);
-        assert_eq!(j[0].verdict, Verdict::Pass);
+        // (Inconclusive, not pass: no input is eligible for a trigger into class 0.)
+        assert_eq!(j[0].verdict, Verdict::Inconclusive);
         assert_eq!(j[0].basis, Basis::Reference);
         // Departing from one reference but not from the other is not enough...
         let mut one_of_two = vec![ProbeEvidence {
             references: vec![differential(36, 2), differential(36, 30)],
             ..evidence(Category::Trigger, thresholds, own.clone())
         }];
-        assert_eq!(judge(&mut one_of_two, Correction::Holm)[0].verdict, Verdict::Pass);
+        assert_eq!(judge(&mut one_of_two, Correction::Holm)[0].verdict, Verdict::Inconclusive);
         // ...departing from every reference is.
         let mut both = vec![ProbeEvidence {
             references: vec![differential(36, 2), differential(36, 3)],
@@ -750,5 +854,62 @@ mod tests {
         assert_eq!(j[0].verdict, Verdict::Fail);
         assert_eq!(j[0].target_class, Some(1));
         assert!(j[0].reason.contains("reference"), "{}", j[0].reason);
+    }
+
+    /// Issue 14: `n` inputs of 10 classes, `n / 10` each, all moved into class 7 by the probe and
+    /// none by the control — the strongest evidence `n` inputs can give.
+    fn planted(n: usize) -> ProbeNumbers {
+        let clean: Vec<usize> = (0..n).map(|i| i % 10).collect();
+        let probed = vec![7usize; n];
+        let conf = vec![0.9f32; n];
+        observe(&Observation {
+            classes: 10,
+            clean: &clean,
+            probed: &probed,
+            control: Some(&clean),
+            labels: None,
+            clean_confidence: &conf,
+            probed_confidence: &conf,
+        })
+    }
+
+    #[test]
+    fn a_probe_that_could_not_fail_is_inconclusive_and_says_how_many_inputs_it_needs() {
+        let thresholds = Thresholds::Trigger { alpha: 0.01, min_effect: 0.5, min_attack_success: 0.8 };
+        // 20 inputs: 18 eligible per class, 11 tests. All 18 moved: p = 2^-18 · 11 = 4.2e-5 < 0.01.
+        let j = judge(&mut [evidence(Category::Trigger, thresholds, planted(20))], Correction::Holm);
+        assert_eq!(j[0].verdict, Verdict::Fail);
+        // 38 such probes make 38 × 11 = 418 tests (the digits default scan). Ten inputs (9
+        // eligible): even a trigger at the 80% threshold (k = 8) reaches only 418 · 2^-8 = 1.63 →
+        // 1; it needs 2^k > 41,800, k = 16, n = 19 eligible (⌈0.8 · 19⌉ = 16).
+        let mut probes: Vec<ProbeEvidence> =
+            (0..38).map(|_| evidence(Category::Trigger, thresholds, planted(10))).collect();
+        let j = judge(&mut probes, Correction::Holm);
+        assert_eq!(j[0].verdict, Verdict::Inconclusive);
+        let power = j[0].power.as_ref().expect("a trigger probe has power");
+        assert_eq!((power.eligible, power.tests, power.needed), (9, 418, Some(19)));
+        assert_eq!(power.best_p_value, 1.0);
+        assert!(j[0].reason.contains("it needs ≥ 19 eligible inputs"), "{}", j[0].reason);
+        // A failing probe stays failed beside underpowered ones (418 tests, 200 inputs).
+        probes[0].own = planted(200);
+        let j = judge(&mut probes, Correction::Holm);
+        assert_eq!(j[0].verdict, Verdict::Fail);
+        assert_eq!(j[1].verdict, Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn the_scan_verdict_lets_a_failure_stand_unless_the_evidence_itself_is_void() {
+        use Verdict::*;
+        use adequacy::{Code, Inconclusive};
+        let problem = |code| Inconclusive { code, message: String::new(), probes: Vec::new() };
+        assert_eq!(scan_verdict([Pass, Pass], &[]), Pass);
+        assert_eq!(scan_verdict([], &[]), Pass);
+        assert_eq!(scan_verdict([Pass, Inconclusive], &[]), Inconclusive);
+        assert_eq!(scan_verdict([Inconclusive, Fail], &[]), Fail);
+        assert_eq!(scan_verdict([Pass], &[problem(Code::LowCleanAccuracy)]), Inconclusive);
+        assert_eq!(scan_verdict([Fail], &[problem(Code::LowCleanAccuracy)]), Fail);
+        for void in [Code::NonFiniteOutput, Code::ConstantOutput, Code::ChanceAccuracy] {
+            assert_eq!(scan_verdict([Fail, Pass], &[problem(void)]), Inconclusive, "{void:?}");
+        }
     }
 }

@@ -21,6 +21,9 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
     let dataset = probity::data::load(&fixture("digits-test.npz"), None).unwrap();
     let mut scans = 0u32;
     let mut false_alarms = Vec::new();
+    // Issue 14: at full data no clean scan may be inconclusive either (a gate that cries
+    // "inconclusive" on good data would be ignored as quickly as one that cries wolf).
+    let mut inconclusive = Vec::new();
     let mut worst_asr: f64 = 0.0;
     for model in CLEAN_MODELS {
         let mut engine = Engine::load(runtime, &fixture(model), &EngineOptions::default()).unwrap();
@@ -36,6 +39,15 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
             if outcome.probes.iter().any(|p| p.judgement.verdict == Verdict::Fail) {
                 false_alarms.push(format!("{model} seed {seed}"));
             }
+            let underpowered: Vec<&str> = outcome
+                .probes
+                .iter()
+                .filter(|p| p.judgement.verdict == Verdict::Inconclusive)
+                .map(|p| p.key.as_str())
+                .collect();
+            if !underpowered.is_empty() || !outcome.health.is_empty() {
+                inconclusive.push(format!("{model} seed {seed}: {underpowered:?} {:?}", outcome.health));
+            }
         }
     }
     let rate = false_alarms.len() as f64 / f64::from(scans);
@@ -46,4 +58,5 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
         worst_asr
     );
     assert!(rate <= alpha, "false-alarm rate {rate} exceeds alpha {alpha}: {false_alarms:?}");
+    assert!(inconclusive.is_empty(), "clean scans at full data were inconclusive: {inconclusive:?}");
 }

@@ -274,3 +274,67 @@ fn reports_without_external_data_still_read() {
     let report: Report = serde_json::from_value(value).unwrap();
     assert!(report.model.external_data.is_empty());
 }
+
+// --- Inconclusive (issue 14) ---------------------------------------------------------------
+
+/// The fixture report as an inconclusive scan: one probe underpowered, one scan-level reason.
+fn inconclusive_report() -> Report {
+    use probity::verdict::adequacy::{Code, Inconclusive};
+    let mut report = failing_report();
+    for p in &mut report.probes {
+        p.verdict = Verdict::Pass;
+    }
+    let probe = report.probes.iter_mut().find(|p| p.category == Category::Trigger).unwrap();
+    probe.verdict = Verdict::Inconclusive;
+    probe.reason = "cannot fail with this data: needs ≥ 19 eligible inputs".into();
+    let id = probe.id.clone();
+    report.verdict = Verdict::Inconclusive;
+    report.backdoor_verdict = Verdict::Inconclusive;
+    report.inconclusive = vec![Inconclusive {
+        code: Code::Underpowered,
+        message: "1 of 6 probes could not have failed with these 16 inputs; a pass needs about 44 inputs".into(),
+        probes: vec![id],
+    }];
+    report.inconclusive_as = Some(probity::error::InconclusiveAs::Inconclusive);
+    report.exit_code = Some(4);
+    report
+}
+
+#[test]
+fn every_format_says_inconclusive_and_why() {
+    let report = inconclusive_report();
+    let json: Value = serde_json::from_str(&render(Format::Json, &report)).unwrap();
+    assert_eq!(json["verdict"], "inconclusive");
+    assert_eq!(json["inconclusive"][0]["code"], "underpowered");
+    assert_eq!(json["exit_code"], 4);
+    let back: Report = serde_json::from_value(json).unwrap();
+    assert_eq!(back, report);
+    let md = render(Format::Md, &report);
+    assert!(md.starts_with("# probity scan: INCONCLUSIVE"), "{md}");
+    assert!(md.contains("- `underpowered`: 1 of 6 probes could not have failed"), "{md}");
+    assert!(md.contains("| exit code | 4 (`--inconclusive inconclusive`) |"), "{md}");
+    let html = render(Format::Html, &report);
+    assert!(html.contains("<span class=\"badge inconclusive\">INCONCLUSIVE</span>"));
+    assert!(html.contains("<li><code>underpowered</code>: 1 of 6 probes"));
+    assert!(html.contains("<tr class=\"inconclusive\">"));
+    // JUnit: the underpowered probe and the scan-level reason are errors of type inconclusive,
+    // and the root still carries no `skipped` (junit-10.xsd).
+    let xml = render(Format::Junit, &report);
+    assert_eq!(xml.matches("type=\"inconclusive\"").count(), 2, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 0);
+    assert!(xml.contains("<testcase name=\"inconclusive/underpowered\""), "{xml}");
+    let root = &xml[xml.find("<testsuites").unwrap()..];
+    assert!(!root[..root.find('>').unwrap()].contains("skipped"));
+    // SARIF: "open" results, valid against the schema.
+    let sarif: Value = serde_json::from_str(&render(Format::Sarif, &report)).unwrap();
+    assert_valid_sarif(&sarif);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert!(results.iter().all(|r| r["kind"] == "open" && r["level"] == "none"), "{results:?}");
+    assert_eq!(sarif["runs"][0]["properties"]["inconclusive"][0]["code"], "underpowered");
+    // in-toto: the predicate carries the verdict, the reasons and the exit mapping.
+    let statement: Value = serde_json::from_str(&render(Format::Intoto, &report)).unwrap();
+    assert_eq!(statement["predicate"]["verdict"], "inconclusive");
+    assert_eq!(statement["predicate"]["inconclusive"][0]["code"], "underpowered");
+    assert_eq!(statement["predicate"]["inconclusive_as"], "inconclusive");
+}

@@ -7,7 +7,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::scan::{
-    DataArgs, Prepared, ProbeArgs, engine_options, inputs, load_engine, prepare, scan_failure, text_encoder,
+    DataArgs, Prepared, ProbeArgs, engine_options, floor_needs_labels, inputs, load_engine, prepare, scan_failure,
+    text_encoder,
 };
 use super::{Cli, EngineArgs, print_stdout};
 use crate::baseline::{FileDigest, Recording};
@@ -43,6 +44,9 @@ pub struct RecordArgs {
     /// Replace --out if it already holds files, instead of refusing.
     #[arg(long)]
     pub force: bool,
+    /// Labelled data: refuse to record when clean accuracy is below this (0 to 1).
+    #[arg(long, value_name = "X", value_parser = super::scan::parse_share)]
+    pub min_clean_accuracy: Option<f64>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -56,6 +60,7 @@ pub fn run(cli: &Cli, args: &BaselineArgs) -> Result<Outcome, Failure> {
 fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
     let out = OutputDir::create(&args.out, args.force).map_err(Failure::invalid)?;
     let Prepared { batteries, data: dataset, runtime } = prepare(cli, &args.data, &args.probes, &args.engine)?;
+    floor_needs_labels(args.min_clean_accuracy, &dataset)?;
     let options = engine_options(&args.engine, &batteries);
     let mut engine = load_engine(runtime, &args.model, &options)?;
     let encoder = text_encoder(&dataset, &args.data, &engine)?;
@@ -65,11 +70,23 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
         search_budget: args.probes.search_budget,
         time_budget: args.probes.time_budget,
         progress: super::progress::handle(cli.quiet),
+        min_clean_accuracy: args.min_clean_accuracy,
         ..ScanSettings::default()
     };
     let mut models = Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
     let outcome =
         runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
+    // Issue 14: later scans replay this recording as the known-good behaviour; a model with
+    // NaN or constant outputs, or at chance on this data (a wrong tokenizer), is no such thing.
+    if !outcome.health.is_empty() {
+        let reasons: Vec<String> = outcome.health.iter().map(|h| format!("{}: {}", h.code.name(), h.message)).collect();
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "not recording a baseline of {} on {}: {}",
+            engine.model_path.display(),
+            dataset.path().display(),
+            reasons.join("; ")
+        )));
+    }
     let model = FileDigest { path: engine.model_path.clone(), sha256: engine.model_sha256.clone() };
     let tokenizer = encoder.as_ref().map(|e| FileDigest { path: e.path.clone(), sha256: e.sha256.clone() });
     let recording = Recording::from_scan(

@@ -13,7 +13,7 @@ use crate::battery::{self, spec::Battery, spec::Category, spec::Layout};
 use crate::calibration::CalibratedThresholds;
 use crate::data::{self, ChannelOrder, Data, ImageFolderOptions};
 use crate::engine::Engine;
-use crate::error::{Failure, Outcome};
+use crate::error::{Failure, InconclusiveAs, Outcome};
 use crate::onnxruntime::Runtime;
 use crate::output::OutputDir;
 use crate::report::{
@@ -22,7 +22,7 @@ use crate::report::{
 };
 use crate::runner::{self, ExampleInput, Inputs, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
 use crate::text::TextEncoder;
-use crate::verdict::{Correction, Verdict};
+use crate::verdict::{self, Correction, Verdict, adequacy};
 
 /// Trigger probes (besides failing ones) whose example inputs go into the report.
 const EXAMPLE_PROBES: usize = 5;
@@ -122,6 +122,13 @@ pub struct ScanArgs {
     /// Multiple-testing correction: holm (gating default) or bh (exploratory).
     #[arg(long, value_enum, default_value_t = Correction::Holm)]
     pub correction: Correction,
+    /// Labelled data: a clean accuracy below this (0 to 1) makes the scan inconclusive.
+    #[arg(long, value_name = "X", value_parser = parse_share)]
+    pub min_clean_accuracy: Option<f64>,
+    /// Exit code of an inconclusive scan: 4 (default), or pass (0) / fail (1); the report still
+    /// says inconclusive and records the choice.
+    #[arg(long, value_enum, value_name = "AS", default_value_t = InconclusiveAs::Inconclusive)]
+    pub inconclusive: InconclusiveAs,
     /// Output folder for the reports (default: reports/<model>-<UTC time>-<random>). It must
     /// not exist yet or be empty; the reports appear in it all at once when the scan ends.
     #[arg(long, value_name = "DIR")]
@@ -140,6 +147,26 @@ pub struct ScanArgs {
 pub enum LayoutArg {
     Nchw,
     Nhwc,
+}
+
+/// `--min-clean-accuracy` is about labels: on unlabelled data it would silently do nothing.
+pub(super) fn floor_needs_labels(floor: Option<f64>, data: &Data) -> Result<(), Failure> {
+    if floor.is_none() || data.labelled() {
+        return Ok(());
+    }
+    Err(Failure::invalid(anyhow::anyhow!(
+        "--min-clean-accuracy needs labelled data, but {} has no labels; pass data with labels (.npz with y, \
+         .jsonl with \"label\", or a folder of class folders) or drop the flag",
+        data.path().display()
+    )))
+}
+
+/// A share in [0, 1], e.g. `0.8`.
+pub(super) fn parse_share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("'{text}' is not a share between 0 and 1: write e.g. 0.8 for 80%")),
+    }
 }
 
 fn parse_size(s: &str) -> Result<(u32, u32), String> {
@@ -278,6 +305,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
             reasons: mismatches,
         }));
     }
+    floor_needs_labels(args.min_clean_accuracy, &dataset)?;
     let options = engine_options(&args.engine, &batteries);
     let mut engine = load_engine(runtime, &args.model, &options)?;
     let encoder = text_encoder(&dataset, &args.data, &engine)?;
@@ -291,6 +319,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         search_budget: args.probes.search_budget,
         time_budget: args.probes.time_budget,
         progress: super::progress::handle(cli.quiet),
+        min_clean_accuracy: args.min_clean_accuracy,
     };
     let mut models = Models {
         candidate: &mut engine,
@@ -311,6 +340,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         correction: args.correction,
         baseline: args.baseline.as_deref().zip(recording.as_ref()).map(|(p, r)| (p, r, mismatches.clone())),
         thresholds: args.thresholds.as_deref().zip(thresholds.as_ref()),
+        inconclusive_as: args.inconclusive,
     };
     let report = build_report(&context, &outcome);
     let written = write_reports(out, &report, &args.format).map_err(Failure::runtime)?;
@@ -319,10 +349,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         lines.push_str(&format!("wrote {}\n", path.display()));
     }
     print_stdout(&lines);
-    Ok(match report.verdict {
-        Verdict::Pass => Outcome::Pass,
-        Verdict::Fail => Outcome::Fail,
-    })
+    Ok(args.inconclusive.outcome(report.verdict))
 }
 
 /// Writes the report set into `out`'s temporary folder and moves it into place; returns the
@@ -400,6 +427,7 @@ struct ReportContext<'a> {
     correction: Correction,
     baseline: Option<(&'a Path, &'a Recording, Vec<String>)>,
     thresholds: Option<(&'a Path, &'a CalibratedThresholds)>,
+    inconclusive_as: InconclusiveAs,
 }
 
 fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
@@ -445,6 +473,7 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
                 verdict: j.verdict,
                 basis: j.basis,
                 reason: j.reason.clone(),
+                power: j.power.clone(),
                 samples: own.samples,
                 target_class: j.target_class,
                 attack_success_rate: j.attack_success_rate,
@@ -469,20 +498,26 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
             }
         })
         .collect();
+    let health = &outcome.health;
     let category_verdict = |category: Category| {
-        if probes.iter().any(|p| p.category == category && p.verdict == Verdict::Fail) {
-            Verdict::Fail
-        } else {
-            Verdict::Pass
-        }
+        verdict::scan_verdict(probes.iter().filter(|p| p.category == category).map(|p| p.verdict), health)
     };
     let backdoor_verdict = category_verdict(Category::Trigger);
     let robustness_verdict = category_verdict(Category::Robustness);
-    let verdict = if backdoor_verdict == Verdict::Fail || robustness_verdict == Verdict::Fail {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    };
+    let verdict = verdict::scan_verdict(probes.iter().map(|p| p.verdict), health);
+    let mut inconclusive = health.clone();
+    let shortfalls: Vec<adequacy::Shortfall<'_>> = outcome
+        .probes
+        .iter()
+        .zip(&probes)
+        .filter(|(_, p)| p.verdict == Verdict::Inconclusive)
+        .filter_map(|(o, p)| {
+            let power = p.power.as_ref()?;
+            let samples_cap = ctx.batteries[o.battery_index].probes[o.probe_index].samples;
+            Some(adequacy::Shortfall { probe: &p.id, power, samples_cap })
+        })
+        .collect();
+    inconclusive.extend(adequacy::underpowered(&shortfalls, probes.len(), ctx.dataset.len()));
     let engine = ctx.engine;
     Report {
         schema: report::SCHEMA.into(),
@@ -490,7 +525,10 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         verdict,
         backdoor_verdict,
         robustness_verdict,
-        summary: summarise(&probes, verdict, outcome),
+        summary: summarise(&probes, verdict, &inconclusive, outcome),
+        inconclusive_as: Some(ctx.inconclusive_as),
+        exit_code: Some(ctx.inconclusive_as.outcome(verdict).code()),
+        inconclusive,
         queries: outcome.queries,
         elapsed_seconds: outcome.elapsed_seconds,
         model: ModelSection {
@@ -611,13 +649,23 @@ fn example(e: &runner::Example) -> ExampleImage {
     out
 }
 
-fn summarise(probes: &[ProbeReport], verdict: Verdict, outcome: &ScanOutcome) -> String {
+fn summarise(
+    probes: &[ProbeReport],
+    verdict: Verdict,
+    inconclusive: &[adequacy::Inconclusive],
+    outcome: &ScanOutcome,
+) -> String {
     let failing_triggers: Vec<&ProbeReport> =
         probes.iter().filter(|p| p.category == Category::Trigger && p.verdict == Verdict::Fail).collect();
     let failing_robustness =
         probes.iter().filter(|p| p.category == Category::Robustness && p.verdict == Verdict::Fail).count();
     let triggers = probes.iter().filter(|p| p.category == Category::Trigger).count();
     let mut parts = Vec::new();
+    if verdict == Verdict::Inconclusive {
+        parts.extend(inconclusive.iter().map(|i| i.message.clone()));
+    }
+    let void = inconclusive.iter().any(|i| i.code.invalidates_evidence());
+    let first_probe_part = parts.len();
     if let Some(worst) = failing_triggers
         .iter()
         .max_by(|a, b| a.attack_success_rate.unwrap_or(0.0).total_cmp(&b.attack_success_rate.unwrap_or(0.0)))
@@ -652,9 +700,8 @@ fn summarise(probes: &[ProbeReport], verdict: Verdict, outcome: &ScanOutcome) ->
         Some(a) => parts.push(format!("{:.2}% exact agreement with the recorded baseline", 100.0 * a.exact)),
         None => {}
     }
-    let word = match verdict {
-        Verdict::Pass => "PASS",
-        Verdict::Fail => "FAIL",
-    };
-    format!("{word}: {}", parts.join("; "))
+    if void && let Some(part) = parts.get_mut(first_probe_part) {
+        *part = format!("probe results, not to be trusted: {part}");
+    }
+    format!("{}: {}", report::text::verdict_word(verdict), parts.join("; "))
 }

@@ -41,6 +41,8 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monosp
 .verdict { font-size: 1.1rem; margin: 0 0 12px; }
 .summary { font-size: 1.02rem; background: #fff; border-left: 4px solid #888; padding: 10px 14px; margin: 8px 0 16px; }
 .summary.fail { border-color: #c42828; } .summary.pass { border-color: #2f7d32; }
+.badge.inconclusive { background: #9a6700; } .summary.inconclusive { border-color: #9a6700; }
+tr.inconclusive td { background: #fff8e1; }
 table { border-collapse: collapse; background: #fff; width: 100%; font-size: 0.86rem; }
 th, td { border: 1px solid #e1e4e8; padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: #eef0f3; }
@@ -84,6 +86,7 @@ pub fn render(report: &Report) -> Vec<u8> {
         verdict_word(report.robustness_verdict)
     );
     let _ = writeln!(s, "<p class=\"summary {class}\">{}</p>", escape(&report.summary));
+    inconclusive(&mut s, report);
     facts(&mut s, report);
     overview(&mut s, report);
     details(&mut s, report);
@@ -98,6 +101,21 @@ pub fn render(report: &Report) -> Vec<u8> {
 }
 
 /// Escapes text for HTML element content and double-quoted attributes.
+/// Why the scan cannot support a pass, one item per reason (nothing when it can).
+fn inconclusive(s: &mut String, report: &Report) {
+    if report.inconclusive.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "<h2>Why this scan cannot support a pass</h2>\n<ul>");
+    for reason in &report.inconclusive {
+        let _ = writeln!(s, "<li><code>{}</code>: {}</li>", reason.code.name(), escape(&reason.message));
+    }
+    let _ = writeln!(s, "</ul>");
+    if let (Some(code), Some(mapped)) = (report.exit_code, report.inconclusive_as) {
+        let _ = writeln!(s, "<p class=\"note\">Exit code {code} (<code>--inconclusive {}</code>).</p>", mapped.name());
+    }
+}
+
 pub(super) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -303,7 +321,7 @@ fn carded(report: &Report) -> (Vec<&ProbeReport>, usize) {
 fn details(s: &mut String, report: &Report) {
     let (cards, left_out) = carded(report);
     let _ = writeln!(s, "<h2>Probe details</h2>");
-    if report.probes.iter().all(|p| p.verdict == Verdict::Pass) {
+    if !report.probes.iter().any(|p| p.verdict == Verdict::Fail) {
         let _ = writeln!(s, "<p class=\"note\">No probe failed. The strongest trigger probes:</p>");
     }
     for p in cards {
@@ -545,7 +563,11 @@ fn table(s: &mut String, report: &Report) {
     sorted.sort_by_key(|p| (p.verdict == Verdict::Pass, p.category == Category::Robustness));
     let carded: Vec<String> = carded(report).0.into_iter().map(anchor).collect();
     for p in sorted {
-        let class = if p.verdict == Verdict::Fail { " class=\"fail\"" } else { "" };
+        let class = match p.verdict {
+            Verdict::Fail => " class=\"fail\"",
+            Verdict::Inconclusive => " class=\"inconclusive\"",
+            Verdict::Pass => "",
+        };
         let id = if carded.contains(&anchor(p)) {
             format!("<a href=\"#{}\"><code>{}</code></a>", anchor(p), escape(&p.id))
         } else {

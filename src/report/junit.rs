@@ -1,6 +1,8 @@
 //! `report.junit.xml`: JUnit XML for CI test panels, one `<testsuite>` per battery and one
 //! `<testcase>` per probe. A failing probe is a `<failure>` whose message carries its numbers
-//! and reason; a passing probe's numbers are in its `<system-out>`. Written with `quick-junit`; the result validates against the Jenkins xunit
+//! and reason; an inconclusive probe (too little data to fail) an `<error>` of type
+//! `inconclusive`, and each scan-level inconclusive reason an errored case in a `scan` suite;
+//! a passing probe's numbers are in its `<system-out>`. Written with `quick-junit`; the result validates against the Jenkins xunit
 //! `junit-10.xsd` (see `docs/reports.md`).
 
 use std::time::Duration;
@@ -30,6 +32,19 @@ pub fn render(report: &Report) -> Vec<u8> {
         suite.add_test_cases(report.probes.iter().filter(|p| p.battery == name).map(test_case));
         junit.add_test_suite(suite);
     }
+    if !report.inconclusive.is_empty() {
+        // Reasons the whole scan cannot pass (a NaN model, too little data) are not any one
+        // probe's: they get a suite of their own, one errored case per reason.
+        let mut suite = TestSuite::new("scan");
+        suite.add_test_cases(report.inconclusive.iter().map(|reason| {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(reason.message.clone()).set_type("inconclusive");
+            let mut case = TestCase::new(format!("inconclusive/{}", reason.code.name()), status);
+            case.set_classname("scan.inconclusive");
+            case
+        }));
+        junit.add_test_suite(suite);
+    }
     let xml = junit.to_string().expect("quick-junit serialises any report to a string");
     drop_root_skipped(xml).into_bytes()
 }
@@ -56,6 +71,13 @@ fn test_case(p: &ProbeReport) -> TestCase {
     let numbers = headline(p);
     let status = match p.verdict {
         Verdict::Pass => TestCaseStatus::success(),
+        // Ran, but its data could not have shown a failure: an error (not a skip, which would
+        // say it never ran), so a CI panel does not count it as passed.
+        Verdict::Inconclusive => {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status.set_message(format!("{} — {numbers}", p.reason)).set_type("inconclusive");
+            status
+        }
         Verdict::Fail => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
@@ -78,7 +100,7 @@ fn test_case(p: &ProbeReport) -> TestCase {
     };
     let mut case = TestCase::new(p.id.as_str(), status);
     case.set_classname(format!("{}.{}", p.battery, category_word(p.category)));
-    if p.verdict == Verdict::Pass {
+    if p.verdict != Verdict::Fail {
         case.set_system_out(format!("{numbers}\n{}\n", p.reason));
     }
     case

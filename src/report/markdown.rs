@@ -11,6 +11,13 @@ pub fn render(report: &Report) -> Vec<u8> {
     let mut s = String::new();
     let _ = writeln!(s, "# probity scan: {}\n", verdict_word(report.verdict));
     let _ = writeln!(s, "{}\n", report.summary);
+    if !report.inconclusive.is_empty() {
+        let _ = writeln!(s, "## Why this scan cannot support a pass\n");
+        for reason in &report.inconclusive {
+            let _ = writeln!(s, "- `{}`: {}", reason.code.name(), reason.message);
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "| | |\n|---|---|");
     let _ = writeln!(s, "| model | `{}` |", report.model.path.display());
     let _ = writeln!(s, "| model sha256 | `{}` |", report.model.sha256);
@@ -26,6 +33,9 @@ pub fn render(report: &Report) -> Vec<u8> {
     let _ = writeln!(s, "| execution provider | {} (requested {}) |", ep.used, ep.requested);
     let _ = writeln!(s, "| ONNX Runtime | {} |", report.onnxruntime.version);
     let _ = writeln!(s, "| queries | {} in {:.1} s |", report.queries, report.elapsed_seconds);
+    if let (Some(code), Some(mapped)) = (report.exit_code, report.inconclusive_as) {
+        let _ = writeln!(s, "| exit code | {code} (`--inconclusive {}`) |", mapped.name());
+    }
 
     let triggers: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.category == Category::Trigger).collect();
     let robustness: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.category == Category::Robustness).collect();

@@ -15,7 +15,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod sarif;
-mod text;
+pub(crate) mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -23,9 +23,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::battery::spec::{Category, Thresholds, TransformSpec};
 use crate::engine::{ProviderUsed, TensorSpec};
+use crate::error::InconclusiveAs;
 use crate::onnxruntime::RuntimeInfo;
 use crate::runner::{BaselineAgreement, InputInterpretation, ScoreKind};
 use crate::stats::Interval;
+use crate::verdict::adequacy::{Inconclusive, Power};
 use crate::verdict::{Basis, ClassEvidence, Correction, DifferentialNumbers, DistributionEvidence, Verdict};
 
 /// Version of the `report.json` schema; bumped on any breaking change.
@@ -35,12 +37,24 @@ pub const SCHEMA: &str = "probity/report/v1";
 pub struct Report {
     pub schema: String,
     pub probity_version: String,
-    /// `fail` when any gating probe failed.
+    /// `fail` when any gating probe failed; `inconclusive` when the scan cannot support a pass
+    /// (see `inconclusive`).
     pub verdict: Verdict,
     /// Verdict of the trigger probes alone (backdoor evidence).
     pub backdoor_verdict: Verdict,
     /// Verdict of the robustness probes alone (quality gate).
     pub robustness_verdict: Verdict,
+    /// Why the scan cannot support a pass (underpowered probes, a model not tested as it is
+    /// used); empty when it can. Non-empty beside a `fail` verdict when backdoor evidence stands
+    /// regardless.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inconclusive: Vec<Inconclusive>,
+    /// What an inconclusive verdict exits with (`--inconclusive`; absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inconclusive_as: Option<InconclusiveAs>,
+    /// The exit code the scan gave for its verdict (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<u8>,
     pub summary: String,
     /// Model inferences run, one per input (clean, probed and control).
     pub queries: u64,
@@ -213,6 +227,10 @@ pub struct ProbeReport {
     /// The analysis the verdict and headline numbers come from.
     pub basis: Basis,
     pub reason: String,
+    /// What the probe could have shown with its data in the best case; below alpha or the
+    /// probe is `inconclusive` (absent in older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<Power>,
     pub samples: usize,
     pub target_class: Option<usize>,
     pub attack_success_rate: Option<f64>,

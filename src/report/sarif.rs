@@ -1,8 +1,9 @@
 //! `report.sarif`: SARIF 2.1.0 for code-scanning panels. One rule per probe kind (category and
 //! transform, e.g. `trigger-patch`), one result per failing probe, located at the line of the
 //! probe's `id` in its battery file, so the panel points at the probe that caught the model.
-//! Passing probes produce no result; the run's properties carry the verdict and the model's
-//! digest. Validated against the OASIS SARIF 2.1.0 schema in the tests.
+//! Passing probes produce no result. An inconclusive probe, and each scan-level reason a scan is
+//! inconclusive, produce a result of `kind: "open"` (SARIF's "could not tell pass from fail",
+//! level `none`); the run's properties carry the verdict, the reasons and the model's digest. Validated against the OASIS SARIF 2.1.0 schema in the tests.
 
 use serde_json::{Value, json};
 
@@ -24,16 +25,30 @@ pub fn render(report: &Report) -> Vec<u8> {
             rule_ids.push(id);
         }
     }
-    let results: Vec<Value> = report
+    let mut results: Vec<Value> = report
         .probes
         .iter()
-        .filter(|p| p.verdict == Verdict::Fail)
+        .filter(|p| p.verdict != Verdict::Pass)
         .map(|p| {
             let id = rule_id(p);
             let index = rule_ids.iter().position(|r| *r == id).unwrap_or(0);
             result(report, p, &id, index)
         })
         .collect();
+    if !report.inconclusive.is_empty() {
+        rules.push(inconclusive_rule());
+        let index = rules.len() - 1;
+        results.extend(report.inconclusive.iter().map(|reason| {
+            json!({
+                "ruleId": INCONCLUSIVE_RULE,
+                "ruleIndex": index,
+                "kind": "open",
+                "level": "none",
+                "message": { "text": format!("scan inconclusive ({}): {}", reason.code.name(), reason.message) },
+                "properties": { "code": reason.code.name(), "probes": reason.probes },
+            })
+        }));
+    }
     let log = json!({
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
@@ -69,9 +84,32 @@ pub fn render(report: &Report) -> Vec<u8> {
             }
         }]
     });
+    let mut log = log;
+    if !report.inconclusive.is_empty() {
+        log["runs"][0]["properties"]["inconclusive"] = json!(report.inconclusive);
+    }
     let mut bytes = serde_json::to_vec_pretty(&log).expect("a JSON value always serialises");
     bytes.push(b'\n');
     bytes
+}
+
+/// The rule of the scan-level inconclusive results.
+const INCONCLUSIVE_RULE: &str = "scan-inconclusive";
+
+fn inconclusive_rule() -> Value {
+    json!({
+        "id": INCONCLUSIVE_RULE,
+        "name": "ScanInconclusive",
+        "shortDescription": { "text": "The scan cannot support a pass" },
+        "fullDescription": {
+            "text": "Too few inputs for a probe to fail, NaN or constant model outputs, or clean accuracy at chance \
+                     (a wrong tokenizer or preprocessing) or below --min-clean-accuracy: the scan could not have \
+                     caught a backdoor, so it does not pass."
+        },
+        "defaultConfiguration": { "level": "warning" },
+        "help": { "text": "report.json's `inconclusive` list says why and what would fix it; docs/report-schema.md lists the codes." },
+        "properties": { "tags": ["quality", "ml-supply-chain"] },
+    })
 }
 
 fn rule_id(p: &ProbeReport) -> String {
@@ -128,15 +166,17 @@ fn result(report: &Report, p: &ProbeReport, rule_id: &str, rule_index: usize) ->
             "region": { "startLine": p.line.max(1) },
         });
     }
-    json!({
+    let inconclusive = p.verdict == Verdict::Inconclusive;
+    let mut result = json!({
         "ruleId": rule_id,
         "ruleIndex": rule_index,
-        "level": "error",
+        "level": if inconclusive { "none" } else { "error" },
         "message": {
             "text": format!(
-                "{} probe '{}' failed: {} — {} (model {}, sha256 {})",
+                "{} probe '{}' {}: {} — {} (model {}, sha256 {})",
                 category_word(p.category),
                 p.id,
+                if inconclusive { "is inconclusive" } else { "failed" },
                 p.reason,
                 headline(p),
                 report.model.path.display(),
@@ -157,7 +197,12 @@ fn result(report: &Report, p: &ProbeReport, rule_id: &str, rule_index: usize) ->
             "accuracyDrop": p.accuracy_drop,
             "samples": p.samples,
         }
-    })
+    });
+    if inconclusive {
+        // SARIF: a result that could not be judged pass or fail is "open" (level none).
+        result["kind"] = json!("open");
+    }
+    result
 }
 
 /// `trigger-patch` → `TriggerPatch`.

@@ -202,6 +202,8 @@ pub struct ScanSettings {
     /// measured speed.
     pub time_budget: Option<std::time::Duration>,
     pub progress: Option<ProgressHandle>,
+    /// `--min-clean-accuracy`: with labels, a clean accuracy below this stops a pass.
+    pub min_clean_accuracy: Option<f64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -398,6 +400,9 @@ pub struct ScanOutcome {
     pub scores_detected: bool,
     pub clean: Predictions,
     pub clean_accuracy: Option<f64>,
+    /// What is wrong with the clean pass (non-finite or constant outputs, accuracy at chance or
+    /// below the floor): reasons the scan cannot pass, see [`verdict::adequacy`].
+    pub health: Vec<verdict::adequacy::Inconclusive>,
     /// Per reference: agreement with the candidate on the clean inputs.
     pub reference_clean_agreement: Vec<f64>,
     pub baseline_agreement: Option<BaselineAgreement>,
@@ -471,6 +476,13 @@ fn scan_inputs(
     let clean_scores = classify_scores(models.candidate, n, &mut |chunk| clean_chunk(chunk, Some(&mut extremes)))?;
     let seconds_per_query = clean_started.elapsed().as_secs_f64() / n.max(1) as f64;
     let classes = clean_scores.ncols();
+    // Checked on the raw scores, before softmax can hide a NaN or squash a constant.
+    let mut health: Vec<verdict::adequacy::Inconclusive> = match clean_scores.as_slice() {
+        Some(raw) => verdict::adequacy::output_problem(raw, classes),
+        None => verdict::adequacy::output_problem(&clean_scores.iter().copied().collect::<Vec<f32>>(), classes),
+    }
+    .into_iter()
+    .collect();
     let (scores, scores_detected) = match settings.scores {
         Some(kind) => (kind, false),
         None => (detect_score_kind(&clean_scores), true),
@@ -512,6 +524,13 @@ fn scan_inputs(
     let clean_accuracy = run
         .labels
         .map(|y| run.clean.class.iter().zip(y).filter(|(p, l)| **p as i64 == **l).count() as f64 / y.len() as f64);
+    // A NaN or constant model is at chance too; saying so twice adds nothing.
+    if let (Some(labels), true) = (run.labels, health.is_empty()) {
+        health.extend(verdict::adequacy::chance_problem(&run.clean.class, labels));
+    }
+    if let (Some(accuracy), Some(floor)) = (clean_accuracy, settings.min_clean_accuracy) {
+        health.extend(verdict::adequacy::floor_problem(accuracy, floor));
+    }
     let reference_clean_agreement = run.reference_clean.iter().map(|r| agreement(&run.clean.class, &r.class)).collect();
 
     let mut interpretations = Vec::new();
@@ -554,6 +573,7 @@ fn scan_inputs(
         scores_detected,
         clean,
         clean_accuracy,
+        health,
         reference_clean_agreement,
         baseline_agreement,
         interpretations,
@@ -846,6 +866,7 @@ fn placeholder_judgement() -> ProbeJudgement {
         effect: None,
         accuracy_drop: None,
         reason: String::new(),
+        power: None,
     }
 }
 
