@@ -124,6 +124,50 @@ pub enum Verdict {
     Fail,
 }
 
+impl Verdict {
+    /// How much a verdict weighs when probes are rolled up into a scan verdict: the heaviest
+    /// wins. Every variant is listed (no wildcard), so a new verdict cannot compile until it is
+    /// ranked here, and [`roll_up`] (the scan's verdicts and the attestation check) follows.
+    fn severity(self) -> u8 {
+        match self {
+            Self::Pass => 0,
+            Self::Fail => 1,
+        }
+    }
+
+    /// The heaviest of `verdicts`; `pass` when there are none.
+    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        verdicts.into_iter().max_by_key(|v| v.severity()).unwrap_or(Verdict::Pass)
+    }
+}
+
+/// A scan's verdicts, rolled up from its probes'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanVerdicts {
+    /// The scan's verdict: the worst of the two below (every probe gates).
+    pub verdict: Verdict,
+    /// The trigger probes' (backdoor evidence).
+    pub backdoor: Verdict,
+    /// The robustness probes' (quality gate).
+    pub robustness: Verdict,
+}
+
+/// Rolls per-probe verdicts up into the scan's: any failing probe fails its category and the
+/// scan. `probity scan` computes the report's verdicts with it, and `attest verify` checks an
+/// attestation's claimed verdicts against it.
+pub fn roll_up(probes: impl IntoIterator<Item = (Category, Verdict)>) -> ScanVerdicts {
+    let (mut trigger, mut robustness) = (Vec::new(), Vec::new());
+    for (category, verdict) in probes {
+        match category {
+            Category::Trigger => trigger.push(verdict),
+            Category::Robustness => robustness.push(verdict),
+        }
+    }
+    let backdoor = Verdict::worst(trigger);
+    let robustness = Verdict::worst(robustness);
+    ScanVerdicts { verdict: Verdict::worst([backdoor, robustness]), backdoor, robustness }
+}
+
 /// Multiple-testing correction over the gating tests of a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
@@ -567,6 +611,17 @@ mod tests {
 
     fn evidence(category: Category, thresholds: Thresholds, own: ProbeNumbers) -> ProbeEvidence {
         ProbeEvidence { category, thresholds, own, references: Vec::new(), baseline: None }
+    }
+
+    #[test]
+    fn roll_up_fails_the_category_and_the_scan_of_any_failing_probe() {
+        use Category::{Robustness as R, Trigger as T};
+        use Verdict::{Fail, Pass};
+        let pass = ScanVerdicts { verdict: Pass, backdoor: Pass, robustness: Pass };
+        assert_eq!(roll_up([]), pass);
+        assert_eq!(roll_up([(T, Pass), (R, Pass)]), pass);
+        assert_eq!(roll_up([(T, Pass), (T, Fail), (R, Pass)]), ScanVerdicts { verdict: Fail, backdoor: Fail, ..pass });
+        assert_eq!(roll_up([(T, Pass), (R, Fail)]), ScanVerdicts { verdict: Fail, robustness: Fail, ..pass });
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::report::{
 };
 use crate::runner::{self, ExampleInput, Inputs, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
 use crate::text::TextEncoder;
-use crate::verdict::{Correction, Verdict};
+use crate::verdict::{Correction, ScanVerdicts, Verdict};
 
 /// Trigger probes (besides failing ones) whose example inputs go into the report.
 const EXAMPLE_PROBES: usize = 5;
@@ -454,20 +454,8 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
             }
         })
         .collect();
-    let category_verdict = |category: Category| {
-        if probes.iter().any(|p| p.category == category && p.verdict == Verdict::Fail) {
-            Verdict::Fail
-        } else {
-            Verdict::Pass
-        }
-    };
-    let backdoor_verdict = category_verdict(Category::Trigger);
-    let robustness_verdict = category_verdict(Category::Robustness);
-    let verdict = if backdoor_verdict == Verdict::Fail || robustness_verdict == Verdict::Fail {
-        Verdict::Fail
-    } else {
-        Verdict::Pass
-    };
+    let ScanVerdicts { verdict, backdoor: backdoor_verdict, robustness: robustness_verdict } =
+        crate::verdict::roll_up(probes.iter().map(|p| (p.category, p.verdict)));
     let engine = ctx.engine;
     Report {
         schema: report::SCHEMA.into(),

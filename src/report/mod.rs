@@ -15,7 +15,7 @@ pub mod json;
 pub mod junit;
 pub mod markdown;
 pub mod sarif;
-mod text;
+pub(crate) mod text;
 
 use std::path::{Path, PathBuf};
 
