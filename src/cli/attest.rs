@@ -45,7 +45,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "PATH")]
     pub model: PathBuf,
     /// The attestation.intoto.json written by `probity scan --format intoto`, a DSSE envelope
-    /// of it (`cosign attest-blob --statement ... --output-attestation`, `probity attest sign`),
+    /// of it (`cosign attest-blob --statement ...`, `probity attest sign`),
     /// or a Sigstore bundle holding one.
     #[arg(long, value_name = "PATH")]
     pub attestation: PathBuf,
