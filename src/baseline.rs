@@ -11,11 +11,17 @@
 //! ([`SAMPLE_RNG_VERSION`]). Under another derivation every random probe sees other inputs, so
 //! [`Recording::read`] refuses such a recording outright (no flag lets it through): the fix is
 //! to record the baseline again.
+//!
+//! Reading checks what the file holds before anything indexes with it: digests are SHA-256s,
+//! each probe's predictions match its input indices in number, the indices lie within the clean
+//! predictions, confidences are probabilities, probe keys are unique. Every problem is reported
+//! at file:line:column with a stable code (the battery diagnostics' rendering).
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::battery::diagnostics::{Diagnostic, Diagnostics, Findings, UNIT, codes};
 use crate::battery::spec::Battery;
 use crate::data::Data;
 use crate::engine::ProviderUsed;
@@ -76,8 +82,13 @@ pub struct Recording {
 pub enum BaselineError {
     #[error("cannot read baseline {path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
-    #[error("{path} is not a probity baseline: {detail}; record one with `probity baseline record`")]
-    Format { path: PathBuf, detail: String },
+    /// Every problem in the file, located (exit 2).
+    #[error(
+        "{} is not a usable probity baseline:\n{}\nrecord one with `probity baseline record`",
+        .path.display(),
+        .diagnostics.to_string().trim_end()
+    )]
+    Invalid { path: PathBuf, diagnostics: Diagnostics },
     #[error(
         "baseline {path} was recorded under different conditions:\n  - {}\nrecord a new baseline, or pass --allow-baseline-mismatch to compare the probes whose inputs still match",
         .reasons.join("\n  - ")
@@ -199,14 +210,31 @@ impl Recording {
     pub fn read(path: &Path) -> Result<Self, BaselineError> {
         let file = if path.is_dir() { path.join(FILE) } else { path.to_path_buf() };
         let bytes = std::fs::read(&file).map_err(|cause| BaselineError::Io { path: file.clone(), cause })?;
-        let recording: Recording = serde_json::from_slice(&bytes)
-            .map_err(|e| BaselineError::Format { path: file.clone(), detail: e.to_string() })?;
-        if recording.schema != SCHEMA {
-            return Err(BaselineError::Format {
-                path: file,
-                detail: format!("schema '{}' is not '{SCHEMA}'", recording.schema),
-            });
-        }
+        let recording: Recording = serde_json::from_slice(&bytes).map_err(|e| {
+            use serde_json::error::Category as C;
+            let code = match e.classify() {
+                C::Syntax | C::Eof | C::Io => codes::JSON_SYNTAX,
+                C::Data if e.to_string().starts_with("missing field") => codes::MISSING_KEY,
+                C::Data => codes::WRONG_TYPE,
+            };
+            let message = e.to_string();
+            let message = message.rfind(" at line ").map_or(message.as_str(), |i| &message[..i]).to_string();
+            let at = Diagnostic {
+                code,
+                file: file.clone(),
+                line: u32::try_from(e.line()).unwrap_or(u32::MAX),
+                column: u32::try_from(e.column()).unwrap_or(u32::MAX),
+                message,
+                hint: None,
+            };
+            BaselineError::Invalid { path: file.clone(), diagnostics: Diagnostics(vec![at]) }
+        })?;
+        // serde_json keeps no positions: the text is scanned for them, only when there is a problem.
+        let text = String::from_utf8_lossy(&bytes);
+        recording
+            .findings()
+            .into_result(&file, |at| crate::battery::json::position(&text, at))
+            .map_err(|diagnostics| BaselineError::Invalid { path: file.clone(), diagnostics })?;
         if recording.sample_rng != SAMPLE_RNG_VERSION {
             let dir = file.parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf);
             return Err(BaselineError::SampleRng {
@@ -218,6 +246,86 @@ impl Recording {
             });
         }
         Ok(recording)
+    }
+}
+
+impl Recording {
+    /// Every value the scan cannot use as recorded (and a schema this probity does not read).
+    fn findings(&self) -> Findings {
+        let mut found = Findings::default();
+        if self.schema != SCHEMA {
+            found.push(
+                codes::UNSUPPORTED_SCHEMA,
+                &["schema"],
+                format!("schema '{}' is not '{SCHEMA}'", self.schema),
+                Some("record the baseline again with this probity".into()),
+            );
+        }
+        found.sha256(&["model", "sha256"], "`model.sha256`", &self.model.sha256);
+        found.sha256(&["data", "sha256"], "`data.sha256`", &self.data.sha256);
+        if let Some(t) = &self.tokenizer {
+            found.sha256(&["tokenizer", "sha256"], "`tokenizer.sha256`", &t.sha256);
+        }
+        for (i, b) in self.batteries.iter().enumerate() {
+            found.sha256(
+                &["batteries", &i.to_string(), "sha256"],
+                &format!("`sha256` of battery `{}`", b.name),
+                &b.sha256,
+            );
+        }
+        predictions(&mut found, &["clean"], "the clean predictions", &self.clean, None);
+        let inputs = self.clean.class.len();
+        let mut keys = std::collections::BTreeSet::new();
+        for (i, probe) in self.probes.iter().enumerate() {
+            let i = i.to_string();
+            if !keys.insert(probe.key.as_str()) {
+                found.push(
+                    codes::DUPLICATE_ID,
+                    &["probes", &i, "key"],
+                    format!("probe `{}` is recorded more than once", probe.key),
+                    None,
+                );
+            }
+            if let Some((j, index)) = probe.indices.iter().enumerate().find(|(_, index)| **index >= inputs) {
+                found.push(
+                    codes::BAD_VALUE,
+                    &["probes", &i, "indices", &j.to_string()],
+                    format!("input index {index} of probe `{}` is past the {inputs} clean predictions", probe.key),
+                    None,
+                );
+            }
+            let n = Some(probe.indices.len());
+            predictions(&mut found, &["probes", &i, "probed"], &format!("probe `{}`", probe.key), &probe.probed, n);
+            if let Some(control) = &probe.control {
+                let what = format!("the control of probe `{}`", probe.key);
+                predictions(&mut found, &["probes", &i, "control"], &what, control, n);
+            }
+        }
+        found
+    }
+}
+
+/// One input per entry in every list of `p` (`expected` of them when known), and confidences that
+/// are probabilities. Only the first bad confidence is reported: one is enough to re-record.
+fn predictions(found: &mut Findings, path: &[&str], what: &str, p: &Predictions, expected: Option<usize>) {
+    let n = expected.unwrap_or(p.class.len());
+    for (field, len) in [("class", p.class.len()), ("confidence", p.confidence.len()), ("top", p.top.len())] {
+        if len != n {
+            let mut at = path.to_vec();
+            at.push(field);
+            found.push(
+                codes::BAD_VALUE,
+                &at,
+                format!("{what} has {len} `{field}` entries for {n} inputs"),
+                Some("the recording is truncated or edited; record the baseline again".into()),
+            );
+        }
+    }
+    if let Some((j, c)) = p.confidence.iter().enumerate().find(|(_, c)| !UNIT.contains(f64::from(**c))) {
+        let j = j.to_string();
+        let mut at = path.to_vec();
+        at.extend(["confidence", &j]);
+        found.range(&at, &format!("confidence {j} of {what}"), f64::from(*c), UNIT);
     }
 }
 

@@ -12,11 +12,18 @@
 //! Observations from seeds of one model are correlated: many clean models are worth more than
 //! many seeds. Thresholds never fall below the battery's floor (`--floor`), so a probe to which
 //! clean models never respond does not end up failing on a couple of flips.
+//!
+//! A thresholds file is read like a battery: parsed, then every value checked against its range
+//! (rates and effects are fractions of 1, so `min-attack-success: 5.0` is refused rather than
+//! passing every probe), each problem reported at file:line:column with a stable code.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::battery::diagnostics::{Diagnostic, Diagnostics, Findings, PROBABILITY, Range, UNIT, UNIT_NONZERO, codes};
+use crate::battery::yaml;
 
 pub const SCHEMA: &str = "probity/thresholds/v1";
 
@@ -59,9 +66,13 @@ pub struct CalibratedThresholds {
 pub enum ThresholdsError {
     #[error("cannot read thresholds {path}: {cause}")]
     Io { path: PathBuf, cause: std::io::Error },
-    #[error("{path}: {detail}; produce the file with `probity calibrate`")]
-    Format { path: PathBuf, detail: String },
+    /// Every problem in the file, located (exit 2).
+    #[error("invalid thresholds {}:\n{}", .path.display(), .diagnostics.to_string().trim_end())]
+    Invalid { path: PathBuf, diagnostics: Diagnostics },
 }
+
+/// An excess over the control: a difference of two rates.
+const EFFECT: Range = Range::new(-1.0, false, 1.0, false);
 
 /// The threshold for a rate at most `rate` from clean observations, and the bound achieved.
 pub fn order_statistic_threshold(observations: &[f64], rate: f64, floor: f64) -> (f64, f64) {
@@ -87,21 +98,87 @@ impl CalibratedThresholds {
     pub fn read(path: &Path) -> Result<Self, ThresholdsError> {
         let text =
             std::fs::read_to_string(path).map_err(|cause| ThresholdsError::Io { path: path.to_path_buf(), cause })?;
-        let parsed: CalibratedThresholds = serde_saphyr::from_str(&text)
-            .map_err(|e| ThresholdsError::Format { path: path.to_path_buf(), detail: e.to_string() })?;
-        if parsed.schema != SCHEMA {
-            return Err(ThresholdsError::Format {
-                path: path.to_path_buf(),
-                detail: format!("schema '{}' is not '{SCHEMA}'", parsed.schema),
-            });
-        }
+        Self::parse(path, &text)
+    }
+
+    /// Parses `text` (the contents of `path`) and checks every value; `Invalid` lists every
+    /// problem found.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ThresholdsError> {
+        let invalid = |diagnostics: Vec<Diagnostic>| ThresholdsError::Invalid {
+            path: path.to_path_buf(),
+            diagnostics: Diagnostics(diagnostics),
+        };
+        let one = |code, (line, column), message: String, hint: Option<&str>| Diagnostic {
+            code,
+            file: path.to_path_buf(),
+            line,
+            column,
+            message,
+            hint: hint.map(String::from),
+        };
+        let root = yaml::parse(text)
+            .map_err(|e| invalid(vec![one(codes::YAML_SYNTAX, (e.line, e.column), e.message, None)]))?;
+        let parsed: CalibratedThresholds = serde_saphyr::from_str(text).map_err(|e| {
+            let at = e.location().map_or((1, 1), |l| (clamp(l.line()), clamp(l.column())));
+            let message = e.to_string().lines().next().unwrap_or_default().to_string();
+            let code = if message.contains("missing field") { codes::MISSING_KEY } else { codes::WRONG_TYPE };
+            invalid(vec![one(code, at, message, Some("produce the file with `probity calibrate`"))])
+        })?;
+        parsed
+            .findings()
+            .into_result(path, |at| yaml::locate(&root, at).map(yaml::position))
+            .map_err(|d| ThresholdsError::Invalid { path: path.to_path_buf(), diagnostics: d })?;
         Ok(parsed)
+    }
+
+    /// Every value outside its range (and a schema this probity does not read).
+    fn findings(&self) -> Findings {
+        let mut found = Findings::default();
+        if self.schema != SCHEMA {
+            found.push(
+                codes::UNSUPPORTED_SCHEMA,
+                &["schema"],
+                format!("schema '{}' is not '{SCHEMA}'", self.schema),
+                Some("produce the file with this probity's `probity calibrate`".into()),
+            );
+        }
+        found.range(&["false-alarm-rate"], "`false-alarm-rate`", self.false_alarm_rate, PROBABILITY);
+        found.range(&["floor"], "`floor`", self.floor, UNIT);
+        for (list, files) in [("calibration-set", &self.calibration_set), ("batteries", &self.batteries)] {
+            for (i, file) in files.iter().enumerate() {
+                let i = i.to_string();
+                found.sha256(
+                    &[list, &i, "sha256"],
+                    &format!("`sha256` of {list} entry {}", file.path.display()),
+                    &file.sha256,
+                );
+            }
+        }
+        found.sha256(&["data", "sha256"], "`sha256` of `data`", &self.data.sha256);
+        for (key, probe) in &self.probes {
+            let label = |field: &str| format!("`{field}` of probe `{key}`");
+            let checks = [
+                ("min-attack-success", probe.min_attack_success, UNIT),
+                ("min-effect", probe.min_effect, UNIT),
+                ("clean-max-attack-success", probe.clean_max_attack_success, UNIT),
+                ("clean-max-effect", probe.clean_max_effect, EFFECT),
+                ("false-alarm-bound", probe.false_alarm_bound, UNIT_NONZERO),
+            ];
+            for (field, value, range) in checks {
+                found.range(&["probes", key, field], &label(field), value, range);
+            }
+        }
+        found
     }
 
     pub fn to_yaml(&self) -> String {
         let body = serde_saphyr::to_string(self).expect("thresholds always serialise");
         format!("# Per-probe thresholds from `probity calibrate`; use with `probity scan --thresholds`.\n{body}")
     }
+}
+
+fn clamp(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -143,8 +220,8 @@ mod tests {
             schema: SCHEMA.into(),
             false_alarm_rate: 0.01,
             floor: 0.3,
-            calibration_set: vec![Digest { path: "a.onnx".into(), sha256: "ab".into() }],
-            data: Digest { path: "d.npz".into(), sha256: "cd".into() },
+            calibration_set: vec![Digest { path: "a.onnx".into(), sha256: "ab".repeat(32) }],
+            data: Digest { path: "d.npz".into(), sha256: "cd".repeat(32) },
             batteries: vec![],
             seeds: vec![1, 2],
             probes,
@@ -153,5 +230,25 @@ mod tests {
         let path = dir.path().join("t.yaml");
         std::fs::write(&path, t.to_yaml()).unwrap();
         assert_eq!(CalibratedThresholds::read(&path).unwrap(), t);
+    }
+
+    #[test]
+    fn every_value_out_of_range_is_reported_where_it_stands() {
+        let text = "schema: probity/thresholds/v1\nfalse-alarm-rate: 0.01\nfloor: 0.3\ncalibration-set: []\n\
+                    data: {path: d.npz, sha256: xyz}\nbatteries: []\nseeds: [1]\nprobes:\n  b/p:\n    \
+                    min-attack-success: 5.0\n    min-effect: 1.5\n    clean-observations: 3\n    \
+                    clean-max-attack-success: 0.2\n    clean-max-effect: -0.1\n    false-alarm-bound: 0.25\n";
+        let Err(ThresholdsError::Invalid { diagnostics, .. }) = CalibratedThresholds::parse(Path::new("t.yaml"), text)
+        else {
+            panic!("invalid thresholds accepted");
+        };
+        let at: Vec<(&str, u32, u32)> = diagnostics.iter().map(|d| (d.code, d.line, d.column)).collect();
+        assert_eq!(at, [("bad-value", 5, 29), ("bad-value", 10, 25), ("bad-value", 11, 17)]);
+        let first = &diagnostics.0[1];
+        assert_eq!(first.message, "`min-attack-success` of probe `b/p` must be in [0, 1], found 5");
+        assert_eq!(
+            first.hint.as_deref(),
+            Some("`min-attack-success` of probe `b/p` is a fraction of 1: 0.8 means 80%, so 5 would mean 500%")
+        );
     }
 }

@@ -20,7 +20,7 @@
 //! rate and accuracy drop and kept apart.
 //!
 //! A probe that could not have failed even in the best case (too few eligible inputs for its
-//! thresholds after the correction) is `inconclusive` rather than passed, and [`scan_verdict`]
+//! thresholds after the correction) is `inconclusive` rather than passed, and [`roll_up`]
 //! rolls the probes and the clean pass's health up into the scan's verdict; the checks live in
 //! [`adequacy`].
 
@@ -134,24 +134,62 @@ pub enum Verdict {
     Inconclusive,
 }
 
-/// The verdict of a set of probes (a whole scan, or one category) given the problems found with
-/// the clean pass: a problem that invalidates the evidence (NaN or constant outputs, accuracy at
-/// chance) makes it inconclusive whatever the probes say; otherwise any failing probe fails it
-/// (backdoor evidence stands however little data there was), and an inconclusive probe or any
-/// other problem stops a pass.
-pub fn scan_verdict(probes: impl IntoIterator<Item = Verdict>, health: &[adequacy::Inconclusive]) -> Verdict {
-    if health.iter().any(|h| h.code.invalidates_evidence()) {
-        return Verdict::Inconclusive;
-    }
-    let mut verdict = if health.is_empty() { Verdict::Pass } else { Verdict::Inconclusive };
-    for probe in probes {
-        match probe {
-            Verdict::Fail => return Verdict::Fail,
-            Verdict::Inconclusive => verdict = Verdict::Inconclusive,
-            Verdict::Pass => {}
+impl Verdict {
+    /// How much a verdict weighs when probes are rolled up into a scan verdict: the heaviest
+    /// wins. Every variant is listed (no wildcard), so a new verdict cannot compile until it is
+    /// ranked here, and [`roll_up`] (the scan's verdicts and the attestation check) follows.
+    fn severity(self) -> u8 {
+        match self {
+            Self::Pass => 0,
+            Self::Inconclusive => 1,
+            Self::Fail => 2,
         }
     }
-    verdict
+
+    /// The heaviest of `verdicts`; `pass` when there are none.
+    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
+        verdicts.into_iter().max_by_key(|v| v.severity()).unwrap_or(Verdict::Pass)
+    }
+}
+
+/// A scan's verdicts, rolled up from its probes'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanVerdicts {
+    /// The scan's verdict: the worst of the two below (every probe gates).
+    pub verdict: Verdict,
+    /// The trigger probes' (backdoor evidence).
+    pub backdoor: Verdict,
+    /// The robustness probes' (quality gate).
+    pub robustness: Verdict,
+}
+
+/// Rolls per-probe verdicts up into the scan's, given the problems found with the clean pass
+/// (`health`, the report's `inconclusive` reasons): a problem that invalidates the evidence (NaN
+/// or constant outputs, accuracy at chance) makes every verdict inconclusive whatever the probes
+/// say; otherwise any failing probe fails its category and the scan (backdoor evidence stands
+/// however little data there was), and an inconclusive probe or any other problem stops a pass.
+/// `probity scan` computes the report's verdicts with it, and `attest verify` checks an
+/// attestation's claimed verdicts against it.
+pub fn roll_up(
+    probes: impl IntoIterator<Item = (Category, Verdict)>,
+    health: &[adequacy::Inconclusive],
+) -> ScanVerdicts {
+    if health.iter().any(|h| h.code.invalidates_evidence()) {
+        let inconclusive = Verdict::Inconclusive;
+        return ScanVerdicts { verdict: inconclusive, backdoor: inconclusive, robustness: inconclusive };
+    }
+    // With a problem that only stops a pass, nothing rolls up better than inconclusive.
+    let floor = if health.is_empty() { Verdict::Pass } else { Verdict::Inconclusive };
+    let (mut trigger, mut robustness) = (vec![floor], vec![floor]);
+    for (category, verdict) in probes {
+        match category {
+            Category::Trigger => trigger.push(verdict),
+            Category::Robustness => robustness.push(verdict),
+        }
+    }
+    let backdoor = Verdict::worst(trigger);
+    let robustness = Verdict::worst(robustness);
+    ScanVerdicts { verdict: Verdict::worst([backdoor, robustness]), backdoor, robustness }
 }
 
 /// Multiple-testing correction over the gating tests of a scan.
@@ -669,6 +707,20 @@ mod tests {
     }
 
     #[test]
+    fn roll_up_fails_the_category_and_the_scan_of_any_failing_probe() {
+        use Category::{Robustness as R, Trigger as T};
+        use Verdict::{Fail, Pass};
+        let pass = ScanVerdicts { verdict: Pass, backdoor: Pass, robustness: Pass };
+        assert_eq!(roll_up([], &[]), pass);
+        assert_eq!(roll_up([(T, Pass), (R, Pass)], &[]), pass);
+        assert_eq!(
+            roll_up([(T, Pass), (T, Fail), (R, Pass)], &[]),
+            ScanVerdicts { verdict: Fail, backdoor: Fail, ..pass }
+        );
+        assert_eq!(roll_up([(T, Pass), (R, Fail)], &[]), ScanVerdicts { verdict: Fail, robustness: Fail, ..pass });
+    }
+
+    #[test]
     fn observe_counts_flips_into_each_class_over_eligible_inputs() {
         let n = steered();
         assert_eq!(n.samples, 6);
@@ -902,14 +954,21 @@ mod tests {
         use Verdict::*;
         use adequacy::{Code, Inconclusive};
         let problem = |code| Inconclusive { code, message: String::new(), probes: Vec::new() };
-        assert_eq!(scan_verdict([Pass, Pass], &[]), Pass);
-        assert_eq!(scan_verdict([], &[]), Pass);
-        assert_eq!(scan_verdict([Pass, Inconclusive], &[]), Inconclusive);
-        assert_eq!(scan_verdict([Inconclusive, Fail], &[]), Fail);
-        assert_eq!(scan_verdict([Pass], &[problem(Code::LowCleanAccuracy)]), Inconclusive);
-        assert_eq!(scan_verdict([Fail], &[problem(Code::LowCleanAccuracy)]), Fail);
+        let verdict = |probes: &[Verdict], health: &[Inconclusive]| {
+            roll_up(probes.iter().map(|&v| (Category::Trigger, v)), health).verdict
+        };
+        assert_eq!(verdict(&[Pass, Pass], &[]), Pass);
+        assert_eq!(verdict(&[], &[]), Pass);
+        assert_eq!(verdict(&[Pass, Inconclusive], &[]), Inconclusive);
+        assert_eq!(verdict(&[Inconclusive, Fail], &[]), Fail);
+        assert_eq!(verdict(&[Pass], &[problem(Code::LowCleanAccuracy)]), Inconclusive);
+        assert_eq!(verdict(&[Fail], &[problem(Code::LowCleanAccuracy)]), Fail);
+        // The categories roll up the same way, each with the clean pass's problems.
+        let split =
+            roll_up([(Category::Trigger, Fail), (Category::Robustness, Pass)], &[problem(Code::LowCleanAccuracy)]);
+        assert_eq!((split.verdict, split.backdoor, split.robustness), (Fail, Fail, Inconclusive));
         for void in [Code::NonFiniteOutput, Code::ConstantOutput, Code::ChanceAccuracy] {
-            assert_eq!(scan_verdict([Fail, Pass], &[problem(void)]), Inconclusive, "{void:?}");
+            assert_eq!(verdict(&[Fail, Pass], &[problem(void)]), Inconclusive, "{void:?}");
         }
     }
 }

@@ -1,5 +1,6 @@
-//! Problems found in a battery file, each with a stable code and the file:line:column it is
-//! about, rendered the way rustc and cargo-deny render theirs:
+//! Problems found in a battery file (and in the other files probity reads and checks the same
+//! way: calibrated thresholds, recorded baselines), each with a stable code and the
+//! file:line:column it is about, rendered the way rustc and cargo-deny render theirs:
 //!
 //! ```text
 //! error[unknown-key]: unknown key `sizes` in transform of probe `patch-white-2px`
@@ -11,12 +12,14 @@
 //! tests may match on them, so they never change meaning.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The stable diagnostic codes.
 pub mod codes {
     /// The file is not YAML (or not UTF-8, or holds several documents).
     pub const YAML_SYNTAX: &str = "yaml-syntax";
+    /// The file is not JSON (a recorded baseline).
+    pub const JSON_SYNTAX: &str = "json-syntax";
     /// A key this place does not accept.
     pub const UNKNOWN_KEY: &str = "unknown-key";
     /// A required key is absent.
@@ -35,8 +38,9 @@ pub mod codes {
     pub const CATEGORY_MISMATCH: &str = "category-mismatch";
 
     /// Every code, in the order the documentation lists them.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         YAML_SYNTAX,
+        JSON_SYNTAX,
         UNKNOWN_KEY,
         MISSING_KEY,
         WRONG_TYPE,
@@ -53,7 +57,7 @@ pub mod codes {
 pub struct Diagnostic {
     /// One of [`codes`].
     pub code: &'static str,
-    /// The battery file, as the user named it.
+    /// The file, as the user named it.
     pub file: PathBuf,
     /// 1-based line; 0 when the problem is about the file as a whole (it cannot be read).
     pub line: u32,
@@ -125,6 +129,111 @@ impl fmt::Display for Diagnostics {
 }
 
 impl std::error::Error for Diagnostics {}
+
+/// A closed or half-open interval of allowed numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct Range {
+    lo: f64,
+    lo_open: bool,
+    hi: f64,
+    hi_open: bool,
+}
+
+impl Range {
+    pub const fn new(lo: f64, lo_open: bool, hi: f64, hi_open: bool) -> Self {
+        Self { lo, lo_open, hi, hi_open }
+    }
+
+    pub fn contains(self, v: f64) -> bool {
+        let above = if self.lo_open { v > self.lo } else { v >= self.lo };
+        let below = if self.hi_open { v < self.hi } else { v <= self.hi };
+        above && below
+    }
+}
+
+/// "in (0, 1]", or "> 0" for an unbounded range.
+impl fmt::Display for Range {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.hi.is_infinite() {
+            let op = if self.lo_open { ">" } else { ">=" };
+            return write!(f, "{op} {}", self.lo);
+        }
+        let open = if self.lo_open { '(' } else { '[' };
+        let close = if self.hi_open { ')' } else { ']' };
+        write!(f, "in {open}{}, {}{close}", self.lo, self.hi)
+    }
+}
+
+/// `[0, 1]`: intensities, rates.
+pub const UNIT: Range = Range::new(0.0, false, 1.0, false);
+/// `(0, 1]`: blend alpha, noise std, fractions of the image side.
+pub const UNIT_NONZERO: Range = Range::new(0.0, true, 1.0, false);
+/// `(0, 1)`: a significance level.
+pub const PROBABILITY: Range = Range::new(0.0, true, 1.0, true);
+pub const POSITIVE: Range = Range::new(0.0, true, f64::INFINITY, true);
+
+/// A problem found in a file that parsed, before it is located: the path of keys (list positions
+/// as numbers) to the value it is about. Checks of parsed files (thresholds, baselines) collect
+/// these; the file's own locator (YAML spans, JSON text) turns them into [`Diagnostic`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub code: &'static str,
+    pub path: Vec<String>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Every finding about one file, in the order they were found.
+#[derive(Debug, Default)]
+pub struct Findings(pub Vec<Finding>);
+
+impl Findings {
+    pub fn push(&mut self, code: &'static str, path: &[&str], message: String, hint: Option<String>) {
+        self.0.push(Finding { code, path: path.iter().map(|s| s.to_string()).collect(), message, hint });
+    }
+
+    /// `label` (how messages name the value) must lie in `range`; NaN never does.
+    pub fn range(&mut self, path: &[&str], label: &str, value: f64, range: Range) {
+        if range.contains(value) {
+            return;
+        }
+        // 5.0 for 5% (or 500%) is the likely slip where a fraction belongs.
+        let hint = (range.hi <= 1.0 && value > 1.0 && value <= 100.0)
+            .then(|| format!("{label} is a fraction of 1: 0.8 means 80%, so {value} would mean {}%", value * 100.0));
+        self.push(codes::BAD_VALUE, path, format!("{label} must be {range}, found {value}"), hint);
+    }
+
+    /// `label` must be a SHA-256 digest: 64 hexadecimal digits.
+    pub fn sha256(&mut self, path: &[&str], label: &str, value: &str) {
+        if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            self.push(
+                codes::BAD_VALUE,
+                path,
+                format!("{label} must be a SHA-256 (64 hex digits), found '{value}'"),
+                None,
+            );
+        }
+    }
+
+    /// `Ok` when nothing was found; otherwise every finding located in `file` by `locate` (the
+    /// position of the value at a path), sorted by position. A value that cannot be located is
+    /// reported at the closest enclosing one that can.
+    pub fn into_result(self, file: &Path, locate: impl Fn(&[String]) -> Option<(u32, u32)>) -> Result<(), Diagnostics> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut diagnostics: Vec<Diagnostic> = self
+            .0
+            .into_iter()
+            .map(|f| {
+                let (line, column) = (0..=f.path.len()).rev().find_map(|n| locate(&f.path[..n])).unwrap_or((0, 0));
+                Diagnostic { code: f.code, file: file.to_path_buf(), line, column, message: f.message, hint: f.hint }
+            })
+            .collect();
+        diagnostics.sort_by_key(|d| (d.line, d.column));
+        Err(Diagnostics(diagnostics))
+    }
+}
 
 /// Edit distance counting insertions, deletions, substitutions and swaps of two adjacent
 /// characters as one edit each (optimal string alignment), so `nwhc` is one edit from `nhwc`.

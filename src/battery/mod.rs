@@ -6,9 +6,10 @@
 //! validated types in [`spec`] only when there are none. [`load`] and [`parse`] are the way in.
 
 pub mod diagnostics;
+pub(crate) mod json;
 pub mod spec;
 mod validate;
-mod yaml;
+pub(crate) mod yaml;
 
 use std::path::Path;
 

@@ -9,10 +9,11 @@
 //! by this one's rules, and reporting them would bury the one problem that matters.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::diagnostics::{Diagnostic, Diagnostics, codes, did_you_mean};
+use super::diagnostics::{
+    Diagnostic, Diagnostics, POSITIVE, PROBABILITY, Range, UNIT, UNIT_NONZERO, codes, did_you_mean,
+};
 use super::spec::{
     Battery, BlendPattern, Category, Defaults, Extent, InvisibleSet, Layout, Modality, Orientation, PatchContent,
     Position, Probe, SCHEMA_V1, SearchContent, SearchSpec, TextPosition, Thresholds, TokenFilter, TransformSpec,
@@ -112,48 +113,6 @@ const POSITIONS: &[(&str, Position)] = &[
 ];
 const CONTENTS: &[&str] = &["solid", "color", "checkerboard", "noise", "image"];
 const PATTERNS: &[&str] = &["noise", "stripes", "image"];
-
-/// A closed or half-open interval of allowed numbers.
-#[derive(Debug, Clone, Copy)]
-struct Range {
-    lo: f64,
-    lo_open: bool,
-    hi: f64,
-    hi_open: bool,
-}
-
-impl Range {
-    const fn new(lo: f64, lo_open: bool, hi: f64, hi_open: bool) -> Self {
-        Self { lo, lo_open, hi, hi_open }
-    }
-
-    fn contains(self, v: f64) -> bool {
-        let above = if self.lo_open { v > self.lo } else { v >= self.lo };
-        let below = if self.hi_open { v < self.hi } else { v <= self.hi };
-        above && below
-    }
-}
-
-/// "in (0, 1]", or "> 0" for an unbounded range.
-impl fmt::Display for Range {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.hi.is_infinite() {
-            let op = if self.lo_open { ">" } else { ">=" };
-            return write!(f, "{op} {}", self.lo);
-        }
-        let open = if self.lo_open { '(' } else { '[' };
-        let close = if self.hi_open { ')' } else { ']' };
-        write!(f, "in {open}{}, {}{close}", self.lo, self.hi)
-    }
-}
-
-/// `[0, 1]`: intensities, rates.
-const UNIT: Range = Range::new(0.0, false, 1.0, false);
-/// `(0, 1]`: blend alpha, noise std, fractions of the image side.
-const UNIT_NONZERO: Range = Range::new(0.0, true, 1.0, false);
-/// `(0, 1)`: a significance level.
-const PROBABILITY: Range = Range::new(0.0, true, 1.0, true);
-const POSITIVE: Range = Range::new(0.0, true, f64::INFINITY, true);
 
 /// Every threshold key, the category it belongs to, and its range. `defaults:` accepts all of
 /// them; a probe's `thresholds:` accepts those of its own category.

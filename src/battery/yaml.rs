@@ -59,6 +59,19 @@ fn clamp(n: u64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
+/// The value at `path` (map keys; list positions as numbers) under `root`, if there is one.
+pub fn locate<'a>(root: &'a Spanned<Node>, path: &[String]) -> Option<&'a Spanned<Node>> {
+    let mut node = root;
+    for step in path {
+        node = match &node.value {
+            Node::Map(entries) => entries.iter().find(|(k, _)| k.value.0 == *step).map(|(_, v)| v)?,
+            Node::Seq(items) => items.get(step.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(node)
+}
+
 /// Why a text is not a YAML document we can read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {

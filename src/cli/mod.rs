@@ -49,7 +49,7 @@ pub enum Command {
     Calibrate(Box<calibrate::CalibrateArgs>),
     /// Re-render a report.json in other formats, or compare two reports.
     Report(report::ReportArgs),
-    /// Verify that a model file is the one an attestation says passed.
+    /// Verify that a model file is the one an attestation says passed, or sign an attestation.
     Attest(attest::AttestArgs),
 }
 

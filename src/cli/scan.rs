@@ -22,7 +22,7 @@ use crate::report::{
 };
 use crate::runner::{self, ExampleInput, Inputs, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
 use crate::text::TextEncoder;
-use crate::verdict::{self, Correction, Verdict, adequacy};
+use crate::verdict::{self, Correction, ScanVerdicts, Verdict, adequacy};
 
 /// Trigger probes (besides failing ones) whose example inputs go into the report.
 const EXAMPLE_PROBES: usize = 5;
@@ -499,12 +499,8 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         })
         .collect();
     let health = &outcome.health;
-    let category_verdict = |category: Category| {
-        verdict::scan_verdict(probes.iter().filter(|p| p.category == category).map(|p| p.verdict), health)
-    };
-    let backdoor_verdict = category_verdict(Category::Trigger);
-    let robustness_verdict = category_verdict(Category::Robustness);
-    let verdict = verdict::scan_verdict(probes.iter().map(|p| p.verdict), health);
+    let ScanVerdicts { verdict, backdoor: backdoor_verdict, robustness: robustness_verdict } =
+        verdict::roll_up(probes.iter().map(|p| (p.category, p.verdict)), health);
     let mut inconclusive = health.clone();
     let shortfalls: Vec<adequacy::Shortfall<'_>> = outcome
         .probes
