@@ -89,16 +89,28 @@ impl From<provision::ProvisionError> for RuntimeError {
 }
 
 static LOADED: OnceLock<Runtime> = OnceLock::new();
+/// Held while a first load is under way: ONNX Runtime allows one environment per process, so
+/// two threads loading at once (parallel tests, or a library user) must not both build one.
+static LOADING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Loads ONNX Runtime (once per process) and describes it.
 pub fn load(explicit: Option<&Path>) -> Result<&'static Runtime, RuntimeError> {
     let (path, source) = choose_library(explicit)?;
-    if let Some(runtime) = LOADED.get() {
+    let already = |runtime: &'static Runtime| {
         let same = std::fs::canonicalize(&path).is_ok_and(|p| p == runtime.info.library_path);
-        if !same {
-            return Err(RuntimeError::AlreadyLoaded { loaded: runtime.info.library_path.clone(), requested: path });
+        if same {
+            Ok(runtime)
+        } else {
+            Err(RuntimeError::AlreadyLoaded { loaded: runtime.info.library_path.clone(), requested: path.clone() })
         }
-        return Ok(runtime);
+    };
+    if let Some(runtime) = LOADED.get() {
+        return already(runtime);
+    }
+    // A poisoned lock only means another thread's load panicked; nothing it guards is left half-set.
+    let _loading = LOADING.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(runtime) = LOADED.get() {
+        return already(runtime);
     }
     let runtime = load_from(&path, source)?;
     Ok(LOADED.get_or_init(|| runtime))
