@@ -210,6 +210,15 @@ pub enum DataError {
     FolderNeedsOptions { path: PathBuf },
     #[error("data {path} holds no inputs")]
     Empty { path: PathBuf },
+    #[error(
+        "data {path}: {rows} of {total} inputs hold non-finite values (the first is input {first_row}, with {first_kind}); \
+         models cannot be probed on NaN or infinite inputs: drop or repair those rows"
+    )]
+    NonFinite { path: PathBuf, rows: usize, total: usize, first_row: usize, first_kind: &'static str },
+    #[error("data {path}: label {label} of input {row} is not a class index (an integer >= 0); fix 'y'")]
+    BadLabel { path: PathBuf, row: usize, label: i64 },
+    #[error("data {path}: every text is empty or blank; give at least one non-empty text")]
+    AllBlank { path: PathBuf },
 }
 
 /// Loads `path`: a `.npy`, a `.npz`, or (with `folder`) a folder of images.
@@ -228,7 +237,49 @@ pub fn load(path: &Path, folder: Option<&ImageFolderOptions>) -> Result<Dataset,
     {
         return Err(DataError::LabelCount { path: path.to_path_buf(), labels: y.len(), inputs: dataset.len() });
     }
+    if let Some((row, &label)) = dataset.y.iter().flatten().enumerate().find(|(_, l)| **l < 0) {
+        return Err(DataError::BadLabel { path: path.to_path_buf(), row, label });
+    }
+    check_finite(&dataset)?;
     Ok(dataset)
+}
+
+/// Rows read per step of [`check_finite`]: bounded memory whatever the data's size.
+const FINITE_CHECK_ROWS: usize = 1024;
+
+/// Refuses data holding NaN or ±Inf (also what a float64 value beyond float32's range becomes):
+/// a model's outputs on such inputs say nothing about its behaviour, and statistics over them
+/// would pass or fail by accident. Reads the rows in chunks, so data on disk stays there.
+fn check_finite(dataset: &Dataset) -> Result<(), DataError> {
+    let total = dataset.len();
+    let row = dataset.shape[1..].iter().product::<usize>().max(1);
+    let mut rows = 0;
+    let mut first: Option<(usize, &'static str)> = None;
+    let indices: Vec<usize> = (0..total).collect();
+    for chunk in indices.chunks(FINITE_CHECK_ROWS) {
+        let x = dataset.read(chunk)?;
+        let x = x.as_standard_layout();
+        let values = x.as_slice().unwrap_or_default();
+        for (k, values) in values.chunks(row).enumerate() {
+            if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+                rows += 1;
+                let kind = if bad.is_nan() {
+                    "NaN"
+                } else if *bad > 0.0 {
+                    "+Inf (or a float64 beyond float32's range)"
+                } else {
+                    "-Inf (or a float64 beyond float32's range)"
+                };
+                first.get_or_insert((chunk[k], kind));
+            }
+        }
+    }
+    match first {
+        Some((first_row, first_kind)) => {
+            Err(DataError::NonFinite { path: dataset.path.clone(), rows, total, first_row, first_kind })
+        }
+        None => Ok(()),
+    }
 }
 
 fn load_file(path: &Path) -> Result<Dataset, DataError> {
@@ -460,6 +511,8 @@ pub struct TextDataset {
     pub sha256: String,
     pub texts: Vec<String>,
     pub y: Option<Vec<i64>>,
+    /// `.jsonl` records whose text was empty or blank, dropped with their labels.
+    pub blank: usize,
 }
 
 impl TextDataset {
@@ -479,7 +532,9 @@ pub fn is_text(path: &Path) -> bool {
 
 /// Loads text data: `.jsonl` with one `{"text": ..., "label": ...}` object per line (`label`
 /// optional, but on every line or none), or `.txt` with one text per line. Blank lines are
-/// skipped; errors name the line.
+/// skipped, and so are `.jsonl` records whose text is empty or blank (counted in
+/// [`TextDataset::blank`]: a model's prediction on nothing says nothing about a trigger); data
+/// with no non-blank text at all is refused. Errors name the line.
 pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
     let bytes = std::fs::read(path).map_err(|cause| DataError::Io { path: path.to_path_buf(), cause })?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -491,6 +546,7 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
     let jsonl = path.extension().and_then(|e| e.to_str()) == Some("jsonl");
     let mut texts = Vec::new();
     let mut labels: Vec<(usize, Option<i64>)> = Vec::new();
+    let mut blank = 0;
     for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
         if line.trim().is_empty() {
             continue;
@@ -505,11 +561,11 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
         let Some(object) = value.as_object() else {
             return Err(format(number, "not a JSON object; write {\"text\": \"...\", \"label\": 0}".into()));
         };
-        match object.get("text") {
-            Some(serde_json::Value::String(s)) => texts.push(s.clone()),
+        let text = match object.get("text") {
+            Some(serde_json::Value::String(s)) => s,
             Some(_) => return Err(format(number, "`text` must be a string".into())),
             None => return Err(format(number, "no `text` field; each line needs {\"text\": \"...\"}".into())),
-        }
+        };
         let label =
             match object.get("label") {
                 None | Some(serde_json::Value::Null) => None,
@@ -517,6 +573,11 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
                     format(number, format!("`label` must be a class index (an integer >= 0), got {v}"))
                 })?),
             };
+        if text.trim().is_empty() {
+            blank += 1;
+            continue;
+        }
+        texts.push(text.clone());
         labels.push((number, label));
     }
     let with = labels.iter().filter(|(_, l)| l.is_some()).count();
@@ -526,9 +587,13 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
     }
     let y = (with > 0).then(|| labels.into_iter().filter_map(|(_, l)| l).collect());
     if texts.is_empty() {
-        return Err(DataError::Empty { path: path.to_path_buf() });
+        return Err(if blank > 0 || !text.is_empty() {
+            DataError::AllBlank { path: path.to_path_buf() }
+        } else {
+            DataError::Empty { path: path.to_path_buf() }
+        });
     }
-    Ok(TextDataset { path: path.to_path_buf(), sha256, texts, y })
+    Ok(TextDataset { path: path.to_path_buf(), sha256, texts, y, blank })
 }
 
 /// Clean data of either modality, as loaded from `--data`.
