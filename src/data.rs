@@ -237,6 +237,14 @@ pub fn load(path: &Path, folder: Option<&ImageFolderOptions>) -> Result<Dataset,
     {
         return Err(DataError::LabelCount { path: path.to_path_buf(), labels: y.len(), inputs: dataset.len() });
     }
+    if dataset.shape[1..].contains(&0) {
+        // Rows without values cost nothing on disk, so their count is unbounded (fuzzing found
+        // a header declaring 2^40 of them); no model takes them anyway.
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            detail: format!("the inputs have shape {:?}: each input holds no values", dataset.shape),
+        });
+    }
     if let Some((row, &label)) = dataset.y.iter().flatten().enumerate().find(|(_, l)| **l < 0) {
         return Err(DataError::BadLabel { path: path.to_path_buf(), row, label });
     }
@@ -255,9 +263,9 @@ fn check_finite(dataset: &Dataset) -> Result<(), DataError> {
     let row = dataset.shape[1..].iter().product::<usize>().max(1);
     let mut rows = 0;
     let mut first: Option<(usize, &'static str)> = None;
-    let indices: Vec<usize> = (0..total).collect();
-    for chunk in indices.chunks(FINITE_CHECK_ROWS) {
-        let x = dataset.read(chunk)?;
+    for start in (0..total).step_by(FINITE_CHECK_ROWS) {
+        let chunk: Vec<usize> = (start..total.min(start + FINITE_CHECK_ROWS)).collect();
+        let x = dataset.read(&chunk)?;
         let x = x.as_standard_layout();
         let values = x.as_slice().unwrap_or_default();
         for (k, values) in values.chunks(row).enumerate() {
@@ -323,6 +331,19 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
     reader.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
     let header = Header::from_reader(&mut reader).map_err(|e| format(e.to_string()))?;
     let offset = reader.stream_position().map_err(io)?;
+    let length = file.metadata().map_err(io)?.len();
+    // Every value takes at least one byte, so a header declaring more values than the file has
+    // bytes left is refused before anything allocates for it (fuzzing found shapes whose
+    // product overflows, and shapes of terabytes that aborted the process).
+    let remaining = length.saturating_sub(offset);
+    let values = header.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    if values.is_none_or(|v| v as u64 > remaining) {
+        return Err(format(format!(
+            "the array header declares shape {:?}, more values than the file's remaining {remaining} bytes hold; \
+             the file is truncated or corrupt: save it again with numpy.save",
+            header.shape
+        )));
+    }
     // The header renders as its Python dict literal; the descriptor is all that matters here.
     let literal = header.to_string();
     let element = if literal.contains("'descr': '<f4'") {
@@ -334,8 +355,8 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
     };
     match element {
         Some(element) if !header.layout.is_fortran() && !header.shape.is_empty() => {
-            let bytes = header.shape.iter().product::<usize>() * element.bytes();
-            let length = file.metadata().map_err(io)?.len();
+            // No overflow: the values fit in the file's bytes (checked above).
+            let bytes = values.unwrap_or(0) * element.bytes();
             if offset + bytes as u64 > length {
                 return Err(format(format!(
                     "the array header declares shape {:?} ({bytes} bytes) but the file ends {} bytes short",
