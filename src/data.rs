@@ -335,15 +335,7 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
     // Every value takes at least one byte, so a header declaring more values than the file has
     // bytes left is refused before anything allocates for it (fuzzing found shapes whose
     // product overflows, and shapes of terabytes that aborted the process).
-    let remaining = length.saturating_sub(offset);
-    let values = header.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
-    if values.is_none_or(|v| v as u64 > remaining) {
-        return Err(format(format!(
-            "the array header declares shape {:?}, more values than the file's remaining {remaining} bytes hold; \
-             the file is truncated or corrupt: save it again with numpy.save",
-            header.shape
-        )));
-    }
+    let values = declared_values(&header.shape, length.saturating_sub(offset)).map_err(format)?;
     // The header renders as its Python dict literal; the descriptor is all that matters here.
     let literal = header.to_string();
     let element = if literal.contains("'descr': '<f4'") {
@@ -356,7 +348,7 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
     match element {
         Some(element) if !header.layout.is_fortran() && !header.shape.is_empty() => {
             // No overflow: the values fit in the file's bytes (checked above).
-            let bytes = values.unwrap_or(0) * element.bytes();
+            let bytes = values * element.bytes();
             if offset + bytes as u64 > length {
                 return Err(format(format!(
                     "the array header declares shape {:?} ({bytes} bytes) but the file ends {} bytes short",
@@ -372,6 +364,23 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
             let x = read_float_npy(reader).map_err(format)?;
             Ok((x.shape().to_vec(), Store::Memory(x)))
         }
+    }
+}
+
+/// The number of values an array header declares, refused unless `available` bytes can hold
+/// them: every value takes at least one byte, so anything more is a truncated or corrupt file,
+/// refused before anything allocates for it. Fuzzing found shapes whose product overflows,
+/// shapes of terabytes that aborted the process, and arrays of no values such as
+/// `[0, 2^40, 2^40]`, which ndarray cannot shape (ndarray-npy panics on them).
+fn declared_values(shape: &[usize], available: u64) -> Result<usize, String> {
+    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let extent = shape.iter().filter(|&&d| d != 0).try_fold(1usize, |n, &d| n.checked_mul(d));
+    match (values, extent) {
+        (Some(values), Some(extent)) if values as u64 <= available && extent <= isize::MAX as usize => Ok(values),
+        _ => Err(format!(
+            "the array header declares shape {shape:?}, more values than the remaining {available} bytes hold; \
+             the file is truncated or corrupt: save it again with numpy.save or numpy.savez"
+        )),
     }
 }
 
@@ -391,6 +400,13 @@ fn open_npz(path: &Path, file: &Arc<std::fs::File>) -> Result<Opened, DataError>
         }
         None => None,
     };
+    // Members ndarray-npy decodes are vetted first: it allocates (or panics) as a header says.
+    for name in names.iter().filter(|n| ["x.npy", "x", "y.npy", "y"].contains(&n.as_str())) {
+        let mut entry = archive.by_name(name).map_err(|e| format(e.to_string()))?;
+        let size = entry.size();
+        let header = Header::from_reader(&mut entry).map_err(|e| format(format!("{name}: {e}")))?;
+        declared_values(&header.shape, size).map_err(|e| format(format!("{name}: {e}")))?;
+    }
     let mut npz = NpzReader::new(file.as_ref()).map_err(|e| format(e.to_string()))?;
     let (x, y) = read_npz_arrays(path, &mut npz, stored.is_none())?;
     let (shape, store) = match (stored, x) {

@@ -401,6 +401,8 @@ fn regressions(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// Replays every committed crash input of an array target: each must now be refused.
+/// (`npy_headers_with_empty_rows_or_overflowing_shapes_are_refused` covers `regressions/npy/`,
+/// the big-endian `[2^64 - 1, 0]` header included.)
 fn replay_array_regressions(target: &str, file_name: &str) {
     let scratch = Scratch::new(file_name);
     let inputs = regressions(target);
@@ -427,5 +429,20 @@ fn npy_headers_with_empty_rows_or_overflowing_shapes_are_refused() {
         probity::data::load(scratch.write(&std::fs::read(dir.join("shape-product-overflows.npy")).unwrap()), None)
             .unwrap_err()
             .to_string();
-    assert!(error.contains("more values than the file's remaining"), "{error}");
+    assert!(error.contains("more values than the remaining"), "{error}");
+}
+
+/// Issue #14 fuzzing (campaign, seed 2): a big-endian `.npy` declaring `[2^64 - 1, 0]` reached
+/// ndarray-npy, which panics shaping it; `.npz` members decoded by ndarray-npy had no vetting
+/// at all: `y` shaped `[0, 2^40, 2^40]` panicked the same way, and a deflated `x` declaring
+/// 2^40 values aborted on a 4 TB allocation. All are refused now, naming the member.
+#[test]
+fn npz_members_and_decoded_npy_arrays_are_vetted_before_ndarray_npy_reads_them() {
+    replay_array_regressions("npz", "data.npz");
+    let scratch = Scratch::new("data.npz");
+    for name in ["labels-with-huge-dimensions.npz", "compressed-x-of-terabytes.npz"] {
+        let bytes = std::fs::read(fuzz_dir().join("regressions/npz").join(name)).unwrap();
+        let error = probity::data::load(scratch.write(&bytes), None).unwrap_err().to_string();
+        assert!(error.contains(".npy: the array header declares shape"), "{name}: {error}");
+    }
 }
