@@ -694,3 +694,22 @@ fn classifier_output(path: &Path, signature: &Signature, wanted: Option<&str>) -
             .ok_or_else(|| EngineError::NoClassifierOutput { path: path.to_path_buf(), outputs: names() }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_column_becomes_two_classes_with_sigmoid_confidences() {
+        let p = two_class_scores(ndarray::arr2(&[[0.25f32], [1.0]]), ScoreKind::Probabilities);
+        assert_eq!(p, ndarray::arr2(&[[0.75f32, 0.25], [0.0, 1.0]]));
+        let z = two_class_scores(ndarray::arr2(&[[2.0f32], [-1.0], [0.0]]), ScoreKind::Logits);
+        assert_eq!(z, ndarray::arr2(&[[0.0f32, 2.0], [0.0, -1.0], [0.0, 0.0]]));
+        // softmax([0, z])[1] = 1 / (1 + e^-z): scipy.special.expit(2.0) = 0.8807970779778823.
+        let softmax = 2.0f32.exp() / (1.0 + 2.0f32.exp());
+        assert!((softmax - 0.880_797_1).abs() < 1e-6);
+        // Two or more columns pass through untouched.
+        let wide = ndarray::arr2(&[[0.1f32, 0.9]]);
+        assert_eq!(two_class_scores(wide.clone(), ScoreKind::Logits), wide);
+    }
+}
