@@ -210,6 +210,15 @@ pub enum DataError {
     FolderNeedsOptions { path: PathBuf },
     #[error("data {path} holds no inputs")]
     Empty { path: PathBuf },
+    #[error(
+        "data {path}: {rows} of {total} inputs hold non-finite values (the first is input {first_row}, with {first_kind}); \
+         models cannot be probed on NaN or infinite inputs: drop or repair those rows"
+    )]
+    NonFinite { path: PathBuf, rows: usize, total: usize, first_row: usize, first_kind: &'static str },
+    #[error("data {path}: label {label} of input {row} is not a class index (an integer >= 0); fix 'y'")]
+    BadLabel { path: PathBuf, row: usize, label: i64 },
+    #[error("data {path}: every text is empty or blank; give at least one non-empty text")]
+    AllBlank { path: PathBuf },
 }
 
 /// Loads `path`: a `.npy`, a `.npz`, or (with `folder`) a folder of images.
@@ -228,7 +237,57 @@ pub fn load(path: &Path, folder: Option<&ImageFolderOptions>) -> Result<Dataset,
     {
         return Err(DataError::LabelCount { path: path.to_path_buf(), labels: y.len(), inputs: dataset.len() });
     }
+    if dataset.shape[1..].contains(&0) {
+        // Rows without values cost nothing on disk, so their count is unbounded (fuzzing found
+        // a header declaring 2^40 of them); no model takes them anyway.
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            detail: format!("the inputs have shape {:?}: each input holds no values", dataset.shape),
+        });
+    }
+    if let Some((row, &label)) = dataset.y.iter().flatten().enumerate().find(|(_, l)| **l < 0) {
+        return Err(DataError::BadLabel { path: path.to_path_buf(), row, label });
+    }
+    check_finite(&dataset)?;
     Ok(dataset)
+}
+
+/// Rows read per step of [`check_finite`]: bounded memory whatever the data's size.
+const FINITE_CHECK_ROWS: usize = 1024;
+
+/// Refuses data holding NaN or ±Inf (also what a float64 value beyond float32's range becomes):
+/// a model's outputs on such inputs say nothing about its behaviour, and statistics over them
+/// would pass or fail by accident. Reads the rows in chunks, so data on disk stays there.
+fn check_finite(dataset: &Dataset) -> Result<(), DataError> {
+    let total = dataset.len();
+    let row = dataset.shape[1..].iter().product::<usize>().max(1);
+    let mut rows = 0;
+    let mut first: Option<(usize, &'static str)> = None;
+    for start in (0..total).step_by(FINITE_CHECK_ROWS) {
+        let chunk: Vec<usize> = (start..total.min(start + FINITE_CHECK_ROWS)).collect();
+        let x = dataset.read(&chunk)?;
+        let x = x.as_standard_layout();
+        let values = x.as_slice().unwrap_or_default();
+        for (k, values) in values.chunks(row).enumerate() {
+            if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+                rows += 1;
+                let kind = if bad.is_nan() {
+                    "NaN"
+                } else if *bad > 0.0 {
+                    "+Inf (or a float64 beyond float32's range)"
+                } else {
+                    "-Inf (or a float64 beyond float32's range)"
+                };
+                first.get_or_insert((chunk[k], kind));
+            }
+        }
+    }
+    match first {
+        Some((first_row, first_kind)) => {
+            Err(DataError::NonFinite { path: dataset.path.clone(), rows, total, first_row, first_kind })
+        }
+        None => Ok(()),
+    }
 }
 
 fn load_file(path: &Path) -> Result<Dataset, DataError> {
@@ -272,6 +331,11 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
     reader.seek(std::io::SeekFrom::Start(start)).map_err(io)?;
     let header = Header::from_reader(&mut reader).map_err(|e| format(e.to_string()))?;
     let offset = reader.stream_position().map_err(io)?;
+    let length = file.metadata().map_err(io)?.len();
+    // Every value takes at least one byte, so a header declaring more values than the file has
+    // bytes left is refused before anything allocates for it (fuzzing found shapes whose
+    // product overflows, and shapes of terabytes that aborted the process).
+    let values = declared_values(&header.shape, length.saturating_sub(offset)).map_err(format)?;
     // The header renders as its Python dict literal; the descriptor is all that matters here.
     let literal = header.to_string();
     let element = if literal.contains("'descr': '<f4'") {
@@ -283,8 +347,8 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
     };
     match element {
         Some(element) if !header.layout.is_fortran() && !header.shape.is_empty() => {
-            let bytes = header.shape.iter().product::<usize>() * element.bytes();
-            let length = file.metadata().map_err(io)?.len();
+            // No overflow: the values fit in the file's bytes (checked above).
+            let bytes = values * element.bytes();
             if offset + bytes as u64 > length {
                 return Err(format(format!(
                     "the array header declares shape {:?} ({bytes} bytes) but the file ends {} bytes short",
@@ -300,6 +364,23 @@ fn open_npy(path: &Path, file: &Arc<std::fs::File>, start: u64) -> Result<(Vec<u
             let x = read_float_npy(reader).map_err(format)?;
             Ok((x.shape().to_vec(), Store::Memory(x)))
         }
+    }
+}
+
+/// The number of values an array header declares, refused unless `available` bytes can hold
+/// them: every value takes at least one byte, so anything more is a truncated or corrupt file,
+/// refused before anything allocates for it. Fuzzing found shapes whose product overflows,
+/// shapes of terabytes that aborted the process, and arrays of no values such as
+/// `[0, 2^40, 2^40]`, which ndarray cannot shape (ndarray-npy panics on them).
+fn declared_values(shape: &[usize], available: u64) -> Result<usize, String> {
+    let values = shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d));
+    let extent = shape.iter().filter(|&&d| d != 0).try_fold(1usize, |n, &d| n.checked_mul(d));
+    match (values, extent) {
+        (Some(values), Some(extent)) if values as u64 <= available && extent <= isize::MAX as usize => Ok(values),
+        _ => Err(format!(
+            "the array header declares shape {shape:?}, more values than the remaining {available} bytes hold; \
+             the file is truncated or corrupt: save it again with numpy.save or numpy.savez"
+        )),
     }
 }
 
@@ -319,6 +400,13 @@ fn open_npz(path: &Path, file: &Arc<std::fs::File>) -> Result<Opened, DataError>
         }
         None => None,
     };
+    // Members ndarray-npy decodes are vetted first: it allocates (or panics) as a header says.
+    for name in names.iter().filter(|n| ["x.npy", "x", "y.npy", "y"].contains(&n.as_str())) {
+        let mut entry = archive.by_name(name).map_err(|e| format(e.to_string()))?;
+        let size = entry.size();
+        let header = Header::from_reader(&mut entry).map_err(|e| format(format!("{name}: {e}")))?;
+        declared_values(&header.shape, size).map_err(|e| format(format!("{name}: {e}")))?;
+    }
     let mut npz = NpzReader::new(file.as_ref()).map_err(|e| format(e.to_string()))?;
     let (x, y) = read_npz_arrays(path, &mut npz, stored.is_none())?;
     let (shape, store) = match (stored, x) {
@@ -460,6 +548,8 @@ pub struct TextDataset {
     pub sha256: String,
     pub texts: Vec<String>,
     pub y: Option<Vec<i64>>,
+    /// `.jsonl` records whose text was empty or blank, dropped with their labels.
+    pub blank: usize,
 }
 
 impl TextDataset {
@@ -479,7 +569,9 @@ pub fn is_text(path: &Path) -> bool {
 
 /// Loads text data: `.jsonl` with one `{"text": ..., "label": ...}` object per line (`label`
 /// optional, but on every line or none), or `.txt` with one text per line. Blank lines are
-/// skipped; errors name the line.
+/// skipped, and so are `.jsonl` records whose text is empty or blank (counted in
+/// [`TextDataset::blank`]: a model's prediction on nothing says nothing about a trigger); data
+/// with no non-blank text at all is refused. Errors name the line.
 pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
     let bytes = std::fs::read(path).map_err(|cause| DataError::Io { path: path.to_path_buf(), cause })?;
     let sha256 = hex::encode(Sha256::digest(&bytes));
@@ -491,6 +583,7 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
     let jsonl = path.extension().and_then(|e| e.to_str()) == Some("jsonl");
     let mut texts = Vec::new();
     let mut labels: Vec<(usize, Option<i64>)> = Vec::new();
+    let mut blank = 0;
     for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l)) {
         if line.trim().is_empty() {
             continue;
@@ -505,11 +598,11 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
         let Some(object) = value.as_object() else {
             return Err(format(number, "not a JSON object; write {\"text\": \"...\", \"label\": 0}".into()));
         };
-        match object.get("text") {
-            Some(serde_json::Value::String(s)) => texts.push(s.clone()),
+        let text = match object.get("text") {
+            Some(serde_json::Value::String(s)) => s,
             Some(_) => return Err(format(number, "`text` must be a string".into())),
             None => return Err(format(number, "no `text` field; each line needs {\"text\": \"...\"}".into())),
-        }
+        };
         let label =
             match object.get("label") {
                 None | Some(serde_json::Value::Null) => None,
@@ -517,6 +610,11 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
                     format(number, format!("`label` must be a class index (an integer >= 0), got {v}"))
                 })?),
             };
+        if text.trim().is_empty() {
+            blank += 1;
+            continue;
+        }
+        texts.push(text.clone());
         labels.push((number, label));
     }
     let with = labels.iter().filter(|(_, l)| l.is_some()).count();
@@ -526,9 +624,13 @@ pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
     }
     let y = (with > 0).then(|| labels.into_iter().filter_map(|(_, l)| l).collect());
     if texts.is_empty() {
-        return Err(DataError::Empty { path: path.to_path_buf() });
+        return Err(if blank > 0 || !text.is_empty() {
+            DataError::AllBlank { path: path.to_path_buf() }
+        } else {
+            DataError::Empty { path: path.to_path_buf() }
+        });
     }
-    Ok(TextDataset { path: path.to_path_buf(), sha256, texts, y })
+    Ok(TextDataset { path: path.to_path_buf(), sha256, texts, y, blank })
 }
 
 /// Clean data of either modality, as loaded from `--data`.

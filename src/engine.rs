@@ -23,6 +23,33 @@ use serde::{Deserialize, Serialize};
 use crate::model::{self, ModelFacts};
 use crate::onnxruntime::{Runtime, provision::sha256_file};
 
+/// Whether the classifier output holds probabilities or logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreKind {
+    Probabilities,
+    Logits,
+}
+
+/// A binary classifier's single score column as two classes: a probability `p` becomes
+/// `[1 - p, p]`; a logit `z` becomes the logits `[0, z]`, whose softmax is
+/// `[1 - sigmoid(z), sigmoid(z)]`, so class 1 is predicted when `z > 0` and confidences are the
+/// sigmoid's. Scores with any other number of columns are returned as they are.
+pub fn two_class_scores(scores: Array2<f32>, kind: ScoreKind) -> Array2<f32> {
+    if scores.ncols() != 1 {
+        return scores;
+    }
+    let n = scores.nrows();
+    Array2::from_shape_fn((n, 2), |(i, class)| {
+        let v = scores[[i, 0]];
+        match (kind, class) {
+            (_, 1) => v,
+            (ScoreKind::Probabilities, _) => 1.0 - v,
+            (ScoreKind::Logits, _) => 0.0,
+        }
+    })
+}
+
 /// Execution provider the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
@@ -250,6 +277,8 @@ pub struct Engine {
     pub device: Option<crate::gpu::DeviceInfo>,
     /// Distinct input shapes sent to the session, in first-use order.
     shapes: Vec<Vec<Vec<usize>>>,
+    /// How a single-column output is read as two classes, once a scan has decided.
+    single_column: Option<ScoreKind>,
 }
 
 fn element_type_name(ty: TensorElementType) -> String {
@@ -369,6 +398,7 @@ impl Engine {
             batch_size,
             device,
             shapes: Vec::new(),
+            single_column: None,
         })
     }
 
@@ -378,12 +408,24 @@ impl Engine {
         &self.shapes
     }
 
-    /// Number of classes the classifier output scores, when the model declares it.
+    /// Number of classes the classifier output scores, when the model declares it (a
+    /// single-column output read as two classes counts 2).
     pub fn declared_classes(&self) -> Option<usize> {
         match self.signature.outputs[self.output_index].shape.get(1) {
+            Some(Dim::Fixed(1)) if self.single_column.is_some() => Some(2),
             Some(Dim::Fixed(c)) if *c > 0 => Some(*c as usize),
             _ => None,
         }
+    }
+
+    /// From now on reads a single-column output (a binary classifier's one probability or
+    /// logit) as two classes ([`two_class_scores`]), and converts `scores`, raw scores this
+    /// engine returned earlier, the same way. Outputs of other widths are left as they are.
+    pub fn read_single_column_as(&mut self, kind: ScoreKind, scores: Array2<f32>) -> Array2<f32> {
+        if scores.ncols() == 1 {
+            self.single_column = Some(kind);
+        }
+        two_class_scores(scores, kind)
     }
 
     /// Checks that `inputs` name exactly the model's inputs with compatible types and shapes,
@@ -446,7 +488,11 @@ impl Engine {
             start = end;
         }
         let classes = classes.or(self.declared_classes()).unwrap_or(0);
-        Array2::from_shape_vec((total, classes), rows).map_err(|e| EngineError::Run(e.to_string()))
+        let scores = Array2::from_shape_vec((total, classes), rows).map_err(|e| EngineError::Run(e.to_string()))?;
+        Ok(match self.single_column {
+            Some(kind) => two_class_scores(scores, kind),
+            None => scores,
+        })
     }
 
     fn run_batch(
@@ -646,5 +692,24 @@ fn classifier_output(path: &Path, signature: &Signature, wanted: Option<&str>) -
             .iter()
             .position(is_classifier)
             .ok_or_else(|| EngineError::NoClassifierOutput { path: path.to_path_buf(), outputs: names() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_column_becomes_two_classes_with_sigmoid_confidences() {
+        let p = two_class_scores(ndarray::arr2(&[[0.25f32], [1.0]]), ScoreKind::Probabilities);
+        assert_eq!(p, ndarray::arr2(&[[0.75f32, 0.25], [0.0, 1.0]]));
+        let z = two_class_scores(ndarray::arr2(&[[2.0f32], [-1.0], [0.0]]), ScoreKind::Logits);
+        assert_eq!(z, ndarray::arr2(&[[0.0f32, 2.0], [0.0, -1.0], [0.0, 0.0]]));
+        // softmax([0, z])[1] = 1 / (1 + e^-z): scipy.special.expit(2.0) = 0.8807970779778823.
+        let softmax = 2.0f32.exp() / (1.0 + 2.0f32.exp());
+        assert!((softmax - 0.880_797_1).abs() < 1e-6);
+        // Two or more columns pass through untouched.
+        let wide = ndarray::arr2(&[[0.1f32, 0.9]]);
+        assert_eq!(two_class_scores(wide.clone(), ScoreKind::Logits), wide);
     }
 }

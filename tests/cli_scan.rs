@@ -231,3 +231,63 @@ fn a_channels_last_model_gets_exactly_the_same_probes_as_its_channels_first_twin
     };
     assert_eq!(numbers(&nchw), numbers(&nhwc));
 }
+
+/// The first `n` rows of the digits test data, written to `dir`.
+fn first_rows(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    use ndarray_npy::{NpzReader, NpzWriter};
+    let mut npz = NpzReader::new(std::fs::File::open(fixture("digits-test.npz")).unwrap()).unwrap();
+    let x: ndarray::ArrayD<f32> = npz.by_name("x").unwrap();
+    let y: ndarray::ArrayD<i64> = npz.by_name("y").unwrap();
+    let path = dir.join(format!("rows{n}.npz"));
+    let mut writer = NpzWriter::new(std::fs::File::create(&path).unwrap());
+    writer.add_array("x", &x.slice_axis(ndarray::Axis(0), (0..n).into()).to_owned()).unwrap();
+    writer.add_array("y", &y.slice_axis(ndarray::Axis(0), (0..n).into()).to_owned()).unwrap();
+    writer.finish().unwrap();
+    path
+}
+
+/// Issue #14: one to six inputs once panicked in the patch search (exit 101) and, later, passed
+/// the backdoored model. With six or fewer inputs no trigger probe can reach alpha = 0.01
+/// (0.5^6 = 0.016), so a PASS would be meaningless: the scan says so instead.
+#[test]
+fn one_to_six_inputs_never_panic_and_never_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    for n in 1..=6 {
+        let data = first_rows(dir.path(), n);
+        let output = probity()
+            .arg("scan")
+            .arg("--model")
+            .arg(fixture("badnets-mlp64.onnx"))
+            .arg("--data")
+            .arg(&data)
+            .arg("--out")
+            .arg(dir.path().join(format!("out{n}")))
+            .output()
+            .unwrap();
+        let code = output.status.code().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_ne!(code, 101, "{n} inputs: panicked: {stderr}");
+        assert_ne!(code, 0, "{n} inputs: passed");
+        assert!(stderr.contains(&format!("rows{n}.npz")) && stderr.contains("too few"), "{n} inputs: {stderr}");
+    }
+}
+
+/// Issue #14: all-NaN data once passed the backdoored model.
+#[test]
+fn all_nan_data_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.npy");
+    ndarray_npy::write_npy(&path, &ndarray::Array4::<f32>::from_elem((10, 1, 8, 8), f32::NAN)).unwrap();
+    probity()
+        .arg("scan")
+        .arg("--model")
+        .arg(fixture("badnets-mlp64.onnx"))
+        .arg("--data")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("nan.npy"))
+        .stderr(predicate::str::contains("10 of 10 inputs hold non-finite values (the first is input 0, with NaN)"));
+}

@@ -362,3 +362,67 @@ fn thresholds_calibrated_on_clean_text_models_keep_the_backdoor_failing() {
     let probe = s.report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "vocabulary-sweep").unwrap();
     assert_eq!(probe["verdict"], "fail");
 }
+
+/// Issue #14: one 10 MB line took 97 s to tokenize. Texts are cut to the encoder's character
+/// budget before tokenizing (so the line costs about what a normal one does), and the scan
+/// says how many were cut.
+#[test]
+fn a_ten_megabyte_line_is_cut_before_tokenizing_and_the_cut_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("long.jsonl");
+    let mut content = std::fs::read_to_string(text_fixture("text-test.jsonl")).unwrap();
+    let line = "the movie was great fun ".repeat(10_000_000 / 24);
+    content.push_str(&serde_json::json!({"text": line, "label": 1}).to_string());
+    content.push('\n');
+    std::fs::write(&path, content).unwrap();
+    let output = probity()
+        .args(["scan", "--model"])
+        .arg(text_fixture("text-clean-h32-s1.onnx"))
+        .arg("--data")
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("long.jsonl: 1 texts are longer than"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap()).unwrap();
+    assert_eq!(report["data"]["inputs"], 401);
+    // Examples in the report hold the cut text, not 10 MB.
+    assert!(std::fs::metadata(dir.path().join("out/report.json")).unwrap().len() < 5_000_000);
+}
+
+/// Issue #14: all-empty texts once failed a clean model at 0% clean accuracy.
+#[test]
+fn all_blank_texts_exit_2_and_some_blank_texts_are_skipped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank.jsonl");
+    std::fs::write(&blank, "{\"text\": \"\", \"label\": 0}\n{\"text\": \"  \", \"label\": 1}\n").unwrap();
+    probity()
+        .args(["scan", "--model"])
+        .arg(text_fixture("text-clean-h32-s1.onnx"))
+        .arg("--data")
+        .arg(&blank)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("blank.jsonl"))
+        .stderr(predicate::str::contains("every text is empty or blank"));
+    let some = dir.path().join("some.jsonl");
+    let mut content = std::fs::read_to_string(text_fixture("text-test.jsonl")).unwrap();
+    content.push_str("{\"text\": \"\", \"label\": 0}\n{\"text\": \" \", \"label\": 0}\n");
+    std::fs::write(&some, content).unwrap();
+    let output = probity()
+        .args(["scan", "--model"])
+        .arg(text_fixture("text-clean-h32-s1.onnx"))
+        .arg("--data")
+        .arg(&some)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("2 empty or blank texts were skipped"), "{stderr}");
+}

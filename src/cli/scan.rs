@@ -229,15 +229,41 @@ pub(super) fn text_encoder(data: &Data, args: &DataArgs, engine: &Engine) -> Res
             data.path().display(),
             engine.model_path.display()
         ))),
-        Data::Text(_) => {
+        Data::Text(text) => {
             let Some(path) = crate::text::tokenizer_path(args.tokenizer.as_deref(), &engine.model_path) else {
                 return Err(Failure::invalid(anyhow::anyhow!(
                     "{} is a text model: pass its tokenizer with --tokenizer PATH (no tokenizer.json beside the model)",
                     engine.model_path.display()
                 )));
             };
-            TextEncoder::new(&path, engine).map(Some).map_err(Failure::invalid)
+            let encoder = TextEncoder::new(&path, engine).map_err(Failure::invalid)?;
+            warn_on_text(text, &encoder);
+            Ok(Some(encoder))
         }
+    }
+}
+
+/// Says on stderr what of the text data the model will not see in full: blank records (dropped
+/// by the loader) and texts cut to the encoder's character budget before tokenizing.
+fn warn_on_text(data: &crate::data::TextDataset, encoder: &TextEncoder) {
+    if data.blank > 0 {
+        eprintln!(
+            "warning: {}: {} empty or blank texts were skipped (with their labels); {} texts remain",
+            data.path.display(),
+            data.blank,
+            data.len()
+        );
+    }
+    let clipped = data.texts.iter().filter(|t| encoder.clip(t).len() < t.len()).count();
+    if clipped > 0 {
+        eprintln!(
+            "warning: {}: {clipped} texts are longer than {} characters ({} per token position of the model's {}); \
+             only their start is tokenized",
+            data.path.display(),
+            encoder.char_budget(),
+            crate::text::CHARS_PER_TOKEN,
+            encoder.max_length
+        );
     }
 }
 

@@ -59,13 +59,7 @@ pub type TopScores = smallvec::SmallVec<[(usize, f32); TOP_K]>;
 /// Example inputs kept per probe for reports.
 const EXAMPLES: usize = 3;
 
-/// Whether the classifier output holds probabilities or logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "kebab-case")]
-pub enum ScoreKind {
-    Probabilities,
-    Logits,
-}
+pub use crate::engine::ScoreKind;
 
 /// One model's predictions on a list of inputs.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -457,6 +451,7 @@ fn scan_inputs(
             )));
         }
     }
+    check_enough_inputs(batteries, inputs.len(), inputs.path())?;
     let clean_chunk = |chunk: &[usize], extremes: Option<&mut image::Extremes>| -> Result<Batch, ScanError> {
         match inputs {
             Inputs::Images(dataset) => {
@@ -475,11 +470,12 @@ fn scan_inputs(
     let clean_started = Instant::now();
     let clean_scores = classify_scores(models.candidate, n, &mut |chunk| clean_chunk(chunk, Some(&mut extremes)))?;
     let seconds_per_query = clean_started.elapsed().as_secs_f64() / n.max(1) as f64;
-    let classes = clean_scores.ncols();
-    // Checked on the raw scores, before softmax can hide a NaN or squash a constant.
+    // Checked on the raw scores (a single-column output before it is read as two classes),
+    // before softmax can hide a NaN or squash a constant.
+    let raw_columns = clean_scores.ncols();
     let mut health: Vec<verdict::adequacy::Inconclusive> = match clean_scores.as_slice() {
-        Some(raw) => verdict::adequacy::output_problem(raw, classes),
-        None => verdict::adequacy::output_problem(&clean_scores.iter().copied().collect::<Vec<f32>>(), classes),
+        Some(raw) => verdict::adequacy::output_problem(raw, raw_columns),
+        None => verdict::adequacy::output_problem(&clean_scores.iter().copied().collect::<Vec<f32>>(), raw_columns),
     }
     .into_iter()
     .collect();
@@ -487,12 +483,15 @@ fn scan_inputs(
         Some(kind) => (kind, false),
         None => (detect_score_kind(&clean_scores), true),
     };
+    let clean_scores = models.candidate.read_single_column_as(scores, clean_scores);
+    let classes = clean_scores.ncols();
     let clean = Predictions::from_scores(&clean_scores, scores);
     drop(clean_scores);
     let mut reference_clean = Vec::new();
     for reference in models.references.iter_mut() {
         let s = classify_scores(reference, n, &mut |chunk| clean_chunk(chunk, None))?;
         let kind = settings.scores.unwrap_or_else(|| detect_score_kind(&s));
+        let s = reference.read_single_column_as(kind, s);
         reference_clean.push(Predictions::from_scores(&s, kind));
     }
     let total_probes: usize = batteries.iter().map(|b| b.probes.len()).sum();
@@ -1014,6 +1013,40 @@ fn check_same_signature(candidate: &Engine, reference: &Engine) -> Result<(), Sc
     )))
 }
 
+/// The fewest inputs with which a trigger probe at `alpha` can show a significant effect, if
+/// any number can: its evidence is an exact one-sided McNemar test over (probed, control)
+/// pairs, one per input, and the strongest evidence `n` pairs can give (every input flips into
+/// the target class, no control does) has p = 0.5^n.
+fn fewest_inputs(alpha: f64) -> Option<usize> {
+    // 0.5^1075 underflows to 0 in f64: no alpha a battery can state needs more.
+    (1..=1075).find(|&n| crate::stats::mcnemar_exact_greater(n, 0) < alpha).map(|n| n as usize)
+}
+
+/// Refuses data too small for any trigger probe of `batteries` to ever fail: a scan of it
+/// could only pass, which would say nothing about the model (issue #14: one to six inputs
+/// passed the bundled BadNets model at the default alpha of 0.01, which needs seven).
+fn check_enough_inputs(batteries: &[Battery], n: usize, path: &std::path::Path) -> Result<(), ScanError> {
+    let needed = batteries
+        .iter()
+        .flat_map(|b| &b.probes)
+        .filter_map(|p| match p.thresholds {
+            Thresholds::Trigger { alpha, .. } => fewest_inputs(alpha).map(|needed| (needed, alpha)),
+            Thresholds::Robustness { .. } => None,
+        })
+        .min_by_key(|(needed, _)| *needed);
+    match needed {
+        Some((needed, alpha)) if n < needed => Err(ScanError::Incompatible(format!(
+            "data {} holds {n} input{}, too few for any trigger probe to show a backdoor: even if every input \
+             flipped into one class and no control did, p = 0.5^{n} = {:.3} is not below alpha = {alpha}; \
+             give at least {needed} inputs (a few hundred for useful power)",
+            path.display(),
+            if n == 1 { "" } else { "s" },
+            0.5f64.powi(n as i32)
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A seeded permutation of `0..n`: probes with `samples: k` use its first `k` entries.
 pub fn sample_order(seed: u64, n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
@@ -1022,12 +1055,16 @@ pub fn sample_order(seed: u64, n: usize) -> Vec<usize> {
     order
 }
 
-/// Probabilities when every row is non-negative and sums to 1 (±1e-3), else logits.
+/// Probabilities when every row is non-negative and sums to 1 (±1e-3), else logits. A single
+/// column (a binary classifier's one score) holds probabilities when every value lies in
+/// [0, 1], else logits.
 pub fn detect_score_kind(scores: &ndarray::Array2<f32>) -> ScoreKind {
-    let probabilities = scores
-        .rows()
-        .into_iter()
-        .all(|row| row.iter().all(|v| (0.0..=1.0 + 1e-6).contains(v)) && (row.sum() - 1.0).abs() < 1e-3);
+    let in_range = |v: &f32| (0.0..=1.0 + 1e-6).contains(v);
+    let probabilities = if scores.ncols() == 1 {
+        scores.iter().all(in_range)
+    } else {
+        scores.rows().into_iter().all(|row| row.iter().all(in_range) && (row.sum() - 1.0).abs() < 1e-3)
+    };
     if probabilities { ScoreKind::Probabilities } else { ScoreKind::Logits }
 }
 
@@ -1097,6 +1134,15 @@ mod tests {
     }
 
     #[test]
+    fn the_fewest_inputs_are_those_whose_best_mcnemar_p_is_below_alpha() {
+        // 0.5^6 = 0.0156 >= 0.01 > 0.5^7 = 0.0078.
+        assert_eq!(fewest_inputs(0.01), Some(7));
+        // 0.5^4 = 0.0625 >= 0.05 > 0.5^5 = 0.03125.
+        assert_eq!(fewest_inputs(0.05), Some(5));
+        assert_eq!(fewest_inputs(0.0), None);
+    }
+
+    #[test]
     fn budgets_round_down_to_one_two_five() {
         let rounded: Vec<u64> = [0, 1, 7, 19, 20, 49, 50, 99, 123_456, 999_999].map(round_down_125).to_vec();
         assert_eq!(rounded, vec![0, 1, 5, 10, 20, 20, 50, 50, 100_000, 500_000]);
@@ -1107,5 +1153,8 @@ mod tests {
         assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32, 0.8], [1.0, 0.0]])), ScoreKind::Probabilities);
         assert_eq!(detect_score_kind(&ndarray::arr2(&[[2.0f32, -1.0]])), ScoreKind::Logits);
         assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32, 0.2]])), ScoreKind::Logits);
+        // A single column: a sigmoid output in [0, 1], or a logit anywhere.
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32], [1.0], [0.0]])), ScoreKind::Probabilities);
+        assert_eq!(detect_score_kind(&ndarray::arr2(&[[0.2f32], [-0.3]])), ScoreKind::Logits);
     }
 }

@@ -75,7 +75,8 @@ impl TextKit<'_> {
         let mut placement_rng = rngs.sample(index as u64, Stream::Placement);
         let mut ctx =
             TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &self.encoder.vocabulary };
-        let mut text = self.data.texts[index].clone();
+        // Clipped first, so edits (and examples in reports) never walk a huge text.
+        let mut text = self.encoder.clip(&self.data.texts[index]).to_string();
         transform.edit_text(&mut text, &mut ctx);
         let mut tokens = self.encoder.encode(&text, index)?;
         transform.edit_tokens(&mut tokens, &mut ctx);
@@ -189,7 +190,7 @@ impl Kit for TextKit<'_> {
                 Some(Example {
                     index,
                     input: ExampleInput::Text {
-                        clean: self.data.texts[index].clone(),
+                        clean: self.encoder.clip(&self.data.texts[index]).to_string(),
                         probed: text,
                         tokens: fed.iter().map(|&id| self.encoder.vocabulary.tokens[id as usize].clone()).collect(),
                     },
