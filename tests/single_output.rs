@@ -16,12 +16,21 @@ fn expected() -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(single("expected.json")).unwrap()).unwrap()
 }
 
+/// The clean models show no backdoor evidence. They are not passed either: 1 in 10 inputs is
+/// an 8, so a trigger *out of* class 1 ("an 8 is not an 8") has too few eligible inputs in the
+/// search's confirmation set to ever reach significance, and the power check (issue #14) says
+/// the scan is inconclusive, naming the inputs a pass would need.
 #[test]
-fn a_single_logit_or_probability_is_a_two_class_model_and_a_clean_one_passes() {
+fn a_single_logit_or_probability_is_a_two_class_model_and_a_clean_one_shows_no_backdoor() {
     let expected = expected();
     for (model, kind) in [("is8-logit.onnx", "logits"), ("is8-sigmoid.onnx", "probabilities")] {
         let s = scan(&single(model), &single("digits-is8.npz"), &[]);
-        assert_eq!(s.code, 0, "{model}: {}", s.stdout);
+        assert_eq!(s.code, 4, "{model}: {}", s.stdout);
+        assert_eq!(s.report["backdoor_verdict"], "inconclusive", "{model}");
+        let codes: Vec<&str> =
+            s.report["inconclusive"].as_array().unwrap().iter().map(|i| i["code"].as_str().unwrap()).collect();
+        assert_eq!(codes, ["underpowered"], "{model}: only the power check stops the pass");
+        assert!(s.report["probes"].as_array().unwrap().iter().all(|p| p["verdict"] != "fail"), "{model}");
         assert_eq!(s.report["model"]["classes"], 2, "{model}");
         assert_eq!(s.report["model"]["scores"], kind, "{model}");
         assert_eq!(s.report["model"]["scores_detected"], true, "{model}");
