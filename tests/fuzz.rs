@@ -228,6 +228,16 @@ fn recording_target(scratch: &Scratch, bytes: &[u8]) {
     let _ = probity::baseline::Recording::read(scratch.write(bytes));
 }
 
+fn report_target(bytes: &[u8]) {
+    // What `probity report render` and `report diff` read, then every exporter on what parsed:
+    // a hostile report.json (odd numbers, mismatched matrix sizes, bad base64 images) must
+    // render or be refused, never panic.
+    let Ok(report) = serde_json::from_slice::<probity::report::Report>(bytes) else { return };
+    for format in <probity::report::Format as clap::ValueEnum>::value_variants() {
+        let _ = format.render(&report);
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // structured generators
 
@@ -379,6 +389,58 @@ fn fuzz_thresholds_reader() {
 fn fuzz_recording_reader() {
     let scratch = Scratch::new("baseline.json");
     fuzz("recording", mutated(corpus("recording")), |b| recording_target(&scratch, b));
+}
+
+#[test]
+fn fuzz_report_reader_and_exporters() {
+    fuzz("report", mutated(corpus("report")), report_target);
+    fuzz("report-values", report_values(corpus("report")), report_target);
+}
+
+/// Seed reports with a few JSON values edited in place, so that most cases still parse and
+/// reach the exporters: numbers at their edges, arrays cut short or emptied (a flip matrix
+/// narrower than its classes, a histogram without bins), strings emptied or made non-base64.
+fn report_values(seeds: Arc<Vec<Vec<u8>>>) -> impl Strategy<Value = Vec<u8>> {
+    let edit = (any::<u32>(), 0u8..6);
+    (any::<u32>(), proptest::collection::vec(edit, 1..6)).prop_map(move |(seed, edits)| {
+        let mut value: serde_json::Value = serde_json::from_slice(&seeds[seed as usize % seeds.len()]).unwrap();
+        for (at, op) in edits {
+            let mut leaves = Vec::new();
+            pointers(&value, String::new(), &mut leaves);
+            let pointer = &leaves[at as usize % leaves.len()];
+            let Some(target) = value.pointer_mut(pointer) else { continue };
+            *target = match (op, &*target) {
+                (0, _) => serde_json::json!(1e308),
+                (1, _) => serde_json::json!(-1),
+                (2, _) => serde_json::json!(u64::MAX),
+                (3, serde_json::Value::Array(a)) => serde_json::Value::Array(a[..a.len() / 2].to_vec()),
+                (4, serde_json::Value::String(_)) => serde_json::json!("!!not base64 <&>\u{0}"),
+                (_, serde_json::Value::Array(_)) => serde_json::json!([]),
+                _ => serde_json::json!(0),
+            };
+        }
+        serde_json::to_vec(&value).unwrap()
+    })
+}
+
+/// JSON pointers of every value under `value` (arrays and objects included).
+fn pointers(value: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Array(items) => {
+            for (k, item) in items.iter().enumerate() {
+                pointers(item, format!("{at}/{k}"), out);
+            }
+        }
+        serde_json::Value::Object(fields) => {
+            for (key, item) in fields {
+                pointers(item, format!("{at}/{}", key.replace('~', "~0").replace('/', "~1")), out);
+            }
+        }
+        _ => {}
+    }
+    if !at.is_empty() {
+        out.push(at);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
