@@ -390,6 +390,8 @@ fn a_ten_megabyte_line_is_cut_before_tokenizing_and_the_cut_is_reported() {
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["inputs"], 401);
+    assert_eq!(report["data"]["texts_clipped"], 1, "the report says what the model did not see");
+    assert!(report["data"].get("blank_skipped").is_none(), "absent when nothing was skipped");
     // Examples in the report hold the cut text, not 10 MB.
     assert!(std::fs::metadata(dir.path().join("out/report.json")).unwrap().len() < 5_000_000);
 }
@@ -425,4 +427,8 @@ fn all_blank_texts_exit_2_and_some_blank_texts_are_skipped_with_a_warning() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("2 empty or blank texts were skipped"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap()).unwrap();
+    assert_eq!(report["data"]["blank_skipped"], 2, "the report says what was dropped");
+    assert!(report["data"].get("texts_clipped").is_none(), "absent when nothing was cut");
 }

@@ -254,7 +254,7 @@ fn warn_on_text(data: &crate::data::TextDataset, encoder: &TextEncoder) {
             data.len()
         );
     }
-    let clipped = data.texts.iter().filter(|t| encoder.clip(t).len() < t.len()).count();
+    let clipped = clipped_texts(data, encoder);
     if clipped > 0 {
         eprintln!(
             "warning: {}: {clipped} texts are longer than {} characters ({} per token position of the model's {}); \
@@ -265,6 +265,11 @@ fn warn_on_text(data: &crate::data::TextDataset, encoder: &TextEncoder) {
             encoder.max_length
         );
     }
+}
+
+/// How many texts are longer than the encoder's character budget (only their start is probed).
+fn clipped_texts(data: &crate::data::TextDataset, encoder: &TextEncoder) -> usize {
+    data.texts.iter().filter(|t| encoder.clip(t).len() < t.len()).count()
 }
 
 /// The runner's view of the loaded data.
@@ -597,6 +602,14 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
                 vocabulary: t.vocabulary.len(),
                 max_length: t.max_length,
             }),
+            blank_skipped: match ctx.dataset {
+                Data::Text(text) => text.blank,
+                Data::Images(_) => 0,
+            },
+            texts_clipped: match (ctx.dataset, ctx.tokenizer) {
+                (Data::Text(text), Some(encoder)) => clipped_texts(text, encoder),
+                _ => 0,
+            },
         },
         batteries: ctx
             .batteries

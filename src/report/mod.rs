@@ -190,6 +190,17 @@ pub struct DataSection {
     /// Text data: the tokenizer that turned it into token ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokenizer: Option<TokenizerSection>,
+    /// Text data: empty or blank records the loader dropped (with their labels); not in `inputs`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub blank_skipped: usize,
+    /// Text data: texts longer than the encoder's character budget, of which only the start
+    /// was probed and tokenized.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub texts_clipped: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
