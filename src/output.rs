@@ -126,8 +126,7 @@ impl OutputDir {
         let Some(staging) = self.staging.take() else { return Ok(self.target.clone()) };
         // Held until the rename is done, so a signal either removes the staging folder before
         // it is published or finds nothing left to remove.
-        let mut pending = pending();
-        pending.retain(|p| p != staging.path());
+        let _pending = unstage(staging.path());
         let staged = staging.keep();
         let result = publish(&staged, &self.target);
         if result.is_err() {
@@ -140,8 +139,7 @@ impl OutputDir {
 impl Drop for OutputDir {
     fn drop(&mut self) {
         if let Some(staging) = self.staging.take() {
-            let mut pending = pending();
-            pending.retain(|p| p != staging.path());
+            let _pending = unstage(staging.path());
             drop(staging);
         }
     }
@@ -203,8 +201,7 @@ impl OutputFile {
     pub fn commit(mut self, bytes: &[u8]) -> std::io::Result<PathBuf> {
         let Some(mut staging) = self.staging.take() else { return Ok(self.target.clone()) };
         write_complete(staging.as_file_mut(), bytes)?;
-        let mut pending = pending();
-        pending.retain(|p| p != staging.path());
+        let _pending = unstage(staging.path());
         staging.persist(&self.target).map_err(|e| e.error)?;
         Ok(self.target.clone())
     }
@@ -213,8 +210,7 @@ impl OutputFile {
 impl Drop for OutputFile {
     fn drop(&mut self) {
         if let Some(staging) = self.staging.take() {
-            let mut pending = pending();
-            pending.retain(|p| p != staging.path());
+            let _pending = unstage(staging.path());
             drop(staging);
         }
     }
@@ -297,6 +293,14 @@ static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn pending() -> MutexGuard<'static, Vec<PathBuf>> {
     PENDING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Takes `staged` off the signal handler's list and returns the list still locked: the caller
+/// publishes or deletes it before letting go, so a signal never races the rename or the delete.
+fn unstage(staged: &Path) -> MutexGuard<'static, Vec<PathBuf>> {
+    let mut pending = pending();
+    pending.retain(|p| p != staged);
+    pending
 }
 
 /// Starts a thread that, on SIGINT, SIGTERM or SIGHUP, deletes every staged output and exits
