@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::battery::diagnostics::{Diagnostic, Diagnostics, Findings, UNIT, codes};
+use crate::battery::diagnostics::{Code, Diagnostic, Diagnostics, Findings, UNIT};
 use crate::battery::spec::Battery;
 use crate::data::Data;
 use crate::engine::ProviderUsed;
@@ -213,9 +213,9 @@ impl Recording {
         let recording: Recording = serde_json::from_slice(&bytes).map_err(|e| {
             use serde_json::error::Category as C;
             let code = match e.classify() {
-                C::Syntax | C::Eof | C::Io => codes::JSON_SYNTAX,
-                C::Data if e.to_string().starts_with("missing field") => codes::MISSING_KEY,
-                C::Data => codes::WRONG_TYPE,
+                C::Syntax | C::Eof | C::Io => Code::JsonSyntax,
+                C::Data if e.to_string().starts_with("missing field") => Code::MissingKey,
+                C::Data => Code::WrongType,
             };
             let message = e.to_string();
             let message = message.rfind(" at line ").map_or(message.as_str(), |i| &message[..i]).to_string();
@@ -255,7 +255,7 @@ impl Recording {
         let mut found = Findings::default();
         if self.schema != SCHEMA {
             found.push(
-                codes::UNSUPPORTED_SCHEMA,
+                Code::UnsupportedSchema,
                 &["schema"],
                 format!("schema '{}' is not '{SCHEMA}'", self.schema),
                 Some("record the baseline again with this probity".into()),
@@ -280,7 +280,7 @@ impl Recording {
             let i = i.to_string();
             if !keys.insert(probe.key.as_str()) {
                 found.push(
-                    codes::DUPLICATE_ID,
+                    Code::DuplicateId,
                     &["probes", &i, "key"],
                     format!("probe `{}` is recorded more than once", probe.key),
                     None,
@@ -288,7 +288,7 @@ impl Recording {
             }
             if let Some((j, index)) = probe.indices.iter().enumerate().find(|(_, index)| **index >= inputs) {
                 found.push(
-                    codes::BAD_VALUE,
+                    Code::BadValue,
                     &["probes", &i, "indices", &j.to_string()],
                     format!("input index {index} of probe `{}` is past the {inputs} clean predictions", probe.key),
                     None,
@@ -314,7 +314,7 @@ fn predictions(found: &mut Findings, path: &[&str], what: &str, p: &Predictions,
             let mut at = path.to_vec();
             at.push(field);
             found.push(
-                codes::BAD_VALUE,
+                Code::BadValue,
                 &at,
                 format!("{what} has {len} `{field}` entries for {n} inputs"),
                 Some("the recording is truncated or edited; record the baseline again".into()),

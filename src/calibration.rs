@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::battery::diagnostics::{Diagnostic, Diagnostics, Findings, PROBABILITY, Range, UNIT, UNIT_NONZERO, codes};
+use crate::battery::diagnostics::{Code, Diagnostic, Diagnostics, Findings, PROBABILITY, Range, UNIT, UNIT_NONZERO};
 use crate::battery::yaml;
 
 pub const SCHEMA: &str = "probity/thresholds/v1";
@@ -116,12 +116,12 @@ impl CalibratedThresholds {
             message,
             hint: hint.map(String::from),
         };
-        let root = yaml::parse(text)
-            .map_err(|e| invalid(vec![one(codes::YAML_SYNTAX, (e.line, e.column), e.message, None)]))?;
+        let root =
+            yaml::parse(text).map_err(|e| invalid(vec![one(Code::YamlSyntax, (e.line, e.column), e.message, None)]))?;
         let parsed: CalibratedThresholds = serde_saphyr::from_str(text).map_err(|e| {
             let at = e.location().map_or((1, 1), |l| (clamp(l.line()), clamp(l.column())));
             let message = e.to_string().lines().next().unwrap_or_default().to_string();
-            let code = if message.contains("missing field") { codes::MISSING_KEY } else { codes::WRONG_TYPE };
+            let code = if message.contains("missing field") { Code::MissingKey } else { Code::WrongType };
             invalid(vec![one(code, at, message, Some("produce the file with `probity calibrate`"))])
         })?;
         parsed
@@ -136,7 +136,7 @@ impl CalibratedThresholds {
         let mut found = Findings::default();
         if self.schema != SCHEMA {
             found.push(
-                codes::UNSUPPORTED_SCHEMA,
+                Code::UnsupportedSchema,
                 &["schema"],
                 format!("schema '{}' is not '{SCHEMA}'", self.schema),
                 Some("produce the file with this probity's `probity calibrate`".into()),
@@ -242,7 +242,7 @@ mod tests {
         else {
             panic!("invalid thresholds accepted");
         };
-        let at: Vec<(&str, u32, u32)> = diagnostics.iter().map(|d| (d.code, d.line, d.column)).collect();
+        let at: Vec<(&str, u32, u32)> = diagnostics.iter().map(|d| (d.code.as_str(), d.line, d.column)).collect();
         assert_eq!(at, [("bad-value", 5, 29), ("bad-value", 10, 25), ("bad-value", 11, 17)]);
         let first = &diagnostics.0[1];
         assert_eq!(first.message, "`min-attack-success` of probe `b/p` must be in [0, 1], found 5");

@@ -14,49 +14,73 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-/// The stable diagnostic codes.
-pub mod codes {
+/// The stable diagnostic codes. [`Code::as_str`] is what users, scripts and tests see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
     /// The file is not YAML (or not UTF-8, or holds several documents).
-    pub const YAML_SYNTAX: &str = "yaml-syntax";
+    YamlSyntax,
     /// The file is not JSON (a recorded baseline).
-    pub const JSON_SYNTAX: &str = "json-syntax";
+    JsonSyntax,
     /// A key this place does not accept.
-    pub const UNKNOWN_KEY: &str = "unknown-key";
+    UnknownKey,
     /// A required key is absent.
-    pub const MISSING_KEY: &str = "missing-key";
+    MissingKey,
     /// A value of the wrong YAML type (a string where a number belongs, a map for a list, ...).
-    pub const WRONG_TYPE: &str = "wrong-type";
+    WrongType,
     /// A value of the right type outside its allowed range or set.
-    pub const BAD_VALUE: &str = "bad-value";
+    BadValue,
     /// A probe id used twice.
-    pub const DUPLICATE_ID: &str = "duplicate-id";
+    DuplicateId,
     /// `schema:` names a schema this probity does not read.
-    pub const UNSUPPORTED_SCHEMA: &str = "unsupported-schema";
+    UnsupportedSchema,
     /// A file the battery refers to (or the battery itself) does not exist.
-    pub const FILE_NOT_FOUND: &str = "file-not-found";
+    FileNotFound,
     /// Something valid on its own that does not fit the probe's category or the battery's modality.
-    pub const CATEGORY_MISMATCH: &str = "category-mismatch";
+    CategoryMismatch,
+}
 
+impl Code {
     /// Every code, in the order the documentation lists them.
-    pub const ALL: [&str; 10] = [
-        YAML_SYNTAX,
-        JSON_SYNTAX,
-        UNKNOWN_KEY,
-        MISSING_KEY,
-        WRONG_TYPE,
-        BAD_VALUE,
-        DUPLICATE_ID,
-        UNSUPPORTED_SCHEMA,
-        FILE_NOT_FOUND,
-        CATEGORY_MISMATCH,
+    pub const ALL: [Code; 10] = [
+        Self::YamlSyntax,
+        Self::JsonSyntax,
+        Self::UnknownKey,
+        Self::MissingKey,
+        Self::WrongType,
+        Self::BadValue,
+        Self::DuplicateId,
+        Self::UnsupportedSchema,
+        Self::FileNotFound,
+        Self::CategoryMismatch,
     ];
+
+    /// The code as rendered (`error[unknown-key]`) and documented in `docs/batteries.md`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::YamlSyntax => "yaml-syntax",
+            Self::JsonSyntax => "json-syntax",
+            Self::UnknownKey => "unknown-key",
+            Self::MissingKey => "missing-key",
+            Self::WrongType => "wrong-type",
+            Self::BadValue => "bad-value",
+            Self::DuplicateId => "duplicate-id",
+            Self::UnsupportedSchema => "unsupported-schema",
+            Self::FileNotFound => "file-not-found",
+            Self::CategoryMismatch => "category-mismatch",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// One problem in a battery file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
-    /// One of [`codes`].
-    pub code: &'static str,
+    pub code: Code,
     /// The file, as the user named it.
     pub file: PathBuf,
     /// 1-based line; 0 when the problem is about the file as a whole (it cannot be read).
@@ -102,7 +126,7 @@ impl Diagnostics {
 
     /// The codes, in order; handy in tests.
     pub fn codes(&self) -> Vec<&'static str> {
-        self.0.iter().map(|d| d.code).collect()
+        self.0.iter().map(|d| d.code.as_str()).collect()
     }
 }
 
@@ -177,7 +201,7 @@ pub const POSITIVE: Range = Range::new(0.0, true, f64::INFINITY, true);
 /// these; the file's own locator (YAML spans, JSON text) turns them into [`Diagnostic`]s.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
-    pub code: &'static str,
+    pub code: Code,
     pub path: Vec<String>,
     pub message: String,
     pub hint: Option<String>,
@@ -188,7 +212,7 @@ pub struct Finding {
 pub struct Findings(pub Vec<Finding>);
 
 impl Findings {
-    pub fn push(&mut self, code: &'static str, path: &[&str], message: String, hint: Option<String>) {
+    pub fn push(&mut self, code: Code, path: &[&str], message: String, hint: Option<String>) {
         self.0.push(Finding { code, path: path.iter().map(|s| s.to_string()).collect(), message, hint });
     }
 
@@ -200,14 +224,14 @@ impl Findings {
         // 5.0 for 5% (or 500%) is the likely slip where a fraction belongs.
         let hint = (range.hi <= 1.0 && value > 1.0 && value <= 100.0)
             .then(|| format!("{label} is a fraction of 1: 0.8 means 80%, so {value} would mean {}%", value * 100.0));
-        self.push(codes::BAD_VALUE, path, format!("{label} must be {range}, found {value}"), hint);
+        self.push(Code::BadValue, path, format!("{label} must be {range}, found {value}"), hint);
     }
 
     /// `label` must be a SHA-256 digest: 64 hexadecimal digits.
     pub fn sha256(&mut self, path: &[&str], label: &str, value: &str) {
         if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
             self.push(
-                codes::BAD_VALUE,
+                Code::BadValue,
                 path,
                 format!("{label} must be a SHA-256 (64 hex digits), found '{value}'"),
                 None,
@@ -279,7 +303,7 @@ mod tests {
 
     fn diagnostic(hint: Option<&str>) -> Diagnostic {
         Diagnostic {
-            code: codes::UNKNOWN_KEY,
+            code: Code::UnknownKey,
             file: PathBuf::from("batteries/x.yaml"),
             line: 12,
             column: 7,

@@ -1,21 +1,21 @@
 //! Batteries: YAML files of probes.
 //!
 //! Parse, then validate, as cargo-deny does with its config: `yaml.rs` reads the file into a
-//! span-preserving tree without judging it; `validate.rs` walks that tree, collects *every*
+//! span-preserving tree without judging it; `validate/` walks that tree, collects *every*
 //! problem as a [`Diagnostic`] pointing at file:line:column with a stable code, and builds the
 //! validated types in [`spec`] only when there are none. [`load`] and [`parse`] are the way in.
 
 pub mod diagnostics;
 pub(crate) mod json;
 pub mod spec;
-mod validate;
+pub(crate) mod validate;
 pub(crate) mod yaml;
 
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-pub use diagnostics::{Diagnostic, Diagnostics, codes};
+pub use diagnostics::{Code, Diagnostic, Diagnostics};
 pub use validate::builtin_defaults;
 
 /// The bundled default batteries, compiled in so the binary works from any folder.
@@ -43,8 +43,8 @@ pub fn defaults(modality: spec::Modality) -> Result<Vec<spec::Battery>, Diagnost
 pub fn load(path: &Path) -> Result<spec::Battery, Diagnostics> {
     let bytes = std::fs::read(path).map_err(|e| {
         let (code, message) = match e.kind() {
-            std::io::ErrorKind::NotFound => (codes::FILE_NOT_FOUND, "battery file not found".to_string()),
-            _ => (codes::FILE_NOT_FOUND, format!("cannot read battery file: {e}")),
+            std::io::ErrorKind::NotFound => (Code::FileNotFound, "battery file not found".to_string()),
+            _ => (Code::FileNotFound, format!("cannot read battery file: {e}")),
         };
         Diagnostics(vec![Diagnostic { code, file: path.to_path_buf(), line: 0, column: 0, message, hint: None }])
     })?;
@@ -53,7 +53,7 @@ pub fn load(path: &Path) -> Result<spec::Battery, Diagnostics> {
         Err(e) => {
             let (line, column) = line_column(&bytes[..e.valid_up_to()]);
             Err(Diagnostics(vec![Diagnostic {
-                code: codes::YAML_SYNTAX,
+                code: Code::YamlSyntax,
                 file: path.to_path_buf(),
                 line,
                 column,
@@ -69,7 +69,7 @@ pub fn load(path: &Path) -> Result<spec::Battery, Diagnostics> {
 pub fn parse(path: &Path, text: &str) -> Result<spec::Battery, Diagnostics> {
     let root = yaml::parse(text).map_err(|e| {
         Diagnostics(vec![Diagnostic {
-            code: codes::YAML_SYNTAX,
+            code: Code::YamlSyntax,
             file: path.to_path_buf(),
             line: e.line,
             column: e.column,

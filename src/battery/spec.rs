@@ -1,6 +1,6 @@
 //! Validated battery types: what the rest of probity consumes once a battery file has been
 //! parsed and every problem in it reported. Nothing here is constructed from YAML directly;
-//! `validate.rs` builds these from the span-preserving YAML tree. Names users read are
+//! `validate/` builds these from the span-preserving YAML tree. Names users read are
 //! kebab-case in YAML; the Rust names mirror them.
 
 use std::path::PathBuf;
@@ -32,6 +32,9 @@ pub enum Modality {
 }
 
 impl Modality {
+    /// Every modality, in the order messages list them.
+    pub const ALL: [Modality; 2] = [Self::Image, Self::Text];
+
     /// The name battery files use (`modality: image`).
     pub fn name(self) -> &'static str {
         match self {
@@ -276,6 +279,24 @@ pub enum SearchSpec {
 }
 
 impl SearchSpec {
+    /// The `method:` name users write.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Patch { .. } => "patch",
+            Self::ReverseEngineer { .. } => "reverse-engineer",
+            Self::Vocabulary { .. } => "vocabulary",
+        }
+    }
+
+    /// The modality whose inputs the search searches, from its registered method
+    /// (`battery::validate::search`).
+    pub fn modality(&self) -> Modality {
+        crate::battery::validate::search::named(self.method()).map_or_else(
+            || unreachable!("search method `{}` is not registered", self.method()),
+            |method| method.modality,
+        )
+    }
+
     /// Model queries the search may spend.
     pub fn budget(&self) -> u64 {
         match self {
@@ -299,17 +320,14 @@ pub enum SearchContent {
 }
 
 impl TransformSpec {
-    /// The modality whose inputs this transform (or search) acts on.
+    /// The modality whose inputs this transform (or search) acts on, from its registered kind
+    /// ([`crate::transform::registry`]) or search method.
     pub fn modality(&self) -> Modality {
-        match self {
-            Self::InsertText { .. }
-            | Self::InsertToken { .. }
-            | Self::Homoglyph { .. }
-            | Self::Invisible { .. }
-            | Self::Typo { .. }
-            | Self::WordSwap { .. }
-            | Self::Search(SearchSpec::Vocabulary { .. }) => Modality::Text,
-            _ => Modality::Image,
+        match (self, crate::transform::registry::of(self)) {
+            (Self::Search(search), _) => search.modality(),
+            (_, Some(kind)) => kind.modality(),
+            // Unreachable while every kind is registered (a test checks it).
+            (transform, None) => unreachable!("transform kind `{}` is not registered", transform.kind()),
         }
     }
 

@@ -4,7 +4,7 @@
 //! deserializes itself through `deserialize_any` and wraps every child and every mapping key in
 //! `Spanned`, so each scalar, list, map and key in the tree knows its line and column. Mapping
 //! keys keep their order, and nothing is interpreted beyond YAML's own scalar types: deciding
-//! what a key means is `validate.rs`'s job.
+//! what a key means is `validate/`'s job.
 //!
 //! (Untagged or internally tagged serde enums would lose the spans; serde buffers them through
 //! its own content type. Hence the hand-written visitor.)

@@ -16,10 +16,14 @@ use std::f64::consts::PI;
 use ndarray::{Array3, ArrayViewMut3};
 
 use super::pattern::{self, Content};
+use super::registry::{Build, TransformKind};
 use super::{Geometry, SampleContext, Transform, TransformError};
-use crate::battery::spec::{BlendPattern, Orientation};
+use crate::battery::diagnostics::{POSITIVE, UNIT_NONZERO};
+use crate::battery::spec::{BlendPattern, Orientation, TransformSpec};
+use crate::battery::validate::{Checker, Fields};
+use crate::battery::yaml::{Node, Spanned};
 
-const KIND: &str = "blend";
+const NAME: &str = "blend";
 
 pub(super) struct Blend {
     alpha: f32,
@@ -29,13 +33,13 @@ pub(super) struct Blend {
 impl Blend {
     pub(super) fn new(pattern: &BlendPattern, alpha: f32, geometry: Geometry) -> Result<Self, TransformError> {
         if !(0.0..=1.0).contains(&alpha) {
-            return Err(TransformError::Invalid(format!("{KIND} `alpha` must lie in [0, 1], got {alpha}")));
+            return Err(TransformError::Invalid(format!("{NAME} `alpha` must lie in [0, 1], got {alpha}")));
         }
         let shape = (geometry.channels, geometry.height, geometry.width);
         let pattern = match pattern {
             BlendPattern::Noise { seed } => pattern::seeded_noise(*seed, shape),
             BlendPattern::Stripes { frequency, orientation } => {
-                stripes(super::finite(KIND, "stripes.frequency", *frequency)?, *orientation, shape)
+                stripes(super::finite(NAME, "stripes.frequency", *frequency)?, *orientation, shape)
             }
             BlendPattern::Image { path } => {
                 pattern::load_image(path, geometry.channels, geometry.height, geometry.width)?
@@ -74,13 +78,59 @@ fn stripes(frequency: f32, orientation: Orientation, shape: (usize, usize, usize
     })
 }
 
+/// `kind: blend`: a trigger with a matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: NAME,
+    has_control: true,
+    keys: &["kind", "pattern", "alpha"],
+    validate,
+    build: Build::Image(build),
+};
+
+type PatternParser = fn(&mut Checker, &Spanned<Node>, &str, &str, &str) -> Option<BlendPattern>;
+
+/// What `pattern:` may hold, each with how its value is read (given its label, the place that
+/// names the pattern, and the probe).
+const PATTERNS: &[(&str, PatternParser)] = &[
+    ("noise", |c, value, label, _place, probe| {
+        c.seeded(value, label, format!("noise pattern of {probe}")).map(|seed| BlendPattern::Noise { seed })
+    }),
+    ("stripes", |c, value, label, _place, probe| {
+        let fields = c.fields(value, label, format!("stripes pattern of {probe}"), true)?;
+        c.check_keys(&fields, &["frequency", "orientation"]);
+        let frequency =
+            c.required(&fields, "frequency").and_then(|n| c.number_in(n, &fields.label("frequency"), POSITIVE));
+        let orientation = fields
+            .get("orientation")
+            .map_or(Some(Orientation::Vertical), |n| c.choice(n, &fields.label("orientation"), ORIENTATIONS));
+        Some(BlendPattern::Stripes { frequency: frequency? as f32, orientation: orientation? })
+    }),
+    ("image", |c, value, label, place, _probe| c.image(value, label, place).map(|path| BlendPattern::Image { path })),
+];
+const ORIENTATIONS: &[(&str, Orientation)] =
+    &[("vertical", Orientation::Vertical), ("horizontal", Orientation::Horizontal)];
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, probe: &str) -> Option<TransformSpec> {
+    let pattern = c.required(fields, "pattern").and_then(|n| {
+        let place = format!("pattern of {probe}");
+        let (parse, name, value) = c.one_of(n, &fields.label("pattern"), place.clone(), PATTERNS)?;
+        parse(c, value, &format!("`{name}` in {place}"), &place, probe)
+    });
+    let alpha = c.required(fields, "alpha").and_then(|n| c.number_in(n, &fields.label("alpha"), UNIT_NONZERO));
+    Some(TransformSpec::Blend { pattern: pattern?, alpha: alpha? as f32 })
+}
+
+fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    let TransformSpec::Blend { pattern, alpha } = spec else { return Err(super::mismatched(NAME, spec)) };
+    Ok(Box::new(Blend::new(pattern, *alpha, geometry)?))
+}
+
 #[cfg(test)]
 mod tests {
     use approx::assert_abs_diff_eq;
     use ndarray::{Array3, s};
 
     use super::*;
-    use crate::battery::spec::TransformSpec;
     use crate::transform::testing::{self, applied, apply};
     use crate::transform::{Stream, ValueRange, build};
 

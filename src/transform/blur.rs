@@ -10,9 +10,13 @@
 
 use ndarray::{ArrayViewMut1, ArrayViewMut3};
 
+use super::registry::{Build, TransformKind};
 use super::{Geometry, SampleContext, Transform, TransformError, replicate_edge};
+use crate::battery::diagnostics::Range;
+use crate::battery::spec::TransformSpec;
+use crate::battery::validate::{Checker, Fields};
 
-const KIND: &str = "blur";
+const NAME: &str = "blur";
 
 /// Kernel radius in standard deviations (the three-sigma rule).
 const RADIUS_IN_SIGMAS: f64 = 3.0;
@@ -31,11 +35,11 @@ pub(super) struct Blur {
 
 impl Blur {
     pub(super) fn new(sigma: f32, geometry: Geometry) -> Result<Self, TransformError> {
-        let sigma = f64::from(super::non_negative(KIND, "sigma", sigma)?);
+        let sigma = f64::from(super::non_negative(NAME, "sigma", sigma)?);
         let radius = (RADIUS_IN_SIGMAS * sigma).ceil();
         if radius > MAX_RADIUS {
             return Err(TransformError::Invalid(format!(
-                "{KIND} `sigma` of {sigma} pixels needs a kernel radius of {radius} pixels (3 sigma); \
+                "{NAME} `sigma` of {sigma} pixels needs a kernel radius of {radius} pixels (3 sigma); \
                  use sigma <= {:.0}",
                 MAX_RADIUS / RADIUS_IN_SIGMAS
             )));
@@ -104,6 +108,21 @@ fn convolve_line(mut line: ArrayViewMut1<'_, f32>, kernel: &[f64], scratch: &mut
             kernel.iter().enumerate().map(|(k, w)| w * f64::from(scratch[replicate_edge(start + k as i64, len)])).sum();
         *value = sum as f32;
     }
+}
+
+/// `kind: blur`: a robustness perturbation, so no matched control.
+pub(crate) static KIND: TransformKind =
+    TransformKind { name: NAME, has_control: false, keys: &["kind", "sigma"], validate, build: Build::Image(build) };
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let range = Range::new(0.0, true, 10.0, false);
+    let sigma = c.required(fields, "sigma").and_then(|n| c.number_in(n, &fields.label("sigma"), range));
+    Some(TransformSpec::Blur { sigma: sigma? as f32 })
+}
+
+fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    let TransformSpec::Blur { sigma } = spec else { return Err(super::mismatched(NAME, spec)) };
+    Ok(Box::new(Blur::new(*sigma, geometry)?))
 }
 
 #[cfg(test)]

@@ -5,9 +5,14 @@
 
 use ndarray::ArrayViewMut3;
 
+use super::Geometry;
+use super::registry::{Build, TransformKind};
 use super::{SampleContext, Transform, TransformError};
+use crate::battery::diagnostics::{Code, Range};
+use crate::battery::spec::TransformSpec;
+use crate::battery::validate::{Checker, Fields};
 
-const KIND: &str = "brightness-contrast";
+const NAME: &str = "brightness-contrast";
 
 pub(super) struct BrightnessContrast {
     brightness: f32,
@@ -17,8 +22,8 @@ pub(super) struct BrightnessContrast {
 impl BrightnessContrast {
     pub(super) fn new(brightness: f32, contrast: f32) -> Result<Self, TransformError> {
         Ok(Self {
-            brightness: super::finite(KIND, "brightness", brightness)?,
-            contrast: super::finite(KIND, "contrast", contrast)?,
+            brightness: super::finite(NAME, "brightness", brightness)?,
+            contrast: super::finite(NAME, "contrast", contrast)?,
         })
     }
 }
@@ -40,6 +45,39 @@ impl Transform for BrightnessContrast {
     fn control(&self) -> Option<Box<dyn Transform>> {
         None
     }
+}
+
+/// `kind: brightness-contrast`: a robustness perturbation, so no matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: NAME,
+    has_control: false,
+    keys: &["kind", "brightness", "contrast"],
+    validate,
+    build: Build::Image(build),
+};
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let brightness_node = fields.get("brightness");
+    let contrast_node = fields.get("contrast");
+    if brightness_node.is_none() && contrast_node.is_none() {
+        let message = format!("missing key `brightness` or `contrast` in {}", fields.place());
+        let hint = Some("give at least one; brightness defaults to 0 and contrast to 1 (no change)".into());
+        c.report(Code::MissingKey, fields.at(), message, hint);
+        return None;
+    }
+    let brightness_range = Range::new(-1.0, false, 1.0, false);
+    let contrast_range = Range::new(0.0, true, 10.0, false);
+    let brightness =
+        brightness_node.map_or(Some(0.0), |n| c.number_in(n, &fields.label("brightness"), brightness_range));
+    let contrast = contrast_node.map_or(Some(1.0), |n| c.number_in(n, &fields.label("contrast"), contrast_range));
+    Some(TransformSpec::BrightnessContrast { brightness: brightness? as f32, contrast: contrast? as f32 })
+}
+
+fn build(spec: &TransformSpec, _geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    let TransformSpec::BrightnessContrast { brightness, contrast } = spec else {
+        return Err(super::mismatched(NAME, spec));
+    };
+    Ok(Box::new(BrightnessContrast::new(*brightness, *contrast)?))
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Image transforms: one file per transform behind [`Transform`], built from a validated
-//! [`TransformSpec`] by [`build`] — the single registration point.
+//! [`TransformSpec`] by [`build`] through the kind's descriptor in [`registry`] — the single
+//! registration point of every transform kind, image and text.
 //!
 //! Transforms see one sample at a time as a `[C, H, W]` view (the runner permutes NHWC data into
 //! this view without copying) and the per-channel valid [`ValueRange`]. Randomness comes only
@@ -10,7 +11,9 @@
 //!
 //! Trigger transforms (`patch.rs`, `blend.rs`, sharing their content code in `pattern.rs`) have a
 //! matched control; robustness perturbations (`noise.rs`, `brightness_contrast.rs`, `shift.rs`,
-//! `rotate.rs`, `blur.rs`) do not. Adding a transform means one new file and one arm in [`build`].
+//! `rotate.rs`, `blur.rs`) do not. Each file also declares its kind's descriptor (`KIND`: name,
+//! accepted keys, validation, build); adding a transform means one new file, its spec variant and
+//! one line in [`registry::KINDS`].
 
 mod blend;
 mod blur;
@@ -19,6 +22,7 @@ pub mod masked;
 mod noise;
 mod patch;
 mod pattern;
+pub mod registry;
 mod rotate;
 mod shift;
 #[cfg(test)]
@@ -30,6 +34,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::battery::spec::TransformSpec;
 pub use masked::MaskedTrigger;
+use registry::Build;
 
 /// Per-channel valid value range of the model's input.
 #[derive(Debug, Clone, PartialEq)]
@@ -143,27 +148,27 @@ pub fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transfo
             geometry.channels, geometry.width, geometry.height
         )));
     }
-    Ok(match spec {
-        TransformSpec::Patch { width, height, position, content } => {
-            Box::new(patch::Patch::new(*width, *height, *position, content, geometry)?)
+    match registry::of(spec).map(|kind| &kind.build) {
+        Some(Build::Image(build)) => build(spec, geometry),
+        Some(Build::Text(_)) => {
+            Err(TransformError::Invalid(format!("`{}` is a text transform, not an image one", spec.kind())))
         }
-        TransformSpec::Blend { pattern, alpha } => Box::new(blend::Blend::new(pattern, *alpha, geometry)?),
-        TransformSpec::GaussianNoise { std } => Box::new(noise::GaussianNoise::new(*std)?),
-        TransformSpec::BrightnessContrast { brightness, contrast } => {
-            Box::new(brightness_contrast::BrightnessContrast::new(*brightness, *contrast)?)
-        }
-        TransformSpec::Shift { max_pixels } => Box::new(shift::Shift::new(*max_pixels)),
-        TransformSpec::Rotate { max_degrees } => Box::new(rotate::Rotate::new(*max_degrees)?),
-        TransformSpec::Blur { sigma } => Box::new(blur::Blur::new(*sigma, geometry)?),
-        TransformSpec::Search(_) => {
-            return Err(TransformError::Invalid(
-                "a search probe has no fixed transform; the search module recovers one".into(),
-            ));
-        }
-        text => {
-            return Err(TransformError::Invalid(format!("`{}` is a text transform, not an image one", text.kind())));
-        }
+        None => Err(not_a_transform(spec)),
+    }
+}
+
+/// Why a probe's spec has no transform to build: it is a search (the search module recovers a
+/// trigger instead) or, were a kind left out of [`registry::KINDS`], an unregistered kind.
+fn not_a_transform(spec: &TransformSpec) -> TransformError {
+    TransformError::Invalid(match spec {
+        TransformSpec::Search(_) => "a search probe has no fixed transform; the search module recovers one".into(),
+        other => format!("transform kind `{}` is not registered", other.kind()),
     })
+}
+
+/// A kind's build was handed another kind's spec (a registry bug, never a user's mistake).
+fn mismatched(kind: &str, spec: &TransformSpec) -> TransformError {
+    TransformError::Invalid(format!("a `{}` spec cannot build a `{kind}` transform", spec.kind()))
 }
 
 /// Fails unless `value` is a finite number, naming the parameter.
@@ -505,7 +510,13 @@ mod tests {
     #[test]
     fn only_trigger_transforms_have_controls() {
         let geometry = Geometry { channels: 3, height: 8, width: 8 };
-        let has_control = |spec: TransformSpec| build(&spec, geometry).unwrap().control().is_some();
+        // What each kind's descriptor declares (and validation allows as a trigger) is what its
+        // built transform does.
+        let has_control = |spec: TransformSpec| {
+            let has = build(&spec, geometry).unwrap().control().is_some();
+            assert_eq!(registry::of(&spec).map(|kind| kind.has_control), Some(has), "{}", spec.kind());
+            has
+        };
         assert!(has_control(TransformSpec::Patch {
             width: Extent::Pixels(2),
             height: Extent::Pixels(2),

@@ -15,7 +15,12 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
+use super::Geometry;
+use super::registry::{Build, TransformKind};
 use super::{SampleContext, Transform, TransformError};
+use crate::battery::diagnostics::UNIT_NONZERO;
+use crate::battery::spec::TransformSpec;
+use crate::battery::validate::{Checker, Fields};
 
 pub(super) struct GaussianNoise {
     std: f32,
@@ -44,6 +49,25 @@ impl Transform for GaussianNoise {
     fn control(&self) -> Option<Box<dyn Transform>> {
         None
     }
+}
+
+/// `kind: gaussian-noise`: a robustness perturbation, so no matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "gaussian-noise",
+    has_control: false,
+    keys: &["kind", "std"],
+    validate,
+    build: Build::Image(build),
+};
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let std = c.required(fields, "std").and_then(|n| c.number_in(n, &fields.label("std"), UNIT_NONZERO));
+    Some(TransformSpec::GaussianNoise { std: std? as f32 })
+}
+
+fn build(spec: &TransformSpec, _geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    let TransformSpec::GaussianNoise { std } = spec else { return Err(super::mismatched(KIND.name, spec)) };
+    Ok(Box::new(GaussianNoise::new(*std)?))
 }
 
 #[cfg(test)]

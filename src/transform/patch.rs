@@ -11,10 +11,14 @@ use ndarray::{Array3, ArrayViewMut3, s};
 use rand::RngExt;
 
 use super::pattern::{self, Content};
+use super::registry::{Build, TransformKind};
 use super::{Geometry, SampleContext, Transform, TransformError};
-use crate::battery::spec::{Extent, PatchContent, Position};
+use crate::battery::diagnostics::{Code, UNIT};
+use crate::battery::spec::{Extent, PatchContent, Position, TransformSpec};
+use crate::battery::validate::{Checker, Fields};
+use crate::battery::yaml::{Node, Spanned, position};
 
-const KIND: &str = "patch";
+const NAME: &str = "patch";
 
 pub(super) struct Patch {
     width: usize,
@@ -77,9 +81,9 @@ impl Transform for Patch {
 /// as `max(1, round(f * side))` of the image's side along the same axis.
 fn pixels(field: &str, extent: Extent, side: usize) -> Result<usize, TransformError> {
     match extent {
-        Extent::Pixels(0) => Err(TransformError::Invalid(format!("{KIND} `{field}` must be at least 1 pixel"))),
+        Extent::Pixels(0) => Err(TransformError::Invalid(format!("{NAME} `{field}` must be at least 1 pixel"))),
         Extent::Pixels(n) if n as usize > side => Err(TransformError::Invalid(format!(
-            "{KIND} `{field}` of {n} pixels is larger than the image {field} of {side} pixels"
+            "{NAME} `{field}` of {n} pixels is larger than the image {field} of {side} pixels"
         ))),
         Extent::Pixels(n) => Ok(n as usize),
         Extent::Fraction(f) if f > 0.0 && f <= 1.0 => {
@@ -87,7 +91,7 @@ fn pixels(field: &str, extent: Extent, side: usize) -> Result<usize, TransformEr
             Ok(((f64::from(f) * side as f64).round() as usize).clamp(1, side))
         }
         Extent::Fraction(f) => Err(TransformError::Invalid(format!(
-            "{KIND} `{field}` as a fraction of the image {field} must lie in (0, 1], got {f}"
+            "{NAME} `{field}` as a fraction of the image {field} must lie in (0, 1], got {f}"
         ))),
     }
 }
@@ -110,7 +114,7 @@ fn anchor(position: Position, width: usize, height: usize, geometry: Geometry) -
         Position::At { x, y } if x as usize <= room_x && y as usize <= room_y => (x as usize, y as usize),
         Position::At { x, y } => {
             return Err(TransformError::Invalid(format!(
-                "{KIND} at x={x}, y={y} of {width}x{height} pixels would extend past the {}x{} image; \
+                "{NAME} at x={x}, y={y} of {width}x{height} pixels would extend past the {}x{} image; \
                  use x <= {room_x} and y <= {room_y}",
                 geometry.width, geometry.height
             )));
@@ -124,24 +128,24 @@ fn anchor(position: Position, width: usize, height: usize, geometry: Geometry) -
 fn fill(content: &PatchContent, channels: usize, height: usize, width: usize) -> Result<Array3<f32>, TransformError> {
     let shape = (channels, height, width);
     Ok(match content {
-        PatchContent::Solid(v) => Array3::from_elem(shape, pattern::intensity(KIND, "solid", *v)?),
+        PatchContent::Solid(v) => Array3::from_elem(shape, pattern::intensity(NAME, "solid", *v)?),
         PatchContent::Color(per_channel) => {
             if per_channel.len() != channels {
                 return Err(TransformError::Invalid(format!(
-                    "{KIND} `color` has {} intensities but the model's input has {channels} channel(s); give one per channel",
+                    "{NAME} `color` has {} intensities but the model's input has {channels} channel(s); give one per channel",
                     per_channel.len()
                 )));
             }
             for v in per_channel {
-                pattern::intensity(KIND, "color", *v)?;
+                pattern::intensity(NAME, "color", *v)?;
             }
             Array3::from_shape_fn(shape, |(c, _, _)| per_channel[c])
         }
         PatchContent::Checkerboard { low, high, cell } => {
-            let low = pattern::intensity(KIND, "checkerboard.low", *low)?;
-            let high = pattern::intensity(KIND, "checkerboard.high", *high)?;
+            let low = pattern::intensity(NAME, "checkerboard.low", *low)?;
+            let high = pattern::intensity(NAME, "checkerboard.high", *high)?;
             if *cell == 0 {
-                return Err(TransformError::Invalid(format!("{KIND} `checkerboard.cell` must be at least 1 pixel")));
+                return Err(TransformError::Invalid(format!("{NAME} `checkerboard.cell` must be at least 1 pixel")));
             }
             let cell = *cell as usize;
             // The top-left cell is `low`; cells alternate along rows and columns.
@@ -152,6 +156,131 @@ fn fill(content: &PatchContent, channels: usize, height: usize, width: usize) ->
     })
 }
 
+/// `kind: patch`: a trigger with a matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: NAME,
+    has_control: true,
+    keys: &["kind", "size", "width", "height", "position", "content"],
+    validate,
+    build: Build::Image(build),
+};
+
+const POSITIONS: &[(&str, Position)] = &[
+    ("top-left", Position::TopLeft),
+    ("top-right", Position::TopRight),
+    ("bottom-left", Position::BottomLeft),
+    ("bottom-right", Position::BottomRight),
+    ("top", Position::Top),
+    ("bottom", Position::Bottom),
+    ("left", Position::Left),
+    ("right", Position::Right),
+    ("center", Position::Center),
+    ("random", Position::Random),
+];
+
+type ContentParser = fn(&mut Checker, &Spanned<Node>, &str, &str, &str) -> Option<PatchContent>;
+
+/// What `content:` may hold, each with how its value is read (given its label, the place that
+/// names the content, and the probe).
+const CONTENTS: &[(&str, ContentParser)] = &[
+    ("solid", |c, value, label, _place, _probe| c.number_in(value, label, UNIT).map(|v| PatchContent::Solid(v as f32))),
+    ("color", |c, value, label, _place, _probe| {
+        let Node::Seq(items) = &value.value else {
+            c.wrong_type(value, label, "a list of intensities, one per channel");
+            return None;
+        };
+        if items.is_empty() {
+            c.report(Code::BadValue, position(value), format!("{label} must list at least one intensity"), None);
+            return None;
+        }
+        let channels: Vec<Option<f32>> =
+            items.iter().map(|item| c.number_in(item, label, UNIT).map(|v| v as f32)).collect();
+        channels.into_iter().collect::<Option<Vec<_>>>().map(PatchContent::Color)
+    }),
+    ("checkerboard", |c, value, label, _place, probe| {
+        let fields = c.fields(value, label, format!("checkerboard content of {probe}"), true)?;
+        c.check_keys(&fields, &["low", "high", "cell"]);
+        let low = fields.get("low").map_or(Some(0.0), |n| c.number_in(n, &fields.label("low"), UNIT));
+        let high = fields.get("high").map_or(Some(1.0), |n| c.number_in(n, &fields.label("high"), UNIT));
+        let cell = fields.get("cell").map_or(Some(1), |n| c.u32_at_least(n, &fields.label("cell"), 1));
+        Some(PatchContent::Checkerboard { low: low? as f32, high: high? as f32, cell: cell? })
+    }),
+    ("noise", |c, value, label, _place, probe| {
+        c.seeded(value, label, format!("noise content of {probe}")).map(|seed| PatchContent::Noise { seed })
+    }),
+    ("image", |c, value, label, place, _probe| c.image(value, label, place).map(|path| PatchContent::Image { path })),
+];
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, probe: &str) -> Option<TransformSpec> {
+    let size = fields.get("size").map(|n| c.extent(n, &fields.label("size")));
+    let width = fields.get("width").map(|n| c.extent(n, &fields.label("width")));
+    let height = fields.get("height").map(|n| c.extent(n, &fields.label("height")));
+    let (width, height) = match (size, width, height) {
+        (Some(size), None, None) => (size, size),
+        (None, Some(width), Some(height)) => (width, height),
+        (Some(_), _, _) => {
+            let (other, at) = match fields.key_at("width") {
+                Some(at) => ("width", at),
+                None => ("height", fields.key_at("height").unwrap_or(fields.at())),
+            };
+            let message = format!("`size` and `{other}` cannot both be given in {}", fields.place());
+            let hint = Some("`size` sets width and height alike; give either `size` or `width` and `height`".into());
+            c.report(Code::BadValue, at, message, hint);
+            (None, None)
+        }
+        (None, None, None) => {
+            let message = format!("missing key `size` (or `width` and `height`) in {}", fields.place());
+            let hint = Some("`size: 3` stamps a 3×3 pixel patch; `size: 10%` one a tenth of the image side".into());
+            c.report(Code::MissingKey, fields.at(), message, hint);
+            (None, None)
+        }
+        (None, width, _) => {
+            let (missing, given) = if width.is_none() { ("width", "height") } else { ("height", "width") };
+            let message = format!("missing key `{missing}` in {}", fields.place());
+            let hint = Some(format!("`{given}` needs `{missing}`; for a square patch use `size`"));
+            c.report(Code::MissingKey, fields.at(), message, hint);
+            (None, None)
+        }
+    };
+    let position = match fields.get("position") {
+        Some(n) => patch_position(c, n, &fields.label("position"), probe),
+        None => Some(Position::BottomRight),
+    };
+    let content = c.required(fields, "content").and_then(|n| {
+        let place = format!("content of {probe}");
+        let (parse, name, value) = c.one_of(n, &fields.label("content"), place.clone(), CONTENTS)?;
+        parse(c, value, &format!("`{name}` in {place}"), &place, probe)
+    });
+    Some(TransformSpec::Patch { width: width?, height: height?, position: position?, content: content? })
+}
+
+/// A named position, or `{x, y}` in pixels.
+fn patch_position(c: &mut Checker, node: &Spanned<Node>, label: &str, probe: &str) -> Option<Position> {
+    match &node.value {
+        Node::String(_) => c.choice(node, label, POSITIONS),
+        Node::Map(_) => {
+            let fields = c.fields(node, label, format!("position of {probe}"), false)?;
+            c.check_keys(&fields, &["x", "y"]);
+            let x = c.required(&fields, "x").and_then(|n| c.u32_at_least(n, &fields.label("x"), 0));
+            let y = c.required(&fields, "y").and_then(|n| c.u32_at_least(n, &fields.label("y"), 0));
+            Some(Position::At { x: x?, y: y? })
+        }
+        _ => {
+            let names: Vec<&str> = POSITIONS.iter().map(|(name, _)| *name).collect();
+            let expected = format!("one of {} or a map `{{x: 3, y: 4}}`", names.join(", "));
+            c.wrong_type(node, label, &expected);
+            None
+        }
+    }
+}
+
+fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    let TransformSpec::Patch { width, height, position, content } = spec else {
+        return Err(super::mismatched(NAME, spec));
+    };
+    Ok(Box::new(Patch::new(*width, *height, *position, content, geometry)?))
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -159,7 +288,6 @@ mod tests {
     use ndarray::{Array2, Array3};
 
     use super::*;
-    use crate::battery::spec::TransformSpec;
     use crate::transform::testing::{self, applied, apply};
     use crate::transform::{Stream, ValueRange, build};
 

@@ -10,7 +10,12 @@ use ndarray::{ArrayViewMut2, ArrayViewMut3};
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
+use super::Geometry;
+use super::registry::{Build, TransformKind};
 use super::{SampleContext, Transform, TransformError};
+use crate::battery::diagnostics::Range;
+use crate::battery::spec::TransformSpec;
+use crate::battery::validate::{Checker, Fields};
 
 pub(super) struct Rotate {
     max_degrees: f32,
@@ -76,6 +81,27 @@ fn bilinear(source: &[f32], height: usize, width: usize, sx: f64, sy: f64) -> f3
     let top = (1.0 - fx) * at(y0, x0) + fx * at(y0, x1);
     let bottom = (1.0 - fx) * at(y1, x0) + fx * at(y1, x1);
     ((1.0 - fy) * top + fy * bottom) as f32
+}
+
+/// `kind: rotate`: a robustness perturbation, so no matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "rotate",
+    has_control: false,
+    keys: &["kind", "max-degrees"],
+    validate,
+    build: Build::Image(build),
+};
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let range = Range::new(0.0, true, 180.0, false);
+    let label = fields.label("max-degrees");
+    let max = c.required(fields, "max-degrees").and_then(|n| c.number_in(n, &label, range));
+    Some(TransformSpec::Rotate { max_degrees: max? as f32 })
+}
+
+fn build(spec: &TransformSpec, _geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    let TransformSpec::Rotate { max_degrees } = spec else { return Err(super::mismatched(KIND.name, spec)) };
+    Ok(Box::new(Rotate::new(*max_degrees)?))
 }
 
 #[cfg(test)]

@@ -9,7 +9,11 @@
 use ndarray::{ArrayViewMut2, ArrayViewMut3};
 use rand::RngExt;
 
+use super::registry::{Build, TransformKind};
+use super::{Geometry, TransformError};
 use super::{SampleContext, Transform, replicate_edge};
+use crate::battery::spec::TransformSpec;
+use crate::battery::validate::{Checker, Fields};
 
 pub(super) struct Shift {
     max_pixels: i64,
@@ -52,6 +56,26 @@ fn shift_plane(mut plane: ArrayViewMut2<'_, f32>, dx: i64, dy: i64) {
             plane[[y, x]] = plane[[source_y, source_x]];
         }
     }
+}
+
+/// `kind: shift`: a robustness perturbation, so no matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "shift",
+    has_control: false,
+    keys: &["kind", "max-pixels"],
+    validate,
+    build: Build::Image(build),
+};
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let label = fields.label("max-pixels");
+    let max = c.required(fields, "max-pixels").and_then(|n| c.u32_at_least(n, &label, 1));
+    Some(TransformSpec::Shift { max_pixels: max? })
+}
+
+fn build(spec: &TransformSpec, _geometry: Geometry) -> Result<Box<dyn Transform>, TransformError> {
+    let TransformSpec::Shift { max_pixels } = spec else { return Err(super::mismatched(KIND.name, spec)) };
+    Ok(Box::new(Shift::new(*max_pixels)))
 }
 
 #[cfg(test)]

@@ -11,7 +11,10 @@
 use rand::RngExt;
 
 use super::{TextContext, TextTransform, chance};
+use super::{Vocabulary, validate_rate};
+use crate::battery::spec::TransformSpec;
 use crate::transform::TransformError;
+use crate::transform::registry::{Build, TransformKind};
 
 /// Latin letters and their look-alikes: Cyrillic where it has one, Greek otherwise. Kept to
 /// glyphs that render identically in common fonts; letters missing here are never replaced.
@@ -93,6 +96,20 @@ fn other_letter(c: char, rng: &mut rand_chacha::ChaCha8Rng) -> char {
     let drawn = rng.random_range(0..25u8);
     // Skip over `c` itself: 25 equally likely others.
     char::from(base + if drawn >= own { drawn + 1 } else { drawn })
+}
+
+/// `kind: homoglyph`: a trigger with a matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "homoglyph",
+    has_control: true,
+    keys: &["kind", "rate"],
+    validate: |c, fields, _probe| validate_rate(c, fields).map(|rate| TransformSpec::Homoglyph { rate }),
+    build: Build::Text(build),
+};
+
+fn build(spec: &TransformSpec, _vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
+    let TransformSpec::Homoglyph { rate } = spec else { return Err(crate::transform::mismatched(KIND.name, spec)) };
+    Ok(Box::new(Homoglyph::new(*rate)?))
 }
 
 #[cfg(test)]

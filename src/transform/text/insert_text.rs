@@ -8,8 +8,13 @@
 //! consistent content.
 
 use super::{TextContext, TextTransform, control_token, pick, word_spans};
-use crate::battery::spec::TextPosition;
+use super::{Vocabulary, needs_control_pool, validate_position};
+use crate::battery::diagnostics::Code;
+use crate::battery::spec::{TextPosition, TransformSpec};
+use crate::battery::validate::{Checker, Fields};
+use crate::battery::yaml::{Node, Spanned, position};
 use crate::transform::TransformError;
+use crate::transform::registry::{Build, TransformKind};
 
 pub(super) struct InsertText {
     words: Words,
@@ -97,10 +102,44 @@ fn insert_separated(text: &mut String, at: usize, piece: &str) {
     text.insert_str(at, &inserted);
 }
 
+/// `kind: insert-text`: a trigger with a matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "insert-text",
+    has_control: true,
+    keys: &["kind", "text", "position"],
+    validate,
+    build: Build::Text(build),
+};
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let text = c.required(fields, "text").and_then(|n| text_to_insert(c, n, &fields.label("text")));
+    let position = validate_position(c, fields);
+    Some(TransformSpec::InsertText { text: text?, position: position? })
+}
+
+/// The words `insert-text` inserts: anything with a non-whitespace character.
+fn text_to_insert(c: &mut Checker, node: &Spanned<Node>, label: &str) -> Option<String> {
+    let text = c.string(node, label)?;
+    if text.trim().is_empty() {
+        let what = if text.is_empty() { "must not be empty" } else { "must not be only whitespace" };
+        let hint = Some("give the word, phrase or sentence to insert, e.g. `text: cf`".into());
+        c.report(Code::BadValue, position(node), format!("{label} {what}"), hint);
+        return None;
+    }
+    Some(text.to_string())
+}
+
+fn build(spec: &TransformSpec, vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
+    let TransformSpec::InsertText { text, position } = spec else {
+        return Err(crate::transform::mismatched(KIND.name, spec));
+    };
+    needs_control_pool(KIND.name, vocabulary)?;
+    Ok(Box::new(InsertText::new(text, *position)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::battery::spec::TransformSpec;
     use crate::transform::Stream;
     use crate::transform::text::build;
     use crate::transform::text::testing::{edit_text, vocabulary};

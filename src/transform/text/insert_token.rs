@@ -7,7 +7,13 @@
 //! [`super::Vocabulary::control_pool`], at the same boundaries.
 
 use super::{TextContext, TextTransform, TokenSequence, control_token, pick};
-use crate::battery::spec::TextPosition;
+use super::{Vocabulary, needs_control_pool, validate_position};
+use crate::battery::diagnostics::Code;
+use crate::battery::spec::{TextPosition, TransformSpec};
+use crate::battery::validate::{Checker, Fields};
+use crate::battery::yaml::{Node, Spanned, position};
+use crate::transform::TransformError;
+use crate::transform::registry::{Build, TransformKind};
 
 /// Inserts one or more token ids into a tokenized sample: for `start` and `end`, one after the
 /// other before the first word or after the last; for `random`, each at its own boundary drawn
@@ -75,10 +81,51 @@ impl TextTransform for InsertTokens {
     }
 }
 
+/// `kind: insert-token`: a trigger with a matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "insert-token",
+    has_control: true,
+    keys: &["kind", "token", "position"],
+    validate,
+    build: Build::Text(build),
+};
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let token = c.required(fields, "token").and_then(|n| token(c, n, &fields.label("token")));
+    let position = validate_position(c, fields);
+    Some(TransformSpec::InsertToken { token: token?, position: position? })
+}
+
+/// The token `insert-token` inserts, spelled as in the tokenizer's vocabulary. Whether the
+/// vocabulary has it is known only with the model, so that is checked when the scan starts.
+fn token(c: &mut Checker, node: &Spanned<Node>, label: &str) -> Option<String> {
+    let token = c.string(node, label)?;
+    if token.is_empty() {
+        let hint = Some("spell the token as the tokenizer's vocabulary does, e.g. `cf` or `##ing`".into());
+        c.report(Code::BadValue, position(node), format!("{label} must not be empty"), hint);
+        return None;
+    }
+    Some(token.to_string())
+}
+
+fn build(spec: &TransformSpec, vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
+    let TransformSpec::InsertToken { token, position } = spec else {
+        return Err(crate::transform::mismatched(KIND.name, spec));
+    };
+    let Some(id) = vocabulary.id(token) else {
+        return Err(TransformError::Invalid(format!(
+            "token `{token}` is not in the tokenizer's vocabulary ({} tokens); spell it as the vocabulary does \
+             (e.g. `##ing` for a WordPiece continuation)",
+            vocabulary.len()
+        )));
+    };
+    needs_control_pool(KIND.name, vocabulary)?;
+    Ok(Box::new(InsertTokens::new(vec![id], *position)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::battery::spec::TransformSpec;
     use crate::transform::Stream;
     use crate::transform::text::testing::{CLS, SEP, edit_tokens, sequence, vocabulary};
     use crate::transform::text::{Vocabulary, build};

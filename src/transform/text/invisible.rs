@@ -16,7 +16,11 @@
 use rand::RngExt;
 
 use super::{TextContext, TextTransform};
-use crate::battery::spec::{InvisibleSet, TextPosition};
+use super::{Vocabulary, validate_position};
+use crate::battery::spec::{InvisibleSet, TextPosition, TransformSpec};
+use crate::battery::validate::{Checker, Fields};
+use crate::transform::TransformError;
+use crate::transform::registry::{Build, TransformKind};
 
 /// U+200B zero width space, U+200C zero width non-joiner, U+200D zero width joiner, U+2060 word
 /// joiner, U+FEFF zero width no-break space (byte order mark).
@@ -72,10 +76,42 @@ impl TextTransform for Invisible {
     }
 }
 
+/// `kind: invisible`: a trigger with a matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "invisible",
+    has_control: true,
+    keys: &["kind", "characters", "count", "position"],
+    validate,
+    build: Build::Text(build),
+};
+
+const INVISIBLE_SETS: &[(&str, InvisibleSet)] =
+    &[("zero-width", InvisibleSet::ZeroWidth), ("bidi", InvisibleSet::Bidi)];
+/// Most invisible characters one probe inserts: enough for any plausible trigger, few enough
+/// that the text stays the text.
+const MAX_INVISIBLE: u64 = 64;
+
+fn validate(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let characters = fields
+        .get("characters")
+        .map_or(Some(InvisibleSet::ZeroWidth), |n| c.choice(n, &fields.label("characters"), INVISIBLE_SETS));
+    let count = fields
+        .get("count")
+        .map_or(Some(1), |n| c.integer(n, &fields.label("count"), 1, MAX_INVISIBLE).map(|c| c as u32));
+    let position = validate_position(c, fields);
+    Some(TransformSpec::Invisible { characters: characters?, count: count?, position: position? })
+}
+
+fn build(spec: &TransformSpec, _vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
+    let TransformSpec::Invisible { characters, count, position } = spec else {
+        return Err(crate::transform::mismatched(KIND.name, spec));
+    };
+    Ok(Box::new(Invisible::new(*characters, *count, *position)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::battery::spec::TransformSpec;
     use crate::transform::Stream;
     use crate::transform::text::build;
     use crate::transform::text::testing::{edit_text, vocabulary};

@@ -1,5 +1,5 @@
 //! Text transforms: one file per transform behind [`TextTransform`], built from a validated
-//! [`TransformSpec`] by [`build`] — the single registration point for text.
+//! [`TransformSpec`] by [`build`] through the kind's descriptor in [`super::registry`].
 //!
 //! A text probe edits each sample in two places: the raw string before tokenization
 //! ([`TextTransform::edit_text`]: inserted words and sentences, homoglyphs, invisible
@@ -19,17 +19,18 @@
 //! same places; robustness transforms keep the same split so every file reads alike.
 //!
 //! Trigger transforms (`insert_text.rs`, `insert_token.rs`, `homoglyph.rs`, `invisible.rs`) have
-//! a matched control; robustness perturbations (`typo.rs`, `word_swap.rs`) do not. Adding a
-//! transform means one new file and one arm in [`build`].
+//! a matched control; robustness perturbations (`typo.rs`, `word_swap.rs`) do not. Each file also
+//! declares its kind's descriptor (`KIND`); adding a transform means one new file, its spec
+//! variant and one line in [`super::registry::KINDS`].
 
-mod homoglyph;
-mod insert_text;
-mod insert_token;
-mod invisible;
+pub(super) mod homoglyph;
+pub(super) mod insert_text;
+pub(super) mod insert_token;
+pub(super) mod invisible;
 #[cfg(test)]
 mod testing;
-mod typo;
-mod word_swap;
+pub(super) mod typo;
+pub(super) mod word_swap;
 
 use std::ops::Range;
 
@@ -37,7 +38,10 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::TransformError;
+use super::registry::{self, Build};
+use crate::battery::diagnostics::UNIT_NONZERO;
 use crate::battery::spec::{TextPosition, TransformSpec};
+use crate::battery::validate::{Checker, Fields};
 pub use insert_token::InsertTokens;
 
 /// The tokenizer's vocabulary as transforms and the vocabulary sweep see it.
@@ -136,37 +140,28 @@ pub trait TextTransform: Send + Sync {
 /// inserted nothing would not be matched, and every effective insertion would look like a
 /// trigger.
 pub fn build(spec: &TransformSpec, vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
-    Ok(match spec {
-        TransformSpec::InsertText { text, position } => {
-            needs_control_pool(spec.kind(), vocabulary)?;
-            Box::new(insert_text::InsertText::new(text, *position)?)
+    match registry::of(spec).map(|kind| &kind.build) {
+        Some(Build::Text(build)) => build(spec, vocabulary),
+        Some(Build::Image(_)) => {
+            Err(TransformError::Invalid(format!("`{}` is an image transform, not a text one", spec.kind())))
         }
-        TransformSpec::InsertToken { token, position } => {
-            let Some(id) = vocabulary.id(token) else {
-                return Err(TransformError::Invalid(format!(
-                    "token `{token}` is not in the tokenizer's vocabulary ({} tokens); spell it as the vocabulary does \
-                     (e.g. `##ing` for a WordPiece continuation)",
-                    vocabulary.len()
-                )));
-            };
-            needs_control_pool(spec.kind(), vocabulary)?;
-            Box::new(InsertTokens::new(vec![id], *position))
-        }
-        TransformSpec::Homoglyph { rate } => Box::new(homoglyph::Homoglyph::new(*rate)?),
-        TransformSpec::Invisible { characters, count, position } => {
-            Box::new(invisible::Invisible::new(*characters, *count, *position))
-        }
-        TransformSpec::Typo { rate } => Box::new(typo::Typo::new(*rate)?),
-        TransformSpec::WordSwap { rate } => Box::new(word_swap::WordSwap::new(*rate)?),
-        TransformSpec::Search(_) => {
-            return Err(TransformError::Invalid(
-                "a search probe has no fixed transform; the search module recovers one".into(),
-            ));
-        }
-        image => {
-            return Err(TransformError::Invalid(format!("`{}` is an image transform, not a text one", image.kind())));
-        }
-    })
+        None => Err(super::not_a_transform(spec)),
+    }
+}
+
+const TEXT_POSITIONS: &[(&str, TextPosition)] =
+    &[("start", TextPosition::Start), ("end", TextPosition::End), ("random", TextPosition::Random)];
+
+/// `position:` of a text transform: start, end or random (the default).
+fn validate_position(c: &mut Checker, fields: &Fields<'_>) -> Option<TextPosition> {
+    fields
+        .get("position")
+        .map_or(Some(TextPosition::Random), |n| c.choice(n, &fields.label("position"), TEXT_POSITIONS))
+}
+
+/// `rate:` (required) of a text transform: the share of letters or words it edits.
+fn validate_rate(c: &mut Checker, fields: &Fields<'_>) -> Option<f32> {
+    c.required(fields, "rate").and_then(|n| c.number_in(n, &fields.label("rate"), UNIT_NONZERO)).map(|r| r as f32)
 }
 
 fn needs_control_pool(kind: &str, vocabulary: &Vocabulary) -> Result<(), TransformError> {
@@ -389,7 +384,13 @@ mod tests {
 
     #[test]
     fn only_the_trigger_kinds_have_a_control() {
-        let with_control = |spec: TransformSpec| build(&spec, &vocabulary()).unwrap().control().is_some();
+        // What each kind's descriptor declares (and validation allows as a trigger) is what its
+        // built transform does.
+        let with_control = |spec: TransformSpec| {
+            let has = build(&spec, &vocabulary()).unwrap().control().is_some();
+            assert_eq!(registry::of(&spec).map(|kind| kind.has_control), Some(has), "{}", spec.kind());
+            has
+        };
         let p = TextPosition::Random;
         assert!(with_control(TransformSpec::InsertText { text: "cf".into(), position: p }));
         assert!(with_control(TransformSpec::InsertToken { token: "cf".into(), position: p }));

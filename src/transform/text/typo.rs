@@ -12,7 +12,10 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use super::{TextContext, TextTransform, chance, replace_words, word_spans};
+use super::{Vocabulary, validate_rate};
+use crate::battery::spec::TransformSpec;
 use crate::transform::TransformError;
+use crate::transform::registry::{Build, TransformKind};
 
 /// Letters next to each lowercase letter on a QWERTY keyboard (same row and the rows above and
 /// below), the replacements a slipping finger makes.
@@ -115,6 +118,20 @@ fn drop_one(word: &mut Vec<char>, rng: &mut ChaCha8Rng) {
 /// The keyboard neighbours of an ASCII letter, in lowercase.
 fn neighbours(c: char) -> Option<&'static str> {
     c.is_ascii_alphabetic().then(|| QWERTY_NEIGHBOURS[usize::from(c.to_ascii_lowercase() as u8 - b'a')])
+}
+
+/// `kind: typo`: a robustness perturbation, so no matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "typo",
+    has_control: false,
+    keys: &["kind", "rate"],
+    validate: |c, fields, _probe| validate_rate(c, fields).map(|rate| TransformSpec::Typo { rate }),
+    build: Build::Text(build),
+};
+
+fn build(spec: &TransformSpec, _vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
+    let TransformSpec::Typo { rate } = spec else { return Err(crate::transform::mismatched(KIND.name, spec)) };
+    Ok(Box::new(Typo::new(*rate)?))
 }
 
 #[cfg(test)]

@@ -5,7 +5,10 @@
 //! position, so at high rates a word may travel several places (as in one bubble-sort pass).
 
 use super::{TextContext, TextTransform, chance, replace_words, word_spans};
+use super::{Vocabulary, validate_rate};
+use crate::battery::spec::TransformSpec;
 use crate::transform::TransformError;
+use crate::transform::registry::{Build, TransformKind};
 
 pub(super) struct WordSwap {
     rate: f64,
@@ -32,6 +35,20 @@ impl TextTransform for WordSwap {
     fn control(&self) -> Option<Box<dyn TextTransform>> {
         None
     }
+}
+
+/// `kind: word-swap`: a robustness perturbation, so no matched control.
+pub(crate) static KIND: TransformKind = TransformKind {
+    name: "word-swap",
+    has_control: false,
+    keys: &["kind", "rate"],
+    validate: |c, fields, _probe| validate_rate(c, fields).map(|rate| TransformSpec::WordSwap { rate }),
+    build: Build::Text(build),
+};
+
+fn build(spec: &TransformSpec, _vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError> {
+    let TransformSpec::WordSwap { rate } = spec else { return Err(crate::transform::mismatched(KIND.name, spec)) };
+    Ok(Box::new(WordSwap::new(*rate)?))
 }
 
 #[cfg(test)]
