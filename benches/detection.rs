@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use probity::battery;
 use probity::battery::spec::Modality;
-use probity::data;
 use probity::engine::{Engine, EngineOptions};
+use probity::modality::image as data;
 use probity::runner::{self, Models, ScanSettings};
 use probity::verdict::Verdict;
 
@@ -118,8 +118,7 @@ fn main() {
             let references: &mut [Engine] = if with_reference { &mut reference } else { &mut [] };
             let batteries = if with_reference { &with_deep } else { &batteries };
             let mut models = Models { candidate: &mut engine, references, baseline: None, baseline_tolerance: 0.0 };
-            let outcome =
-                runner::scan(&mut models, runner::Inputs::Images(&dataset), batteries, &settings).expect("scan");
+            let outcome = runner::scan(&mut models, &dataset, batteries, &settings).expect("scan");
             let trigger_fail: Vec<String> = outcome
                 .probes
                 .iter()

@@ -53,8 +53,8 @@ use probity::battery::{
     self,
     spec::{Battery, Category, Layout, PatchContent, Position, TransformSpec},
 };
-use probity::data::{self, ChannelOrder, Dataset, ImageFolderOptions};
 use probity::engine::{Engine, EngineOptions, ExecutionProvider, InputData};
+use probity::modality::image::{self as data, ChannelOrder, Dataset, ImageFolderOptions};
 use probity::onnxruntime::LibrarySource;
 use probity::runner::{self, Models, ScanOutcome, ScanSettings};
 use probity::transform::{self, Geometry, Stream, ValueRange};
@@ -295,7 +295,7 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str, chunk: usize
         for (transform, stream) in streams {
             for chunk in indices.chunks(chunk) {
                 runs.push(
-                    runner::Probing::new(seed, &key, Layout::Nchw, &range).batch(&subset, chunk, transform, stream),
+                    data::Probing::new(seed, &key, Layout::Nchw, &range).batch(&subset, chunk, transform, stream),
                 );
             }
         }
@@ -520,8 +520,7 @@ fn main() {
         let scan = |engine: &mut Engine| {
             let mut models = Models { candidate: engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
             let started = Instant::now();
-            let outcome =
-                runner::scan(&mut models, runner::Inputs::Images(&dataset), batteries, &settings).expect("scan");
+            let outcome = runner::scan(&mut models, &dataset, batteries, &settings).expect("scan");
             (outcome, started.elapsed())
         };
 

@@ -3,7 +3,7 @@
 //!
 //! A recording (`DIR/baseline.json`, schema `probity/baseline/v1`) holds, per probe and input,
 //! the predicted class and the top-k scores, plus the digests of model, batteries and data,
-//! the seeds and the runtime. Replaying it against other batteries, data or seeds would compare
+//! the seeds and the runtime ([`crate::runner::ScanOutcome::recording`] makes one). Replaying it against other batteries, data or seeds would compare
 //! different inputs, so [`Recording::mismatches`] lists every difference and the scan refuses
 //! (exit 2) unless told to allow it; probes whose inputs differ are then skipped.
 //!
@@ -23,10 +23,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::battery::diagnostics::{Code, Diagnostic, Diagnostics, Findings, UNIT};
 use crate::battery::spec::Battery;
-use crate::data::Data;
 use crate::engine::ProviderUsed;
 use crate::onnxruntime::RuntimeInfo;
-use crate::runner::{Predictions, ScanOutcome, ScoreKind};
+use crate::predictions::{Predictions, ScoreKind};
 use crate::transform::SAMPLE_RNG_VERSION;
 
 pub const SCHEMA: &str = "probity/baseline/v1";
@@ -105,51 +104,6 @@ pub enum BaselineError {
 }
 
 impl Recording {
-    /// Builds a recording from a finished scan.
-    pub fn from_scan(
-        model: FileDigest,
-        data: &Data,
-        tokenizer: Option<FileDigest>,
-        batteries: &[Battery],
-        outcome: &ScanOutcome,
-        onnxruntime: RuntimeInfo,
-        execution_provider: ProviderUsed,
-    ) -> Self {
-        Recording {
-            schema: SCHEMA.into(),
-            probity_version: env!("CARGO_PKG_VERSION").into(),
-            model,
-            data: FileDigest { path: data.path().to_path_buf(), sha256: data.sha256().to_string() },
-            tokenizer,
-            batteries: batteries
-                .iter()
-                .zip(&outcome.seeds)
-                .map(|(b, seed)| RecordedBattery {
-                    name: b.name.clone(),
-                    version: b.version.clone(),
-                    path: b.path.clone(),
-                    sha256: b.sha256.clone(),
-                    seed: *seed,
-                })
-                .collect(),
-            sample_rng: SAMPLE_RNG_VERSION.into(),
-            onnxruntime,
-            execution_provider,
-            scores: outcome.scores,
-            clean: outcome.clean.clone(),
-            probes: outcome
-                .probes
-                .iter()
-                .map(|p| RecordedProbe {
-                    key: p.key.clone(),
-                    indices: p.indices.clone(),
-                    probed: p.candidate.probed.clone(),
-                    control: p.candidate.control.clone(),
-                })
-                .collect(),
-        }
-    }
-
     pub fn probe(&self, key: &str) -> Option<&RecordedProbe> {
         self.probes.iter().find(|p| p.key == key)
     }
@@ -157,19 +111,19 @@ impl Recording {
     /// Every way this scan's batteries, data and seeds differ from the recording's.
     pub fn mismatches(
         &self,
-        data: &Data,
+        data: &FileDigest,
         tokenizer: Option<&FileDigest>,
         batteries: &[Battery],
         seeds: &[u64],
     ) -> Vec<String> {
         let mut reasons = Vec::new();
-        if self.data.sha256 != data.sha256() {
+        if self.data.sha256 != data.sha256 {
             reasons.push(format!(
                 "data: recorded with {} (sha256 {}), now {} (sha256 {})",
                 self.data.path.display(),
                 short(&self.data.sha256),
-                data.path().display(),
-                short(data.sha256())
+                data.path.display(),
+                short(&data.sha256)
             ));
         }
         let digest = |t: Option<&FileDigest>| t.map(|t| t.sha256.clone());

@@ -7,6 +7,8 @@
 //!   session runs on);
 //! - [`battery`]: battery files — spec types, parsing, validation, diagnostics;
 //! - [`transform`]: image transforms and text transforms (`transform::text`), one file each;
+//! - [`modality`]: each kind of input (images, text) in its own folder: loading, probes,
+//!   searches, report examples; [`runner`]: what runs when, the same for every modality;
 //! - [`stats`]: pure statistical functions;
 //! - [`cli`]: what the user typed, and the commands built from it.
 
@@ -19,13 +21,14 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod modality;
 pub mod model;
 pub mod onnxruntime;
 pub mod output;
+pub mod predictions;
 pub mod report;
 pub mod runner;
 pub mod search;
 pub mod stats;
-pub mod text;
 pub mod transform;
 pub mod verdict;

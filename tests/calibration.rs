@@ -18,7 +18,7 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
     let runtime = probity::onnxruntime::load(None).unwrap();
     let batteries = battery::defaults(Modality::Image).unwrap();
     let alpha = batteries[0].defaults.alpha;
-    let dataset = probity::data::load(&fixture("digits-test.npz"), None).unwrap();
+    let dataset = probity::modality::image::load(&fixture("digits-test.npz"), None).unwrap();
     let mut scans = 0u32;
     let mut false_alarms = Vec::new();
     // Issue 14: at full data no clean scan may be inconclusive either (a gate that cries
@@ -31,7 +31,7 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
             let settings = ScanSettings { seed: Some(seed), ..ScanSettings::default() };
             let mut models =
                 Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
-            let outcome = runner::scan(&mut models, runner::Inputs::Images(&dataset), &batteries, &settings).unwrap();
+            let outcome = runner::scan(&mut models, &dataset, &batteries, &settings).unwrap();
             scans += 1;
             for probe in &outcome.probes {
                 worst_asr = worst_asr.max(probe.judgement.attack_success_rate.unwrap_or(0.0));

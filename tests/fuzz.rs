@@ -197,7 +197,7 @@ fn battery_target(bytes: &[u8]) {
 }
 
 fn array_target(scratch: &Scratch, bytes: &[u8]) {
-    if let Ok(data) = probity::data::load(scratch.write(bytes), None) {
+    if let Ok(data) = probity::modality::image::load(scratch.write(bytes), None) {
         // Loading read every row once (the finiteness check); reading them again must agree.
         let all: Vec<usize> = (0..data.len()).collect();
         let x = data.read(&all).expect("rows a load accepted can be read again");
@@ -206,7 +206,7 @@ fn array_target(scratch: &Scratch, bytes: &[u8]) {
 }
 
 fn text_target(scratch: &Scratch, bytes: &[u8]) {
-    if let Ok(data) = probity::data::load_text(scratch.write(bytes)) {
+    if let Ok(data) = probity::modality::text::load(scratch.write(bytes)) {
         assert!(!data.texts.is_empty());
         assert!(data.texts.iter().all(|t| !t.trim().is_empty()));
         if let Some(y) = &data.y {
@@ -471,7 +471,7 @@ fn replay_array_regressions(target: &str, file_name: &str) {
     assert!(!inputs.is_empty(), "no regression inputs for {target}");
     for (path, bytes) in inputs {
         array_target(&scratch, &bytes);
-        assert!(probity::data::load(&scratch.path, None).is_err(), "{} is accepted", path.display());
+        assert!(probity::modality::image::load(&scratch.path, None).is_err(), "{} is accepted", path.display());
     }
 }
 
@@ -483,14 +483,19 @@ fn npy_headers_with_empty_rows_or_overflowing_shapes_are_refused() {
     replay_array_regressions("npy", "data.npy");
     let scratch = Scratch::new("data.npy");
     let dir = fuzz_dir().join("regressions/npy");
-    let error = probity::data::load(scratch.write(&std::fs::read(dir.join("rows-without-values.npy")).unwrap()), None)
-        .unwrap_err()
-        .to_string();
+    let error = probity::modality::image::load(
+        scratch.write(&std::fs::read(dir.join("rows-without-values.npy")).unwrap()),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("each input holds no values"), "{error}");
-    let error =
-        probity::data::load(scratch.write(&std::fs::read(dir.join("shape-product-overflows.npy")).unwrap()), None)
-            .unwrap_err()
-            .to_string();
+    let error = probity::modality::image::load(
+        scratch.write(&std::fs::read(dir.join("shape-product-overflows.npy")).unwrap()),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("more values than the remaining"), "{error}");
 }
 
@@ -504,7 +509,7 @@ fn npz_members_and_decoded_npy_arrays_are_vetted_before_ndarray_npy_reads_them()
     let scratch = Scratch::new("data.npz");
     for name in ["labels-with-huge-dimensions.npz", "compressed-x-of-terabytes.npz"] {
         let bytes = std::fs::read(fuzz_dir().join("regressions/npz").join(name)).unwrap();
-        let error = probity::data::load(scratch.write(&bytes), None).unwrap_err().to_string();
+        let error = probity::modality::image::load(scratch.write(&bytes), None).unwrap_err().to_string();
         assert!(error.contains(".npy: the array header declares shape"), "{name}: {error}");
     }
 }

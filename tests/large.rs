@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Axis;
 use probity::battery::spec::Layout;
-use probity::data::{ChannelOrder, ImageFolderOptions};
 use probity::engine::{Engine, EngineOptions, InputData};
+use probity::modality::image::{ChannelOrder, ImageFolderOptions};
 
 fn large(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/large").join(name)
@@ -54,7 +54,7 @@ fn realistic_size_fixtures_give_the_generators_outputs_through_the_folder_loader
             std: vec![1.0; 3],
             layout: Layout::Nchw,
         };
-        let data = probity::data::load(&folder, Some(&options)).expect("folder loads");
+        let data = probity::modality::image::load(&folder, Some(&options)).expect("folder loads");
         assert!(data.len() >= 64, "{model}: at least 64 images, got {}", data.len());
         let all = pngs(&folder);
         let indices: Vec<usize> = inputs

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use common::{probity, scan};
 use predicates::prelude::*;
 use probity::engine::{Engine, EngineOptions, InputData};
-use probity::text::TextEncoder;
+use probity::modality::text::TextEncoder;
 
 fn text_fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text").join(name)

@@ -11,7 +11,7 @@ use super::scan::{
     text_encoder,
 };
 use super::{Cli, EngineArgs, print_stdout};
-use crate::baseline::{FileDigest, Recording};
+use crate::baseline::FileDigest;
 use crate::error::{Failure, Outcome};
 use crate::output::OutputDir;
 use crate::runner::{self, Models, ScanSettings};
@@ -75,7 +75,7 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
     };
     let mut models = Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
     let outcome =
-        runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
+        runner::scan(&mut models, &*inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
     // Issue 14: later scans replay this recording as the known-good behaviour; a model with
     // NaN or constant outputs, or at chance on this data (a wrong tokenizer), is no such thing.
     if !outcome.health.is_empty() {
@@ -89,12 +89,11 @@ fn record(cli: &Cli, args: &RecordArgs) -> Result<Outcome, Failure> {
     }
     let model = FileDigest { path: engine.model_path.clone(), sha256: engine.model_sha256.clone() };
     let tokenizer = encoder.as_ref().map(|e| FileDigest { path: e.path.clone(), sha256: e.sha256.clone() });
-    let recording = Recording::from_scan(
+    let recording = outcome.recording(
         model,
-        &dataset,
+        dataset.digest(),
         tokenizer,
         &batteries,
-        &outcome,
         runtime.info.clone(),
         engine.provider.clone(),
     );

@@ -75,7 +75,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
             };
             let mut models =
                 Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
-            let outcome = runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings)
+            let outcome = runner::scan(&mut models, &*inputs(&dataset, encoder.as_ref()), &batteries, &settings)
                 .map_err(scan_failure)?;
             for probe in &outcome.probes {
                 if batteries[probe.battery_index].probes[probe.probe_index].category != Category::Trigger {

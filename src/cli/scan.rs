@@ -11,9 +11,11 @@ use super::{Cli, EngineArgs, load_runtime, print_stdout, warn_on_fallback};
 use crate::baseline::Recording;
 use crate::battery::{self, spec::Battery, spec::Category, spec::Layout};
 use crate::calibration::CalibratedThresholds;
-use crate::data::{self, ChannelOrder, Data, ImageFolderOptions};
 use crate::engine::Engine;
 use crate::error::{Failure, InconclusiveAs, Outcome};
+use crate::modality::image::{ChannelOrder, ImageFolderOptions};
+use crate::modality::text::{TextEncoder, TextInputs};
+use crate::modality::{self as data, Data};
 use crate::onnxruntime::Runtime;
 use crate::output::OutputDir;
 use crate::report::{
@@ -21,7 +23,6 @@ use crate::report::{
     ReferenceSection, Report, ThresholdsSection,
 };
 use crate::runner::{self, ExampleInput, Inputs, Models, ScanError, ScanOutcome, ScanSettings, ScoreKind};
-use crate::text::TextEncoder;
 use crate::verdict::{self, Correction, ScanVerdicts, Verdict, adequacy};
 
 /// Trigger probes (besides failing ones) whose example inputs go into the report.
@@ -215,7 +216,7 @@ pub(super) fn prepare(
 
 /// The tokenizer for text data, checked against the candidate model; `None` for image data.
 pub(super) fn text_encoder(data: &Data, args: &DataArgs, engine: &Engine) -> Result<Option<TextEncoder>, Failure> {
-    let text_model = crate::text::is_text_model(engine);
+    let text_model = crate::modality::text::is_text_model(engine);
     match data {
         Data::Images(_) if text_model => Err(Failure::invalid(anyhow::anyhow!(
             "{} takes token ids (a text model) but {} holds images; pass text data (.jsonl or .txt) and the \
@@ -230,7 +231,8 @@ pub(super) fn text_encoder(data: &Data, args: &DataArgs, engine: &Engine) -> Res
             engine.model_path.display()
         ))),
         Data::Text(text) => {
-            let Some(path) = crate::text::tokenizer_path(args.tokenizer.as_deref(), &engine.model_path) else {
+            let Some(path) = crate::modality::text::tokenizer_path(args.tokenizer.as_deref(), &engine.model_path)
+            else {
                 return Err(Failure::invalid(anyhow::anyhow!(
                     "{} is a text model: pass its tokenizer with --tokenizer PATH (no tokenizer.json beside the model)",
                     engine.model_path.display()
@@ -245,7 +247,7 @@ pub(super) fn text_encoder(data: &Data, args: &DataArgs, engine: &Engine) -> Res
 
 /// Says on stderr what of the text data the model will not see in full: blank records (dropped
 /// by the loader) and texts cut to the encoder's character budget before tokenizing.
-fn warn_on_text(data: &crate::data::TextDataset, encoder: &TextEncoder) {
+fn warn_on_text(data: &crate::modality::text::TextDataset, encoder: &TextEncoder) {
     if data.blank > 0 {
         eprintln!(
             "warning: {}: {} empty or blank texts were skipped (with their labels); {} texts remain",
@@ -261,22 +263,22 @@ fn warn_on_text(data: &crate::data::TextDataset, encoder: &TextEncoder) {
              only their start is tokenized",
             data.path.display(),
             encoder.char_budget(),
-            crate::text::CHARS_PER_TOKEN,
+            crate::modality::text::CHARS_PER_TOKEN,
             encoder.max_length
         );
     }
 }
 
 /// How many texts are longer than the encoder's character budget (only their start is probed).
-fn clipped_texts(data: &crate::data::TextDataset, encoder: &TextEncoder) -> usize {
+fn clipped_texts(data: &crate::modality::text::TextDataset, encoder: &TextEncoder) -> usize {
     data.texts.iter().filter(|t| encoder.clip(t).len() < t.len()).count()
 }
 
 /// The runner's view of the loaded data.
-pub(super) fn inputs<'a>(data: &'a Data, encoder: Option<&'a TextEncoder>) -> Inputs<'a> {
+pub(super) fn inputs<'a>(data: &'a Data, encoder: Option<&'a TextEncoder>) -> Box<dyn Inputs + 'a> {
     match (data, encoder) {
-        (Data::Text(text), Some(encoder)) => Inputs::Text { data: text, encoder },
-        (Data::Images(images), _) => Inputs::Images(images),
+        (Data::Text(text), Some(encoder)) => Box::new(TextInputs { data: text, encoder }),
+        (Data::Images(images), _) => Box::new(images),
         (Data::Text(_), None) => unreachable!("text_encoder returns an encoder for text data"),
     }
 }
@@ -322,14 +324,18 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
     };
     let seeds: Vec<u64> = batteries.iter().map(|b| args.probes.seed.unwrap_or(b.defaults.seed)).collect();
     let tokenizer = match &dataset {
-        Data::Text(_) => crate::text::tokenizer_path(args.data.tokenizer.as_deref(), &args.model).map(|path| {
-            let sha256 = crate::onnxruntime::provision::sha256_file(&path).unwrap_or_default();
-            crate::baseline::FileDigest { path, sha256 }
-        }),
+        Data::Text(_) => {
+            crate::modality::text::tokenizer_path(args.data.tokenizer.as_deref(), &args.model).map(|path| {
+                let sha256 = crate::onnxruntime::provision::sha256_file(&path).unwrap_or_default();
+                crate::baseline::FileDigest { path, sha256 }
+            })
+        }
         Data::Images(_) => None,
     };
-    let mismatches =
-        recording.as_ref().map(|r| r.mismatches(&dataset, tokenizer.as_ref(), &batteries, &seeds)).unwrap_or_default();
+    let mismatches = recording
+        .as_ref()
+        .map(|r| r.mismatches(&dataset.digest(), tokenizer.as_ref(), &batteries, &seeds))
+        .unwrap_or_default();
     if !mismatches.is_empty() && !args.allow_baseline_mismatch {
         return Err(Failure::invalid(crate::baseline::BaselineError::Mismatch {
             path: args.baseline.clone().unwrap_or_default(),
@@ -359,7 +365,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         baseline_tolerance: args.baseline_tolerance,
     };
     let outcome =
-        runner::scan(&mut models, inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
+        runner::scan(&mut models, &*inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
     let context = ReportContext {
         engine: &engine,
         references: &references,

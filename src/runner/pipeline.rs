@@ -11,10 +11,9 @@
 //! Results do not depend on how runs are cut into chunks: every sample's randomness comes from
 //! its own (seed, probe, index) generator.
 
-use super::{Batch, Kit, Predictions, ScanError, ScoreKind, chunk_size, classify_all, image};
 use std::sync::mpsc::Receiver;
 
-use crate::runner::Models;
+use super::{Batch, Kit, Models, Part, Predictions, ScanError, ScoreKinds, chunk_size};
 use crate::transform::Stream;
 
 /// Chunks built and waiting while one is classified. With the one being built, and the one
@@ -38,14 +37,6 @@ pub(super) struct JobOutput {
     pub references: Vec<Predictions>,
 }
 
-/// Part of a chunk: one job's samples at `indices`, with the job's transform and stream.
-pub(crate) struct Part<'a, T: ?Sized> {
-    pub key: &'a str,
-    pub indices: &'a [usize],
-    pub transform: &'a T,
-    pub stream: Stream,
-}
-
 /// A chunk: consecutive parts of consecutive jobs, `(job, indices)`.
 type Chunk<'a> = Vec<(usize, &'a [usize])>;
 
@@ -53,7 +44,7 @@ type Chunk<'a> = Vec<(usize, &'a [usize])>;
 /// (in job order, so a caller can report progress).
 pub(super) fn run<K: Kit>(
     models: &mut Models<'_>,
-    kind: ScoreKind,
+    kinds: &ScoreKinds,
     kit: &K,
     jobs: &[Job<'_, K::Transform>],
     mut done: impl FnMut(usize, JobOutput),
@@ -79,7 +70,7 @@ pub(super) fn run<K: Kit>(
                 }
             }
         });
-        let classified = consume(models, kind, jobs, chunks, &receiver, &mut done);
+        let classified = consume(models, kinds, kit, jobs, chunks, &receiver, &mut done);
         // Unblocks a producer waiting to hand over a chunk nobody will classify.
         drop(receiver);
         let joined = producer.join();
@@ -90,10 +81,11 @@ pub(super) fn run<K: Kit>(
 
 /// The calling thread's half of [`run`]: classifies the chunks as they arrive and hands each
 /// job's predictions over once its last part is classified.
-fn consume<T: ?Sized>(
+fn consume<K: Kit>(
     models: &mut Models<'_>,
-    kind: ScoreKind,
-    jobs: &[Job<'_, T>],
+    kinds: &ScoreKinds,
+    kit: &K,
+    jobs: &[Job<'_, K::Transform>],
     chunks: &[Chunk<'_>],
     receiver: &Receiver<Result<Batch, ScanError>>,
     done: &mut impl FnMut(usize, JobOutput),
@@ -123,8 +115,8 @@ fn consume<T: ?Sized>(
         // A chunk mixing runs with and without references is classified by the references
         // whole; the rows of runs that did not ask are dropped.
         let with_references = chunk.iter().any(|&(j, _)| jobs[j].references);
-        let (own, others) = classify_all(models, &batch, kind, with_references)?;
-        image::recycle(batch);
+        let (own, others) = classify_all(models, &batch, kinds, with_references)?;
+        kit.recycle(batch);
         let mut offset = 0;
         for &(j, indices) in chunk {
             let rows = offset..offset + indices.len();
@@ -138,6 +130,22 @@ fn consume<T: ?Sized>(
     }
     finish(&mut outputs, &mut next);
     Ok(())
+}
+
+/// One batch through the candidate and, when `references`, every reference, each read with
+/// its own score kind (decided on its clean pass, never again per batch).
+fn classify_all(
+    models: &mut Models<'_>,
+    batch: &[(String, crate::engine::InputData)],
+    kinds: &ScoreKinds,
+    references: bool,
+) -> Result<(Predictions, Vec<Predictions>), ScanError> {
+    let own = Predictions::from_scores(&models.candidate.classify(batch)?, kinds.candidate);
+    let mut others = Vec::new();
+    for (reference, &kind) in models.references.iter_mut().zip(&kinds.references).filter(|_| references) {
+        others.push(Predictions::from_scores(&reference.classify(batch)?, kind));
+    }
+    Ok((own, others))
 }
 
 fn stopped() -> ScanError {
@@ -177,6 +185,7 @@ mod tests {
     use super::*;
     use crate::battery::spec::Probe;
     use crate::engine::{Engine, EngineOptions, InputData};
+    use crate::runner::ScoreKind;
     use crate::runner::{Example, Prepared, SearchContext};
 
     fn job(indices: &[usize]) -> Job<'_, ()> {
@@ -242,7 +251,8 @@ mod tests {
         let mut models =
             Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
         let mut seen = Vec::new();
-        let result = run(&mut models, ScoreKind::Probabilities, &kit, jobs, |j, output| {
+        let kinds = ScoreKinds { candidate: ScoreKind::Probabilities, references: Vec::new() };
+        let result = run(&mut models, &kinds, &kit, jobs, |j, output| {
             seen.push((j, output.candidate.len()));
         });
         (result, seen)

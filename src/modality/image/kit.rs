@@ -1,23 +1,23 @@
-//! The image side of the runner: how an image battery's probes turn clean `[N, C, H, W]` or
+//! Image probes: how an image battery's probes turn clean `[N, C, H, W]` or
 //! `[N, H, W, C]` arrays into probed batches, how the layout and valid value range are
 //! interpreted, and how image searches (patch, reverse-engineering) query the candidate.
 
 use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewMut3, Axis, IxDyn};
 use rayon::prelude::*;
 
-use super::pipeline::Part;
-use super::{
-    Batch, EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Predictions, Prepared, ScanError, ScoreKind,
-    SearchContext,
-};
-use crate::battery::spec::{Battery, Layout, Probe, SearchSpec, TransformSpec, ValueRangeSpec};
-use crate::data::{Dataset, Subset};
+use super::data::{Dataset, Subset};
+use crate::battery::spec::{Battery, Layout, Modality, Probe, SearchSpec, TransformSpec, ValueRangeSpec};
 use crate::engine::{Engine, EngineError, InputData};
+use crate::predictions::{Predictions, ScoreKind, to_probabilities};
+use crate::runner::{
+    Batch, CHUNK, CleanData, EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Part, Prepared, ScanError,
+    ScanInputs, SearchContext, Session, sample_order, with_budget,
+};
 use crate::search::{self, Oracle, SearchInput, SearchOutcome, SearchSummary};
 use crate::transform::{self, Geometry, LazyRng, ProbeRngs, SampleContext, Stream, Transform, ValueRange};
 
 /// The single image input of an image classifier.
-pub(super) fn image_input(engine: &Engine) -> Result<String, ScanError> {
+fn image_input(engine: &Engine) -> Result<String, ScanError> {
     let inputs = &engine.signature.inputs;
     match inputs.as_slice() {
         [single] if single.element_type == "float32" => Ok(single.name.clone()),
@@ -34,7 +34,7 @@ pub(super) fn image_input(engine: &Engine) -> Result<String, ScanError> {
 }
 
 /// Checks that the data fits the model's image input, before anything runs.
-pub(super) fn check(engine: &Engine, dataset: &Dataset) -> Result<String, ScanError> {
+fn check(engine: &Engine, dataset: &Dataset) -> Result<String, ScanError> {
     let input = image_input(engine)?;
     if dataset.shape().len() != 4 {
         return Err(ScanError::Incompatible(format!(
@@ -48,7 +48,7 @@ pub(super) fn check(engine: &Engine, dataset: &Dataset) -> Result<String, ScanEr
 }
 
 /// The clean inputs at `chunk`, read from the data (memory stays bounded by the chunk).
-pub(super) fn clean_chunk(
+fn clean_chunk(
     input: &str,
     dataset: &Dataset,
     chunk: &[usize],
@@ -65,7 +65,7 @@ pub(super) fn clean_chunk(
 /// declares no value range: the inferred value range. The candidate's clean pass folds in each
 /// chunk it reads, so the data is not read a second time for it.
 #[derive(Debug, Default)]
-pub(super) struct Extremes {
+struct Extremes {
     /// Per channel axis wanted, the (min, max) of each channel so far.
     by_axis: std::collections::BTreeMap<usize, Vec<(f32, f32)>>,
     /// Inputs folded in so far.
@@ -74,7 +74,7 @@ pub(super) struct Extremes {
 
 impl Extremes {
     /// Ready to gather what `batteries` will ask for on inputs shaped `shape` (batch first).
-    pub(super) fn for_batteries(batteries: &[Battery], shape: &[usize]) -> Self {
+    fn for_batteries(batteries: &[Battery], shape: &[usize]) -> Self {
         let wanted = batteries.iter().filter(|b| b.defaults.value_range.is_none());
         Self {
             by_axis: wanted.map(|b| channel_axis(layout(b, shape).0)).map(|a| (a, unseen(shape, a))).collect(),
@@ -83,7 +83,7 @@ impl Extremes {
     }
 
     /// Folds a chunk of inputs (batch first, the data's shape) in.
-    pub(super) fn fold(&mut self, x: &ArrayD<f32>) {
+    fn fold(&mut self, x: &ArrayD<f32>) {
         for (&axis, slots) in &mut self.by_axis {
             fold_axis(x, axis, slots);
         }
@@ -96,7 +96,7 @@ impl Extremes {
         if self.seen != dataset.len() || !self.by_axis.contains_key(&axis) {
             *self = Extremes { by_axis: [(axis, unseen(dataset.shape(), axis))].into(), seen: 0 };
             let indices: Vec<usize> = (0..dataset.len()).collect();
-            for chunk in indices.chunks(super::CHUNK) {
+            for chunk in indices.chunks(CHUNK) {
                 self.fold(&dataset.read(chunk)?);
             }
         }
@@ -209,7 +209,7 @@ fn buffer(len: usize) -> Vec<f32> {
 }
 
 /// Returns a classified batch's float buffers to the pool.
-pub(super) fn recycle(batch: Batch) {
+fn recycle(batch: Batch) {
     let Ok(mut pool) = BUFFERS.lock() else { return };
     for (_, data) in batch {
         if let InputData::F32(array) = data
@@ -231,18 +231,18 @@ const MIN_TASK: usize = 16;
 const PARALLEL_ELEMENTS: usize = 1 << 16;
 
 /// An image battery over one data set.
-pub(super) struct ImageKit<'a> {
-    pub seed: u64,
-    pub input: &'a str,
+pub struct ImageKit<'a> {
+    seed: u64,
+    input: &'a str,
     /// The inputs the battery's probes draw (the first `samples` of the sample order).
-    pub subset: Subset,
-    pub layout: Layout,
-    pub geometry: Geometry,
-    pub range: ValueRange,
+    subset: Subset,
+    layout: Layout,
+    geometry: Geometry,
+    range: ValueRange,
 }
 
 impl<'a> ImageKit<'a> {
-    pub fn new(
+    fn new(
         battery: &Battery,
         seed: u64,
         input: &'a str,
@@ -264,7 +264,7 @@ impl<'a> ImageKit<'a> {
             )));
         }
         let samples = battery.probes.iter().map(|p| p.samples).max().unwrap_or(0).min(dataset.len());
-        let subset = dataset.subset(&super::sample_order(seed, dataset.len())[..samples])?;
+        let subset = dataset.subset(&sample_order(seed, dataset.len())[..samples])?;
         let kit = Self { seed, input, subset, layout: interpretation.layout, geometry, range };
         Ok((kit, interpretation))
     }
@@ -335,7 +335,7 @@ impl Kit for ImageKit<'_> {
         match &probe.transform {
             TransformSpec::Search(spec) => {
                 let (search_part, confirm_part) = indices.split_at(indices.len().div_ceil(2));
-                let spec = super::with_budget(spec, ctx.budget);
+                let spec = with_budget(spec, ctx.budget);
                 let found = self.search(key, &mut ctx, search_part, &spec)?;
                 let summary = summarise_search(&found, search_part.len(), confirm_part.len());
                 let transform: Box<dyn Transform> = Box::new(found.candidates[found.chosen].trigger.clone());
@@ -354,6 +354,10 @@ impl Kit for ImageKit<'_> {
 
     fn control(&self, transform: &dyn Transform) -> Option<Box<dyn Transform>> {
         transform.control()
+    }
+
+    fn recycle(&self, batch: Batch) {
+        recycle(batch);
     }
 
     fn build(&self, parts: &[Part<'_, dyn Transform>]) -> Result<Batch, ScanError> {
@@ -406,6 +410,61 @@ impl Kit for ImageKit<'_> {
                 }
             })
             .collect()
+    }
+}
+
+impl CleanData for Dataset {
+    fn modality(&self) -> Modality {
+        Modality::Image
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    fn len(&self) -> usize {
+        Dataset::len(self)
+    }
+
+    fn labels(&self) -> Option<&[i64]> {
+        self.y.as_deref()
+    }
+}
+
+impl ScanInputs for Dataset {
+    type Session<'s> = ImageSession<'s>;
+
+    fn session(&self, candidate: &Engine, batteries: &[Battery]) -> Result<ImageSession<'_>, ScanError> {
+        let input = check(candidate, self)?;
+        Ok(ImageSession { dataset: self, input, extremes: Extremes::for_batteries(batteries, self.shape()) })
+    }
+}
+
+/// A scan of an image data set: the model's image input, and the value range the candidate's
+/// clean pass finds for batteries that declare none.
+pub struct ImageSession<'a> {
+    dataset: &'a Dataset,
+    input: String,
+    extremes: Extremes,
+}
+
+impl Session for ImageSession<'_> {
+    type Kit<'k>
+        = ImageKit<'k>
+    where
+        Self: 'k;
+
+    fn clean_chunk(&mut self, chunk: &[usize], candidate: bool) -> Result<Batch, ScanError> {
+        clean_chunk(&self.input, self.dataset, chunk, candidate.then_some(&mut self.extremes))
+    }
+
+    fn kit(&mut self, battery: &Battery, seed: u64) -> Result<(ImageKit<'_>, Option<InputInterpretation>), ScanError> {
+        let (kit, interpretation) = ImageKit::new(battery, seed, &self.input, self.dataset, &mut self.extremes)?;
+        Ok((kit, Some(interpretation)))
     }
 }
 
@@ -470,7 +529,7 @@ impl Oracle for EngineOracle<'_> {
             let array = ArrayD::from_shape_vec(IxDyn(&[n, a, b, c]), std::mem::take(&mut flat)).expect("n samples");
             let inputs = [(self.input.to_string(), InputData::F32(array))];
             let mut scores = self.engine.classify(&inputs)?;
-            super::to_probabilities(&mut scores, self.kind);
+            to_probabilities(&mut scores, self.kind);
             for (k, probabilities) in scores.rows().into_iter().enumerate() {
                 row(start + k, probabilities);
             }

@@ -1,17 +1,20 @@
-//! The text side of the runner: how a text battery's probes turn clean texts into probed
+//! Text probes: how a text battery's probes turn clean texts into probed
 //! token batches (text edits → tokenizer → token edits → truncation and padding), and how the
 //! vocabulary sweep queries the candidate.
 
 use rayon::prelude::*;
 
-use super::pipeline::Part;
-use super::{Batch, EXAMPLES, Example, ExampleInput, Kit, Predictions, Prepared, ScanError, ScoreKind, SearchContext};
-use crate::battery::spec::{Probe, SearchSpec, TextPosition, TransformSpec};
-use crate::data::TextDataset;
+use super::data::TextDataset;
+use super::encoder::{TextEncoder, TextError};
+use crate::battery::spec::{Battery, Modality, Probe, SearchSpec, TextPosition, TransformSpec};
 use crate::engine::{Engine, EngineError};
+use crate::predictions::{Predictions, ScoreKind};
+use crate::runner::{
+    Batch, CleanData, EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
+    SearchContext, Session, with_budget,
+};
 use crate::search::vocabulary::{self, TokenOracle};
 use crate::search::{SearchClassSummary, SearchSummary};
-use crate::text::{TextEncoder, TextError};
 use crate::transform::text::{self as text_transform, InsertTokens, TextContext, TextTransform, TokenSequence};
 use crate::transform::{ProbeRngs, Stream};
 
@@ -22,7 +25,7 @@ impl From<TextError> for ScanError {
 }
 
 /// The clean texts at `chunk`, tokenized.
-pub(super) fn clean_chunk(data: &TextDataset, encoder: &TextEncoder, chunk: &[usize]) -> Result<Batch, ScanError> {
+fn clean_chunk(data: &TextDataset, encoder: &TextEncoder, chunk: &[usize]) -> Result<Batch, ScanError> {
     let sequences: Vec<TokenSequence> =
         chunk.par_iter().map(|&i| encoder.encode(&data.texts[i], i)).collect::<Result<_, _>>()?;
     Ok(encoder.batch(&sequences))
@@ -30,7 +33,7 @@ pub(super) fn clean_chunk(data: &TextDataset, encoder: &TextEncoder, chunk: &[us
 
 /// An ONNX Runtime failure on token ids most often means the tokenizer does not belong to the
 /// model (ids beyond the embedding table); say so instead of passing on the kernel's words.
-pub(super) fn explain(e: ScanError, encoder: &TextEncoder) -> ScanError {
+fn explain(e: ScanError, encoder: &TextEncoder) -> ScanError {
     match e {
         ScanError::Engine(EngineError::Run(detail)) => {
             match out_of_range(&detail, &encoder.path, encoder.vocabulary.len()) {
@@ -56,10 +59,10 @@ fn out_of_range(detail: &str, tokenizer: &std::path::Path, vocabulary: usize) ->
 }
 
 /// A text battery over one data set.
-pub(super) struct TextKit<'a> {
-    pub seed: u64,
-    pub data: &'a TextDataset,
-    pub encoder: &'a TextEncoder,
+pub struct TextKit<'a> {
+    seed: u64,
+    data: &'a TextDataset,
+    encoder: &'a TextEncoder,
 }
 
 impl TextKit<'_> {
@@ -121,7 +124,7 @@ impl Kit for TextKit<'_> {
         let invalid = |detail: String| ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail };
         match &probe.transform {
             TransformSpec::Search(spec) => {
-                let SearchSpec::Vocabulary { tokens, pairs, budget } = super::with_budget(spec, ctx.budget) else {
+                let SearchSpec::Vocabulary { tokens, pairs, budget } = with_budget(spec, ctx.budget) else {
                     return Err(invalid(format!(
                         "`{}` searches images; text models need `method: vocabulary`",
                         probe.transform.kind()
@@ -202,6 +205,88 @@ impl Kit for TextKit<'_> {
     }
 }
 
+impl CleanData for TextDataset {
+    fn modality(&self) -> Modality {
+        Modality::Text
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
+    fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    fn len(&self) -> usize {
+        TextDataset::len(self)
+    }
+
+    fn labels(&self) -> Option<&[i64]> {
+        self.y.as_deref()
+    }
+}
+
+/// Clean texts with the tokenizer that turns them into the model's token ids.
+#[derive(Debug, Clone, Copy)]
+pub struct TextInputs<'a> {
+    pub data: &'a TextDataset,
+    pub encoder: &'a TextEncoder,
+}
+
+impl CleanData for TextInputs<'_> {
+    fn modality(&self) -> Modality {
+        self.data.modality()
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.data.path
+    }
+
+    fn sha256(&self) -> &str {
+        &self.data.sha256
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    fn labels(&self) -> Option<&[i64]> {
+        self.data.y.as_deref()
+    }
+}
+
+impl ScanInputs for TextInputs<'_> {
+    type Session<'s>
+        = TextInputs<'s>
+    where
+        Self: 's;
+
+    /// The encoder was checked against the candidate when it was built.
+    fn session(&self, _: &Engine, _: &[Battery]) -> Result<TextInputs<'_>, ScanError> {
+        Ok(*self)
+    }
+
+    fn explain(&self, error: ScanError) -> ScanError {
+        explain(error, self.encoder)
+    }
+}
+
+impl<'a> Session for TextInputs<'a> {
+    type Kit<'k>
+        = TextKit<'k>
+    where
+        Self: 'k;
+
+    fn clean_chunk(&mut self, chunk: &[usize], _candidate: bool) -> Result<Batch, ScanError> {
+        clean_chunk(self.data, self.encoder, chunk)
+    }
+
+    fn kit(&mut self, _: &Battery, seed: u64) -> Result<(TextKit<'_>, Option<InputInterpretation>), ScanError> {
+        Ok((TextKit { seed, data: self.data, encoder: self.encoder }, None))
+    }
+}
+
 /// The candidate as the sweep sees it: token sequences in, predicted classes out.
 struct EngineOracle<'a> {
     engine: &'a mut Engine,
@@ -212,7 +297,7 @@ struct EngineOracle<'a> {
 impl TokenOracle for EngineOracle<'_> {
     fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError> {
         let scores = self.engine.classify(&self.encoder.batch(sequences))?;
-        Ok(super::Predictions::from_scores(&scores, self.kind).class)
+        Ok(Predictions::from_scores(&scores, self.kind).class)
     }
 }
 
