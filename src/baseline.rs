@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::battery::diagnostics::{Diagnostic, Diagnostics, Findings, UNIT, codes};
 use crate::battery::spec::Battery;
 use crate::data::Data;
+use crate::digest::FileDigest;
 use crate::engine::ProviderUsed;
 use crate::onnxruntime::RuntimeInfo;
 use crate::runner::{Predictions, ScanOutcome, ScoreKind};
@@ -31,12 +32,6 @@ use crate::transform::SAMPLE_RNG_VERSION;
 
 pub const SCHEMA: &str = "probity/baseline/v1";
 const FILE: &str = "baseline.json";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileDigest {
-    pub path: PathBuf,
-    pub sha256: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedBattery {

@@ -574,7 +574,7 @@ pub fn is_text(path: &Path) -> bool {
 /// with no non-blank text at all is refused. Errors name the line.
 pub fn load_text(path: &Path) -> Result<TextDataset, DataError> {
     let bytes = std::fs::read(path).map_err(|cause| DataError::Io { path: path.to_path_buf(), cause })?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sha256 = crate::digest::sha256_bytes(&bytes);
     let format = |line: usize, detail: String| DataError::Format {
         path: path.to_path_buf(),
         detail: if line == 0 { detail } else { format!("line {line}: {detail}") },
