@@ -62,7 +62,7 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
         let encoder = text_encoder(&dataset, &args.data, &engine)?;
         calibration_set.push(FileDigest { path: path.clone(), sha256: engine.model_sha256.clone() });
         for offset in 0..args.seeds {
-            let base = args.probes.seed.unwrap_or(batteries.first().map_or(0, |b| b.defaults.seed));
+            let base = batteries.first().map_or(args.probes.seed.unwrap_or(0), |b| b.seed(args.probes.seed));
             let seed = base.wrapping_add(offset);
             if !seeds_used.contains(&seed) {
                 seeds_used.push(seed);

@@ -320,7 +320,7 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         Some(path) => Some(Recording::read(path).map_err(Failure::invalid)?),
         None => None,
     };
-    let seeds: Vec<u64> = batteries.iter().map(|b| args.probes.seed.unwrap_or(b.defaults.seed)).collect();
+    let seeds: Vec<u64> = batteries.iter().map(|b| b.seed(args.probes.seed)).collect();
     let tokenizer = match &dataset {
         Data::Text(_) => crate::text::tokenizer_path(args.data.tokenizer.as_deref(), &args.model).map(|path| {
             let sha256 = crate::digest::sha256_file(&path).unwrap_or_default();

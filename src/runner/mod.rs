@@ -535,7 +535,7 @@ fn scan_inputs(
     let mut interpretations = Vec::new();
     let mut seeds = Vec::new();
     for (b, battery) in batteries.iter().enumerate() {
-        let seed = settings.seed.unwrap_or(battery.defaults.seed);
+        let seed = battery.seed(settings.seed);
         seeds.push(seed);
         match inputs {
             Inputs::Images(dataset) => {
