@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::battery::diagnostics::{Code, Diagnostic, Diagnostics, Findings, UNIT};
 use crate::battery::spec::Battery;
+use crate::digest::FileDigest;
 use crate::engine::ProviderUsed;
 use crate::onnxruntime::RuntimeInfo;
 use crate::predictions::{Predictions, ScoreKind};
@@ -30,12 +31,6 @@ use crate::transform::SAMPLE_RNG_VERSION;
 
 pub const SCHEMA: &str = "probity/baseline/v1";
 const FILE: &str = "baseline.json";
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FileDigest {
-    pub path: PathBuf,
-    pub sha256: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordedBattery {

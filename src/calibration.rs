@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::battery::diagnostics::{Code, Diagnostic, Diagnostics, Findings, PROBABILITY, Range, UNIT, UNIT_NONZERO};
 use crate::battery::yaml;
+use crate::digest::FileDigest;
 
 pub const SCHEMA: &str = "probity/thresholds/v1";
 
@@ -40,13 +41,6 @@ pub struct ProbeThreshold {
     pub false_alarm_bound: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub struct Digest {
-    pub path: PathBuf,
-    pub sha256: String,
-}
-
 /// A `thresholds.yaml` file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -54,9 +48,9 @@ pub struct CalibratedThresholds {
     pub schema: String,
     pub false_alarm_rate: f64,
     pub floor: f64,
-    pub calibration_set: Vec<Digest>,
-    pub data: Digest,
-    pub batteries: Vec<Digest>,
+    pub calibration_set: Vec<FileDigest>,
+    pub data: FileDigest,
+    pub batteries: Vec<FileDigest>,
     pub seeds: Vec<u64>,
     /// Keyed by `battery-name/probe-id`.
     pub probes: BTreeMap<String, ProbeThreshold>,
@@ -220,8 +214,8 @@ mod tests {
             schema: SCHEMA.into(),
             false_alarm_rate: 0.01,
             floor: 0.3,
-            calibration_set: vec![Digest { path: "a.onnx".into(), sha256: "ab".repeat(32) }],
-            data: Digest { path: "d.npz".into(), sha256: "cd".repeat(32) },
+            calibration_set: vec![FileDigest { path: "a.onnx".into(), sha256: "ab".repeat(32) }],
+            data: FileDigest { path: "d.npz".into(), sha256: "cd".repeat(32) },
             batteries: vec![],
             seeds: vec![1, 2],
             probes,

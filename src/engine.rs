@@ -20,8 +20,9 @@ use ort::session::builder::GraphOptimizationLevel;
 use ort::value::{TensorElementType, TensorRef, ValueType};
 use serde::{Deserialize, Serialize};
 
+use crate::digest::sha256_file;
 use crate::model::{self, ModelFacts};
-use crate::onnxruntime::{Runtime, provision::sha256_file};
+use crate::onnxruntime::Runtime;
 
 /// Whether the classifier output holds probabilities or logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

@@ -18,6 +18,7 @@ pub mod battery;
 pub mod calibration;
 pub mod cli;
 pub mod data;
+pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod gpu;

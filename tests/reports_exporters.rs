@@ -259,7 +259,7 @@ fn intoto_statement_names_the_model_digest_and_the_verdict() {
 fn intoto_lists_external_data_files_as_subjects() {
     let mut report = failing_report();
     report.model.external_data =
-        vec![probity::report::ExternalDataDigest { path: "weights.bin".into(), sha256: "ab".repeat(32) }];
+        vec![probity::digest::FileDigest { path: "weights.bin".into(), sha256: "ab".repeat(32) }];
     let statement: Value = serde_json::from_str(&render(Format::Intoto, &report)).unwrap();
     assert_eq!(statement["subject"].as_array().unwrap().len(), 2);
     assert_eq!(statement["subject"][1]["name"], "weights.bin");

@@ -99,10 +99,10 @@ fn word(v: Verdict) -> String {
 mod tests {
     use super::*;
     use crate::attest::{
-        AttestedBattery, AttestedFile, AttestedModel, AttestedProbe, AttestedProvider, AttestedRuntime, DigestSet,
-        PREDICATE_TYPE, STATEMENT_TYPE, ScanPredicate, Scanner, Subject,
+        AttestedBattery, AttestedModel, AttestedProbe, AttestedProvider, AttestedRuntime, DigestSet, PREDICATE_TYPE,
+        STATEMENT_TYPE, ScanPredicate, Scanner, Subject,
     };
-    use crate::report::ExternalDataDigest;
+    use crate::digest::FileDigest;
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -113,7 +113,7 @@ mod tests {
 
     /// A passing statement about `m.onnx` with one external data file.
     fn statement() -> Statement {
-        let file = AttestedFile { path: "x".into(), sha256: A.into() };
+        let file = FileDigest { path: "x".into(), sha256: A.into() };
         Statement {
             statement_type: STATEMENT_TYPE.into(),
             subject: vec![
@@ -132,7 +132,7 @@ mod tests {
                     name: "m.onnx".into(),
                     path: "m.onnx".into(),
                     sha256: A.into(),
-                    external_data: vec![ExternalDataDigest { path: "m.bin".into(), sha256: B.into() }],
+                    external_data: vec![FileDigest { path: "m.bin".into(), sha256: B.into() }],
                 },
                 data: file.clone(),
                 tokenizer: None,
@@ -223,7 +223,7 @@ mod tests {
         let mut s = statement();
         s.subject[1].digest.sha256 = A.into();
         s.subject.push(Subject { name: "extra.bin".into(), digest: DigestSet { sha256: A.into() } });
-        s.predicate.model.external_data.push(ExternalDataDigest { path: "gone.bin".into(), sha256: A.into() });
+        s.predicate.model.external_data.push(FileDigest { path: "gone.bin".into(), sha256: A.into() });
         assert_eq!(
             s.contradictions(),
             [

@@ -23,7 +23,6 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _, EncodePublicKey as _};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 /// `payloadType` of an in-toto statement in a DSSE envelope (in-toto Attestation Framework,
 /// envelope layer; cosign writes the same).
@@ -201,7 +200,7 @@ impl PublicKey {
         };
         // Encoding a valid key in memory cannot fail; an empty fingerprint would still be honest.
         let bytes = der.map(|d| d.as_bytes().to_vec()).unwrap_or_default();
-        format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+        format!("sha256:{}", crate::digest::sha256_bytes(bytes))
     }
 
     /// Verifies `sig` over `message`; the error completes "signature i of n ...".

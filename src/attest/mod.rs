@@ -27,10 +27,10 @@ pub mod dsse;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::battery::spec::Category;
-use crate::report::{ExternalDataDigest, Report};
+use crate::digest::FileDigest;
+use crate::report::Report;
 use crate::verdict::{Correction, Verdict};
 
 /// `_type` of every in-toto Statement v1.
@@ -82,11 +82,11 @@ pub struct ScanPredicate {
     /// Schema of the report the statement was made from.
     pub report_schema: String,
     pub model: AttestedModel,
-    pub data: AttestedFile,
+    pub data: FileDigest,
     /// Text models: the tokenizer that turned the data into token ids (the verdict depends on it
     /// as much as on the data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tokenizer: Option<AttestedFile>,
+    pub tokenizer: Option<FileDigest>,
     pub batteries: Vec<AttestedBattery>,
     /// How the probes' random inputs were derived from the seeds (the report's `sample_rng`);
     /// absent in attestations made with `probity/sample-rng/v1`.
@@ -96,11 +96,11 @@ pub struct ScanPredicate {
     pub execution_provider: AttestedProvider,
     pub correction: Correction,
     /// Known-good models the candidate was compared with.
-    pub references: Vec<AttestedFile>,
+    pub references: Vec<FileDigest>,
     /// The recorded baseline replayed: the model it was recorded from.
     pub baseline_model_sha256: Option<String>,
     /// Calibrated thresholds used.
-    pub thresholds: Option<AttestedFile>,
+    pub thresholds: Option<FileDigest>,
     pub probes: Vec<AttestedProbe>,
 }
 
@@ -117,13 +117,7 @@ pub struct AttestedModel {
     /// The path the scan was given.
     pub path: PathBuf,
     pub sha256: String,
-    pub external_data: Vec<ExternalDataDigest>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AttestedFile {
-    pub path: PathBuf,
-    pub sha256: String,
+    pub external_data: Vec<FileDigest<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,12 +284,12 @@ impl Statement {
                 sha256: model.sha256.clone(),
                 external_data: model.external_data.clone(),
             },
-            data: AttestedFile { path: report.data.path.clone(), sha256: report.data.sha256.clone() },
+            data: FileDigest { path: report.data.path.clone(), sha256: report.data.sha256.clone() },
             tokenizer: report
                 .data
                 .tokenizer
                 .as_ref()
-                .map(|t| AttestedFile { path: t.path.clone(), sha256: t.sha256.clone() }),
+                .map(|t| FileDigest { path: t.path.clone(), sha256: t.sha256.clone() }),
             batteries: report
                 .batteries
                 .iter()
@@ -320,13 +314,13 @@ impl Statement {
             references: report
                 .references
                 .iter()
-                .map(|r| AttestedFile { path: r.path.clone(), sha256: r.sha256.clone() })
+                .map(|r| FileDigest { path: r.path.clone(), sha256: r.sha256.clone() })
                 .collect(),
             baseline_model_sha256: report.baseline.as_ref().map(|b| b.model_sha256.clone()),
             thresholds: report
                 .thresholds
                 .as_ref()
-                .map(|t| AttestedFile { path: t.path.clone(), sha256: t.sha256.clone() }),
+                .map(|t| FileDigest { path: t.path.clone(), sha256: t.sha256.clone() }),
             probes: report
                 .probes
                 .iter()
@@ -392,7 +386,7 @@ pub enum Verification {
 /// rejected as a mismatch, not as an unreadable model.
 pub fn verify(model: &Path, statement: &Statement) -> Result<Verification, AttestError> {
     let bytes = std::fs::read(model).map_err(|cause| AttestError::Model { path: model.to_path_buf(), cause })?;
-    let actual = hex::encode(Sha256::digest(&bytes));
+    let actual = crate::digest::sha256_bytes(&bytes);
     let mut problems: Vec<String> =
         statement.contradictions().into_iter().map(|c| format!("the attestation contradicts itself: {c}")).collect();
     let Some(expected) = statement.model_subject() else {
@@ -411,7 +405,7 @@ pub fn verify(model: &Path, statement: &Statement) -> Result<Verification, Attes
     let facts = crate::model::facts_from_bytes(model, &bytes)?;
     let attested: Vec<&Subject> = statement.subject.iter().filter(|s| s.name != expected.name).collect();
     for file in &facts.external_data {
-        let actual = match crate::onnxruntime::provision::sha256_file(&file.path) {
+        let actual = match crate::digest::sha256_file(&file.path) {
             Ok(digest) => digest,
             Err(e) => {
                 problems.push(format!("external data file {} cannot be read: {e}", file.path.display()));

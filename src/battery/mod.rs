@@ -13,8 +13,6 @@ pub(crate) mod yaml;
 
 use std::path::Path;
 
-use sha2::{Digest, Sha256};
-
 pub use diagnostics::{Code, Diagnostic, Diagnostics};
 pub use validate::builtin_defaults;
 
@@ -77,7 +75,7 @@ pub fn parse(path: &Path, text: &str) -> Result<spec::Battery, Diagnostics> {
             hint: None,
         }])
     })?;
-    let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+    let sha256 = crate::digest::sha256_bytes(text.as_bytes());
     validate::battery(path, sha256, &root)
 }
 
@@ -119,6 +117,7 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let battery = load(&path).unwrap();
         assert_eq!(battery.path, path);
+        use sha2::{Digest, Sha256};
         assert_eq!(battery.sha256, hex::encode(Sha256::digest(text.as_bytes())));
     }
 }

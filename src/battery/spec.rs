@@ -24,6 +24,14 @@ pub struct Battery {
     pub probes: Vec<Probe>,
 }
 
+impl Battery {
+    /// The seed this battery's probes run with: `requested` (`--seed`) when given, else the
+    /// battery's own default. Scans, recordings and calibrations all resolve seeds here.
+    pub fn seed(&self, requested: Option<u64>) -> u64 {
+        requested.unwrap_or(self.defaults.seed)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Modality {

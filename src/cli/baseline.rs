@@ -11,7 +11,7 @@ use super::scan::{
     text_encoder,
 };
 use super::{Cli, EngineArgs, print_stdout};
-use crate::baseline::FileDigest;
+use crate::digest::FileDigest;
 use crate::error::{Failure, Outcome};
 use crate::output::OutputDir;
 use crate::runner::{self, Models, ScanSettings};

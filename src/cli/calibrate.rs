@@ -11,7 +11,8 @@ use super::scan::{
 };
 use super::{Cli, EngineArgs, print_stdout};
 use crate::battery::spec::Category;
-use crate::calibration::{self, CalibratedThresholds, Digest, ProbeThreshold};
+use crate::calibration::{self, CalibratedThresholds, ProbeThreshold};
+use crate::digest::FileDigest;
 use crate::error::{Failure, Outcome};
 use crate::output::OutputFile;
 use crate::runner::{self, Models, ScanSettings};
@@ -59,9 +60,9 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
     for path in &args.models {
         let mut engine = load_engine(runtime, path, &options)?;
         let encoder = text_encoder(&dataset, &args.data, &engine)?;
-        calibration_set.push(Digest { path: path.clone(), sha256: engine.model_sha256.clone() });
+        calibration_set.push(FileDigest { path: path.clone(), sha256: engine.model_sha256.clone() });
         for offset in 0..args.seeds {
-            let base = args.probes.seed.unwrap_or(batteries.first().map_or(0, |b| b.defaults.seed));
+            let base = batteries.first().map_or(args.probes.seed.unwrap_or(0), |b| b.seed(args.probes.seed));
             let seed = base.wrapping_add(offset);
             if !seeds_used.contains(&seed) {
                 seeds_used.push(seed);
@@ -115,8 +116,8 @@ pub fn run(cli: &Cli, args: &CalibrateArgs) -> Result<Outcome, Failure> {
         false_alarm_rate: args.false_alarm_rate,
         floor: args.floor,
         calibration_set,
-        data: Digest { path: dataset.path().to_path_buf(), sha256: dataset.sha256().to_string() },
-        batteries: batteries.iter().map(|b| Digest { path: b.path.clone(), sha256: b.sha256.clone() }).collect(),
+        data: FileDigest { path: dataset.path().to_path_buf(), sha256: dataset.sha256().to_string() },
+        batteries: batteries.iter().map(|b| FileDigest { path: b.path.clone(), sha256: b.sha256.clone() }).collect(),
         seeds: seeds_used,
         probes,
     };

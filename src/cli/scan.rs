@@ -322,12 +322,12 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         Some(path) => Some(Recording::read(path).map_err(Failure::invalid)?),
         None => None,
     };
-    let seeds: Vec<u64> = batteries.iter().map(|b| args.probes.seed.unwrap_or(b.defaults.seed)).collect();
+    let seeds: Vec<u64> = batteries.iter().map(|b| b.seed(args.probes.seed)).collect();
     let tokenizer = match &dataset {
         Data::Text(_) => {
             crate::modality::text::tokenizer_path(args.data.tokenizer.as_deref(), &args.model).map(|path| {
-                let sha256 = crate::onnxruntime::provision::sha256_file(&path).unwrap_or_default();
-                crate::baseline::FileDigest { path, sha256 }
+                let sha256 = crate::digest::sha256_file(&path).unwrap_or_default();
+                crate::digest::FileDigest { path, sha256 }
             })
         }
         Data::Images(_) => None,
@@ -579,9 +579,9 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
                 .facts
                 .external_data
                 .iter()
-                .map(|file| report::ExternalDataDigest {
+                .map(|file| crate::digest::FileDigest {
                     path: file.location.clone(),
-                    sha256: crate::onnxruntime::provision::sha256_file(&file.path).unwrap_or_default(),
+                    sha256: crate::digest::sha256_file(&file.path).unwrap_or_default(),
                 })
                 .collect(),
         },
@@ -655,7 +655,7 @@ fn build_report(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         ),
         thresholds: ctx.thresholds.map(|(path, t)| ThresholdsSection {
             path: path.to_path_buf(),
-            sha256: crate::onnxruntime::provision::sha256_file(path).unwrap_or_default(),
+            sha256: crate::digest::sha256_file(path).unwrap_or_default(),
             false_alarm_rate: t.false_alarm_rate,
             calibration_set: t.calibration_set.iter().map(|d| d.path.clone()).collect(),
             calibrated_probes: outcome.probes.iter().filter(|p| t.probes.contains_key(&p.key)).count(),

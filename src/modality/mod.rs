@@ -44,8 +44,8 @@ impl Data {
     }
 
     /// Path and SHA-256, as reports and recorded baselines name the data.
-    pub fn digest(&self) -> crate::baseline::FileDigest {
-        crate::baseline::FileDigest { path: self.path().to_path_buf(), sha256: self.sha256().to_string() }
+    pub fn digest(&self) -> crate::digest::FileDigest {
+        crate::digest::FileDigest { path: self.path().to_path_buf(), sha256: self.sha256().to_string() }
     }
 
     pub fn len(&self) -> usize {

@@ -162,7 +162,7 @@ fn load_from(path: &Path, source: LibrarySource) -> Result<Runtime, RuntimeError
     // Make the path absolute so `ort` does not resolve it against the executable's folder.
     let path = std::fs::canonicalize(path).map_err(|cause| RuntimeError::Io { path: path.to_path_buf(), cause })?;
     let library_sha256 =
-        provision::sha256_file(&path).map_err(|cause| RuntimeError::Io { path: path.clone(), cause })?;
+        crate::digest::sha256_file(&path).map_err(|cause| RuntimeError::Io { path: path.clone(), cause })?;
     if source == LibrarySource::Pinned {
         // The cache may have been tampered with after the build verified it.
         let pin = provision::wheel_pin(env!("PROBITY_TARGET_ARCH"), env!("PROBITY_TARGET_OS"));

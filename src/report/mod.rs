@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::battery::spec::{Category, Thresholds, TransformSpec};
+use crate::digest::FileDigest;
 use crate::engine::{ProviderUsed, TensorSpec};
 use crate::error::InconclusiveAs;
 use crate::onnxruntime::RuntimeInfo;
@@ -167,17 +168,10 @@ pub struct ModelSection {
     pub scores: ScoreKind,
     /// `false` when `--scores` overrode the detection.
     pub scores_detected: bool,
-    /// Files the model reads tensor data from, with their SHA-256 (absent in older reports).
+    /// Files the model reads tensor data from, with their SHA-256 (absent in older reports); each
+    /// path is the file's location as written in the model (relative to the model's folder).
     #[serde(default)]
-    pub external_data: Vec<ExternalDataDigest>,
-}
-
-/// An external data file of the model: its location as written in the model (relative to the
-/// model's folder) and the SHA-256 of its bytes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExternalDataDigest {
-    pub path: String,
-    pub sha256: String,
+    pub external_data: Vec<FileDigest<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

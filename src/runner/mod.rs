@@ -28,9 +28,10 @@ mod run;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::baseline::{FileDigest, RecordedBattery, RecordedProbe, Recording};
+use crate::baseline::{RecordedBattery, RecordedProbe, Recording};
 use crate::battery::spec::{Battery, Layout, Thresholds};
 use crate::calibration::CalibratedThresholds;
+use crate::digest::FileDigest;
 use crate::engine::{Engine, EngineError, InputData, ProviderUsed};
 use crate::onnxruntime::RuntimeInfo;
 use crate::search::SearchSummary;
@@ -293,7 +294,7 @@ fn scan_inputs<I: ScanInputs>(
     let mut interpretations = Vec::new();
     let mut seeds = Vec::new();
     for (b, battery) in batteries.iter().enumerate() {
-        let seed = settings.seed.unwrap_or(battery.defaults.seed);
+        let seed = battery.seed(settings.seed);
         seeds.push(seed);
         let (kit, interpretation) = session.kit(battery, seed)?;
         run.battery(models, b, battery, seed, &kit)?;

@@ -3,8 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-
 use crate::data::DataError;
 
 /// Clean text inputs and, when known, their labels.
@@ -40,7 +38,7 @@ pub fn claims(path: &Path) -> bool {
 /// with no non-blank text at all is refused. Errors name the line.
 pub fn load(path: &Path) -> Result<TextDataset, DataError> {
     let bytes = std::fs::read(path).map_err(|cause| DataError::Io { path: path.to_path_buf(), cause })?;
-    let sha256 = hex::encode(Sha256::digest(&bytes));
+    let sha256 = crate::digest::sha256_bytes(&bytes);
     let format = |line: usize, detail: String| DataError::Format {
         path: path.to_path_buf(),
         detail: if line == 0 { detail } else { format!("line {line}: {detail}") },

@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayD};
-use sha2::{Digest, Sha256};
 use tokenizers::{PaddingStrategy, Tokenizer};
 
 use crate::engine::{Dim, Engine, InputData};
@@ -165,7 +164,7 @@ impl TextEncoder {
         Ok(Self {
             tokenizer,
             path: path.to_path_buf(),
-            sha256: hex::encode(Sha256::digest(&bytes)),
+            sha256: crate::digest::sha256_bytes(&bytes),
             vocabulary,
             max_length,
             fixed_length,

@@ -1,196 +1,13 @@
-//! From predictions to verdicts: pure functions, no I/O.
-//!
-//! Three kinds of evidence, all counted per probe and per class `c` over paired outcomes (the
-//! same inputs seen two ways):
-//! - **self-baseline** ([`observe`]): the model's own clean predictions are the baseline; the
-//!   probe's flips into `c` are compared with its matched control's (same footprint, random
-//!   content);
-//! - **differential** ([`compare`]): the candidate's flips into `c` under the probe are compared
-//!   with a reference model's on exactly the same inputs (a known-good model, or the predictions
-//!   recorded from an accepted run);
-//! - **distribution** (reported, not gating): two-sample Kolmogorov–Smirnov on top-class
-//!   confidences and Jensen–Shannon divergence of class histograms, each an effect size.
-//!
-//! Each class test is an exact McNemar test on the discordant pairs (one-sided "more flips into
-//! `c`", or two-sided for "behaviour changed"). [`judge`] corrects every gating test of the scan
-//! together (Holm by default — family-wise error for a gate; Benjamini–Hochberg on request for
-//! exploratory runs) and fails a probe only when a corrected p-value is below the probe's alpha
-//! **and** the effect is large enough: with hundreds of inputs a natural feature yields tiny
-//! p-values too, so significance alone would cry wolf. Robustness probes are judged on flip
-//! rate and accuracy drop and kept apart.
-//!
-//! A probe that could not have failed even in the best case (too few eligible inputs for its
-//! thresholds after the correction) is `inconclusive` rather than passed, and [`roll_up`]
-//! rolls the probes and the clean pass's health up into the scan's verdict; the checks live in
-//! [`adequacy`].
-
-pub mod adequacy;
+//! From evidence to a verdict per probe: every gating class test of the scan is corrected
+//! together for multiple testing ([`Correction`]), then each probe is judged against its
+//! thresholds: significance **and** effect size for trigger probes, flip rate and accuracy drop
+//! for robustness probes, and `inconclusive` when it could not have failed ([`super::adequacy`]).
 
 use serde::{Deserialize, Serialize};
 
+use super::{ClassEvidence, DifferentialNumbers, ProbeNumbers, Verdict, adequacy};
 use crate::battery::spec::{Category, Thresholds};
 use crate::stats;
-
-/// The predictions one probe produced, aligned sample by sample.
-#[derive(Debug, Clone, Copy)]
-pub struct Observation<'a> {
-    pub classes: usize,
-    pub clean: &'a [usize],
-    pub probed: &'a [usize],
-    /// The matched control's predictions (trigger probes).
-    pub control: Option<&'a [usize]>,
-    pub labels: Option<&'a [i64]>,
-    /// Top-class confidence on the clean and the probed inputs (for distribution evidence).
-    pub clean_confidence: &'a [f32],
-    pub probed_confidence: &'a [f32],
-}
-
-/// Evidence that a probe steers inputs into one class more than something else does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ClassEvidence {
-    pub class: usize,
-    /// Samples whose clean prediction is not this class.
-    pub eligible: usize,
-    pub probe_into: usize,
-    /// Flips into the class by the comparison: the control, or the reference model.
-    pub control_into: usize,
-    pub attack_success_rate: f64,
-    pub control_attack_success_rate: f64,
-    /// Exact McNemar p-value, before correction.
-    pub p_value: f64,
-    /// Corrected over all gating tests of the scan.
-    pub p_value_adjusted: f64,
-}
-
-/// Distribution-level effect sizes (reported, not gating).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DistributionEvidence {
-    /// Two-sample KS statistic D on top-class confidences, and its p-value.
-    pub ks_statistic: f64,
-    pub ks_p_value: f64,
-    /// Jensen–Shannon divergence (bits, in [0, 1]) between predicted-class histograms.
-    pub js_divergence: f64,
-}
-
-/// Everything counted for one probe against the model's own clean baseline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeNumbers {
-    pub samples: usize,
-    pub flip_rate: f64,
-    pub control_flip_rate: Option<f64>,
-    pub accuracy_clean: Option<f64>,
-    pub accuracy_probed: Option<f64>,
-    pub per_class: Vec<ClassEvidence>,
-    /// `flip_matrix[clean][probed]`: how many samples went from one class to another.
-    pub flip_matrix: Vec<Vec<u64>>,
-    /// Top-class confidence histograms (20 equal bins over [0, 1]).
-    pub confidence_clean: Vec<u64>,
-    pub confidence_probed: Vec<u64>,
-    pub distribution: DistributionEvidence,
-}
-
-/// Which departures a differential test looks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Direction {
-    /// The candidate flips into a class more often (a reference model: is there a trigger?).
-    Greater,
-    /// Either way (a recorded baseline: did behaviour change?).
-    TwoSided,
-}
-
-/// The candidate and another model (or a recording) on the same clean and probed inputs.
-#[derive(Debug, Clone, Copy)]
-pub struct Comparison<'a> {
-    pub classes: usize,
-    pub direction: Direction,
-    pub candidate_clean: &'a [usize],
-    pub candidate_probed: &'a [usize],
-    pub other_clean: &'a [usize],
-    pub other_probed: &'a [usize],
-    pub candidate_confidence: &'a [f32],
-    pub other_confidence: &'a [f32],
-}
-
-/// Candidate vs one reference (or the recorded baseline) for one probe.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DifferentialNumbers {
-    pub direction: Direction,
-    /// Share of inputs on which the two predict the same class, clean and probed.
-    pub agreement_clean: f64,
-    pub agreement_probed: f64,
-    /// `attack_success_rate` is the candidate's, `control_attack_success_rate` the other's.
-    pub per_class: Vec<ClassEvidence>,
-    pub distribution: DistributionEvidence,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Pass,
-    Fail,
-    /// The data cannot support a pass (too few inputs for the probe to fail, or a model that was
-    /// not tested as it is used); see [`adequacy`].
-    Inconclusive,
-}
-
-impl Verdict {
-    /// How much a verdict weighs when probes are rolled up into a scan verdict: the heaviest
-    /// wins. Every variant is listed (no wildcard), so a new verdict cannot compile until it is
-    /// ranked here, and [`roll_up`] (the scan's verdicts and the attestation check) follows.
-    fn severity(self) -> u8 {
-        match self {
-            Self::Pass => 0,
-            Self::Inconclusive => 1,
-            Self::Fail => 2,
-        }
-    }
-
-    /// The heaviest of `verdicts`; `pass` when there are none.
-    pub fn worst(verdicts: impl IntoIterator<Item = Verdict>) -> Verdict {
-        verdicts.into_iter().max_by_key(|v| v.severity()).unwrap_or(Verdict::Pass)
-    }
-}
-
-/// A scan's verdicts, rolled up from its probes'.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ScanVerdicts {
-    /// The scan's verdict: the worst of the two below (every probe gates).
-    pub verdict: Verdict,
-    /// The trigger probes' (backdoor evidence).
-    pub backdoor: Verdict,
-    /// The robustness probes' (quality gate).
-    pub robustness: Verdict,
-}
-
-/// Rolls per-probe verdicts up into the scan's, given the problems found with the clean pass
-/// (`health`, the report's `inconclusive` reasons): a problem that invalidates the evidence (NaN
-/// or constant outputs, accuracy at chance) makes every verdict inconclusive whatever the probes
-/// say; otherwise any failing probe fails its category and the scan (backdoor evidence stands
-/// however little data there was), and an inconclusive probe or any other problem stops a pass.
-/// `probity scan` computes the report's verdicts with it, and `attest verify` checks an
-/// attestation's claimed verdicts against it.
-pub fn roll_up(
-    probes: impl IntoIterator<Item = (Category, Verdict)>,
-    health: &[adequacy::Inconclusive],
-) -> ScanVerdicts {
-    if health.iter().any(|h| h.code.invalidates_evidence()) {
-        let inconclusive = Verdict::Inconclusive;
-        return ScanVerdicts { verdict: inconclusive, backdoor: inconclusive, robustness: inconclusive };
-    }
-    // With a problem that only stops a pass, nothing rolls up better than inconclusive.
-    let floor = if health.is_empty() { Verdict::Pass } else { Verdict::Inconclusive };
-    let (mut trigger, mut robustness) = (vec![floor], vec![floor]);
-    for (category, verdict) in probes {
-        match category {
-            Category::Trigger => trigger.push(verdict),
-            Category::Robustness => robustness.push(verdict),
-        }
-    }
-    let backdoor = Verdict::worst(trigger);
-    let robustness = Verdict::worst(robustness);
-    ScanVerdicts { verdict: Verdict::worst([backdoor, robustness]), backdoor, robustness }
-}
 
 /// Multiple-testing correction over the gating tests of a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
@@ -244,154 +61,6 @@ pub struct ProbeEvidence {
     /// One entry per reference model, in command-line order.
     pub references: Vec<DifferentialNumbers>,
     pub baseline: Option<DifferentialNumbers>,
-}
-
-fn rate(k: usize, n: usize) -> f64 {
-    if n == 0 { 0.0 } else { k as f64 / n as f64 }
-}
-
-fn accuracy(predictions: &[usize], labels: &[i64]) -> f64 {
-    let correct = predictions.iter().zip(labels).filter(|(p, y)| **p as i64 == **y).count();
-    rate(correct, predictions.len())
-}
-
-/// Bins of the confidence histograms.
-pub const CONFIDENCE_BINS: usize = 20;
-
-fn confidence_histogram(confidence: &[f32]) -> Vec<u64> {
-    let mut bins = vec![0u64; CONFIDENCE_BINS];
-    for &c in confidence {
-        let bin = ((c.clamp(0.0, 1.0) * CONFIDENCE_BINS as f32) as usize).min(CONFIDENCE_BINS - 1);
-        bins[bin] += 1;
-    }
-    bins
-}
-
-fn class_histogram(classes: usize, predictions: &[usize]) -> Vec<u64> {
-    let mut bins = vec![0u64; classes];
-    for &p in predictions {
-        if p < classes {
-            bins[p] += 1;
-        }
-    }
-    bins
-}
-
-fn distribution(classes: usize, a: &[usize], b: &[usize], conf_a: &[f32], conf_b: &[f32]) -> DistributionEvidence {
-    let widen = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
-    let ks = stats::ks_two_sample(&widen(conf_a), &widen(conf_b));
-    DistributionEvidence {
-        ks_statistic: ks.statistic,
-        ks_p_value: ks.p_value,
-        js_divergence: stats::jensen_shannon(&class_histogram(classes, a), &class_histogram(classes, b)),
-    }
-}
-
-/// Per class: paired flips into the class by `first` and `second` over inputs whose clean
-/// predictions (by both `clean_*`) are not that class, with the exact McNemar test. One more
-/// entry follows the classes, with `class == classes`: flips away from the clean prediction
-/// into *any* other class — the signature of an all-to-all backdoor (`y → y + 1`), which
-/// spreads its flips over every class and so never concentrates on one.
-fn class_evidence(
-    classes: usize,
-    direction: Direction,
-    clean_first: &[usize],
-    clean_second: &[usize],
-    first: &[usize],
-    second: &[usize],
-) -> Vec<ClassEvidence> {
-    let paired = |class: usize,
-                  eligible_at: &dyn Fn(usize) -> bool,
-                  into_first: &dyn Fn(usize) -> bool,
-                  into_second: &dyn Fn(usize) -> bool| {
-        let (mut eligible, mut first_into, mut second_into) = (0, 0, 0);
-        let (mut first_only, mut second_only) = (0u64, 0u64);
-        for i in (0..first.len()).filter(|&i| eligible_at(i)) {
-            eligible += 1;
-            let a = into_first(i);
-            let b = into_second(i);
-            first_into += usize::from(a);
-            second_into += usize::from(b);
-            first_only += u64::from(a && !b);
-            second_only += u64::from(b && !a);
-        }
-        let p_value = match direction {
-            Direction::Greater => stats::mcnemar_exact_greater(first_only, second_only),
-            Direction::TwoSided => stats::mcnemar_exact_two_sided(first_only, second_only),
-        };
-        ClassEvidence {
-            class,
-            eligible,
-            probe_into: first_into,
-            control_into: second_into,
-            attack_success_rate: rate(first_into, eligible),
-            control_attack_success_rate: rate(second_into, eligible),
-            p_value,
-            p_value_adjusted: p_value,
-        }
-    };
-    let mut evidence: Vec<ClassEvidence> = (0..classes)
-        .map(|class| {
-            paired(class, &|i| clean_first[i] != class && clean_second[i] != class, &|i| first[i] == class, &|i| {
-                second[i] == class
-            })
-        })
-        .collect();
-    evidence.push(paired(classes, &|_| true, &|i| first[i] != clean_first[i], &|i| second[i] != clean_second[i]));
-    evidence
-}
-
-/// Counts what one probe did against the model's own clean baseline.
-pub fn observe(o: &Observation<'_>) -> ProbeNumbers {
-    let n = o.clean.len();
-    let flips = |preds: &[usize]| rate(o.clean.iter().zip(preds).filter(|(a, b)| a != b).count(), n);
-    let per_class = match o.control {
-        Some(control) => class_evidence(o.classes, Direction::Greater, o.clean, o.clean, o.probed, control),
-        None => Vec::new(),
-    };
-    let mut flip_matrix = vec![vec![0u64; o.classes]; o.classes];
-    for (&a, &b) in o.clean.iter().zip(o.probed) {
-        if a < o.classes && b < o.classes {
-            flip_matrix[a][b] += 1;
-        }
-    }
-    ProbeNumbers {
-        samples: n,
-        flip_rate: flips(o.probed),
-        control_flip_rate: o.control.map(flips),
-        accuracy_clean: o.labels.map(|y| accuracy(o.clean, y)),
-        accuracy_probed: o.labels.map(|y| accuracy(o.probed, y)),
-        per_class,
-        flip_matrix,
-        confidence_clean: confidence_histogram(o.clean_confidence),
-        confidence_probed: confidence_histogram(o.probed_confidence),
-        distribution: distribution(o.classes, o.clean, o.probed, o.clean_confidence, o.probed_confidence),
-    }
-}
-
-/// Compares the candidate with another model (or a recording) on the same inputs.
-pub fn compare(c: &Comparison<'_>) -> DifferentialNumbers {
-    let agree = |a: &[usize], b: &[usize]| rate(a.iter().zip(b).filter(|(x, y)| x == y).count(), a.len());
-    DifferentialNumbers {
-        direction: c.direction,
-        agreement_clean: agree(c.candidate_clean, c.other_clean),
-        agreement_probed: agree(c.candidate_probed, c.other_probed),
-        per_class: class_evidence(
-            c.classes,
-            c.direction,
-            c.candidate_clean,
-            c.other_clean,
-            c.candidate_probed,
-            c.other_probed,
-        ),
-        distribution: distribution(
-            c.classes,
-            c.candidate_probed,
-            c.other_probed,
-            c.candidate_confidence,
-            c.other_confidence,
-        ),
-    }
 }
 
 /// Whether the self-baseline test gates trigger probes: not when references are given — a
@@ -685,63 +354,13 @@ fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verdict::fixtures::{differential, steered};
+    use crate::verdict::{Observation, observe};
 
     const TRIGGER: Thresholds = Thresholds::Trigger { alpha: 0.3, min_effect: 0.5, min_attack_success: 0.8 };
-    const CONF: [f32; 6] = [0.9; 6];
-
-    /// Six inputs, three classes; the probe sends everything to class 2, the control nothing.
-    fn steered() -> ProbeNumbers {
-        observe(&Observation {
-            classes: 3,
-            clean: &[0, 0, 1, 1, 2, 2],
-            probed: &[2, 2, 2, 2, 2, 2],
-            control: Some(&[0, 0, 1, 1, 2, 2]),
-            labels: Some(&[0, 0, 1, 1, 2, 0]),
-            clean_confidence: &CONF,
-            probed_confidence: &CONF,
-        })
-    }
 
     fn evidence(category: Category, thresholds: Thresholds, own: ProbeNumbers) -> ProbeEvidence {
         ProbeEvidence { category, thresholds, own, references: Vec::new(), baseline: None }
-    }
-
-    #[test]
-    fn roll_up_fails_the_category_and_the_scan_of_any_failing_probe() {
-        use Category::{Robustness as R, Trigger as T};
-        use Verdict::{Fail, Pass};
-        let pass = ScanVerdicts { verdict: Pass, backdoor: Pass, robustness: Pass };
-        assert_eq!(roll_up([], &[]), pass);
-        assert_eq!(roll_up([(T, Pass), (R, Pass)], &[]), pass);
-        assert_eq!(
-            roll_up([(T, Pass), (T, Fail), (R, Pass)], &[]),
-            ScanVerdicts { verdict: Fail, backdoor: Fail, ..pass }
-        );
-        assert_eq!(roll_up([(T, Pass), (R, Fail)], &[]), ScanVerdicts { verdict: Fail, robustness: Fail, ..pass });
-    }
-
-    #[test]
-    fn observe_counts_flips_into_each_class_over_eligible_inputs() {
-        let n = steered();
-        assert_eq!(n.samples, 6);
-        assert!((n.flip_rate - 4.0 / 6.0).abs() < 1e-12);
-        assert_eq!(n.control_flip_rate, Some(0.0));
-        let class2 = &n.per_class[2];
-        assert_eq!((class2.eligible, class2.probe_into, class2.control_into), (4, 4, 0));
-        assert_eq!(class2.attack_success_rate, 1.0);
-        // Four discordant pairs, all in the probe's favour: P(Bin(4, 1/2) >= 4) = 1/16.
-        assert!((class2.p_value - 0.0625).abs() < 1e-12);
-        assert_eq!(n.per_class[0].p_value, 1.0);
-        // Labels: clean predictions get 5 of 6 right, probed ones 1 of 6.
-        assert!((n.accuracy_clean.unwrap() - 5.0 / 6.0).abs() < 1e-12);
-        assert!((n.accuracy_probed.unwrap() - 1.0 / 6.0).abs() < 1e-12);
-        assert_eq!(n.flip_matrix[0], vec![0, 0, 2]);
-        assert_eq!(n.flip_matrix[2], vec![0, 0, 2]);
-        // Class histograms clean [2,2,2] vs probed [0,0,6]: JSD = 1 - (1/2)H-terms; by hand,
-        // M = [1/6, 1/6, 2/3]; KL(P||M) = 2*(1/3)log2(2) + (1/3)log2(1/2) = 1/3, KL(Q||M) = log2(3/2).
-        let expected = 0.5 * (1.0 / 3.0) + 0.5 * (1.5f64).log2();
-        assert!((n.distribution.js_divergence - expected).abs() < 1e-12);
-        assert_eq!(n.confidence_clean[18], 6);
     }
 
     #[test]
@@ -808,25 +427,6 @@ mod tests {
         assert!(j[1].reason.contains("flips 66.7%"), "{}", j[1].reason);
     }
 
-    /// 40 inputs of class 0; the candidate sends `candidate` of them to class 1 under the
-    /// probe, the reference `reference` of them.
-    fn differential(candidate: usize, reference: usize) -> DifferentialNumbers {
-        let clean = vec![0usize; 40];
-        let cand: Vec<usize> = (0..40).map(|i| usize::from(i < candidate)).collect();
-        let refr: Vec<usize> = (0..40).map(|i| usize::from(i < reference)).collect();
-        let conf = vec![0.9f32; 40];
-        compare(&Comparison {
-            classes: 2,
-            direction: Direction::Greater,
-            candidate_clean: &clean,
-            candidate_probed: &cand,
-            other_clean: &clean,
-            other_probed: &refr,
-            candidate_confidence: &conf,
-            other_confidence: &conf,
-        })
-    }
-
     #[test]
     fn an_all_to_all_shift_is_caught_by_the_any_class_test() {
         // 40 inputs, 4 classes, 10 each; the probe shifts every input y -> y + 1, the control
@@ -851,17 +451,6 @@ mod tests {
         assert_eq!(j[0].verdict, Verdict::Fail);
         assert_eq!(j[0].target_class, None);
         assert!(j[0].reason.contains("all-to-all"), "{}", j[0].reason);
-    }
-
-    #[test]
-    fn compare_pairs_candidate_and_reference_on_the_same_inputs() {
-        let d = differential(36, 4);
-        assert_eq!(d.agreement_clean, 1.0);
-        assert!((d.agreement_probed - 8.0 / 40.0).abs() < 1e-12);
-        let e = &d.per_class[1];
-        assert_eq!((e.eligible, e.probe_into, e.control_into), (40, 36, 4));
-        // 32 discordant pairs, all the candidate's: p = 2^-32.
-        assert!((e.p_value - 0.5f64.powi(32)).abs() < 1e-20);
     }
 
     #[test]
@@ -947,28 +536,5 @@ mod tests {
         let j = judge(&mut probes, Correction::Holm);
         assert_eq!(j[0].verdict, Verdict::Fail);
         assert_eq!(j[1].verdict, Verdict::Inconclusive);
-    }
-
-    #[test]
-    fn the_scan_verdict_lets_a_failure_stand_unless_the_evidence_itself_is_void() {
-        use Verdict::*;
-        use adequacy::{Code, Inconclusive};
-        let problem = |code| Inconclusive { code, message: String::new(), probes: Vec::new() };
-        let verdict = |probes: &[Verdict], health: &[Inconclusive]| {
-            roll_up(probes.iter().map(|&v| (Category::Trigger, v)), health).verdict
-        };
-        assert_eq!(verdict(&[Pass, Pass], &[]), Pass);
-        assert_eq!(verdict(&[], &[]), Pass);
-        assert_eq!(verdict(&[Pass, Inconclusive], &[]), Inconclusive);
-        assert_eq!(verdict(&[Inconclusive, Fail], &[]), Fail);
-        assert_eq!(verdict(&[Pass], &[problem(Code::LowCleanAccuracy)]), Inconclusive);
-        assert_eq!(verdict(&[Fail], &[problem(Code::LowCleanAccuracy)]), Fail);
-        // The categories roll up the same way, each with the clean pass's problems.
-        let split =
-            roll_up([(Category::Trigger, Fail), (Category::Robustness, Pass)], &[problem(Code::LowCleanAccuracy)]);
-        assert_eq!((split.verdict, split.backdoor, split.robustness), (Fail, Fail, Inconclusive));
-        for void in [Code::NonFiniteOutput, Code::ConstantOutput, Code::ChanceAccuracy] {
-            assert_eq!(verdict(&[Fail, Pass], &[problem(void)]), Inconclusive, "{void:?}");
-        }
     }
 }
