@@ -8,8 +8,11 @@
 //! - [`battery`]: battery files — spec types, parsing, validation, diagnostics;
 //! - [`transform`]: image transforms and text transforms (`transform::text`), one file each;
 //! - [`stats`]: pure statistical functions;
-//! - [`cli`]: what the user typed, and the commands built from it.
+//! - [`app`]: the scan, baseline and calibrate flows, as library calls;
+//! - [`report`]: the report model ([`report::build`] assembles it), its exporters;
+//! - [`cli`]: what the user typed, turned into [`app`] options.
 
+pub mod app;
 pub mod attest;
 pub mod baseline;
 pub mod battery;

@@ -6,6 +6,7 @@
 //! the chosen formats into the output folder atomically (temporary file, then rename), so a
 //! report file that exists is a complete one. [`diff`] compares two reports (nightly trends).
 
+pub mod build;
 mod charts;
 pub mod diff;
 pub mod html;

@@ -185,6 +185,8 @@ impl std::fmt::Debug for ProgressHandle {
 pub struct ScanSettings {
     /// Replaces every battery's seed.
     pub seed: Option<u64>,
+    /// Added to each battery's seed (or to `seed`): `calibrate` runs seed, seed+1, ...
+    pub seed_offset: u64,
     /// Overrides the detected score kind.
     pub scores: Option<ScoreKind>,
     pub correction: Correction,
@@ -198,6 +200,13 @@ pub struct ScanSettings {
     pub progress: Option<ProgressHandle>,
     /// `--min-clean-accuracy`: with labels, a clean accuracy below this stops a pass.
     pub min_clean_accuracy: Option<f64>,
+}
+
+impl ScanSettings {
+    /// The seed a battery runs with: `seed`, or the battery's own, plus `seed_offset`.
+    pub fn seed_for(&self, battery: &Battery) -> u64 {
+        self.seed.unwrap_or(battery.defaults.seed).wrapping_add(self.seed_offset)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -535,7 +544,7 @@ fn scan_inputs(
     let mut interpretations = Vec::new();
     let mut seeds = Vec::new();
     for (b, battery) in batteries.iter().enumerate() {
-        let seed = settings.seed.unwrap_or(battery.defaults.seed);
+        let seed = settings.seed_for(battery);
         seeds.push(seed);
         match inputs {
             Inputs::Images(dataset) => {
