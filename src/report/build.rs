@@ -24,20 +24,25 @@ const EXAMPLE_PROBES: usize = 5;
 
 /// Everything besides the outcome that goes into a report.
 pub struct ReportContext<'a> {
+    /// The candidate model's engine.
     pub engine: &'a Engine,
     pub references: &'a [Engine],
     pub runtime: &'a Runtime,
     pub dataset: &'a Data,
     pub tokenizer: Option<&'a TextEncoder>,
     pub batteries: &'a [Battery],
+    /// Intra-op threads asked of ONNX Runtime.
     pub threads: Option<usize>,
     pub correction: Correction,
+    /// The baseline folder, its recording, and how this scan differs from it.
     pub baseline: Option<(&'a Path, &'a Recording, Vec<String>)>,
+    /// The thresholds file and what it holds.
     pub thresholds: Option<(&'a Path, &'a CalibratedThresholds)>,
     pub inconclusive_as: InconclusiveAs,
 }
 
-/// The report of a scan.
+/// The report of a scan: probes with their examples, the model-level verdict rolled up from
+/// them, the reasons it is inconclusive, and the summary.
 pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
     // Example images for failing probes and the strongest trigger probes.
     let mut by_strength: Vec<usize> = (0..outcome.probes.len())
