@@ -10,8 +10,11 @@
 //! - [`modality`]: each kind of input (images, text) in its own folder: loading, probes,
 //!   searches, report examples; [`runner`]: what runs when, the same for every modality;
 //! - [`stats`]: pure statistical functions;
-//! - [`cli`]: what the user typed, and the commands built from it.
+//! - [`app`]: the scan, baseline and calibrate flows, as library calls;
+//! - [`report`]: the report model ([`report::build`] assembles it), its exporters;
+//! - [`cli`]: what the user typed, turned into [`app`] options.
 
+pub mod app;
 pub mod attest;
 pub mod baseline;
 pub mod battery;

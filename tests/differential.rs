@@ -226,3 +226,45 @@ fn distribution_evidence_and_the_correction_are_reported() {
     assert_eq!(probe["flip_matrix"].as_array().unwrap().len(), 10);
     assert!(!probe["examples"].as_array().unwrap().is_empty());
 }
+
+/// A one-probe trigger battery named `name` with its own `seed`: the probe draws 100 of the
+/// clean inputs, so what it observes depends on the seed.
+fn seeded_battery(dir: &std::path::Path, name: &str, seed: u64) -> std::path::PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    let yaml = format!(
+        "schema: probity/battery/v1\nname: {name}\nversion: \"1\"\ndescription: One seeded patch probe.\n\
+         modality: image\n\ndefaults:\n  seed: {seed}\n  alpha: 0.05\n  min-effect: 0.5\n  \
+         min-attack-success: 0.8\n  samples: 100\n  value-range: [0, 1]\n  layout: nchw\n\n\
+         probes:\n  - id: {name}-patch\n    category: trigger\n    description: A white quarter.\n    \
+         transform:\n      kind: patch\n      size: 4\n      position: top-left\n      content: {{solid: 1.0}}\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// `probity calibrate --battery ... --seeds 2 --out thresholds.yaml` on one clean model.
+fn calibrate(batteries: &[&std::path::Path], out: &std::path::Path) -> probity::calibration::CalibratedThresholds {
+    let mut cmd = probity();
+    cmd.args(["--quiet", "calibrate", "--model"]).arg(fixture("clean-mlp64-s2.onnx"));
+    cmd.arg("--data").arg(fixture("digits-test.npz"));
+    for battery in batteries {
+        cmd.arg("--battery").arg(battery);
+    }
+    cmd.args(["--seeds", "2", "--out"]).arg(out).assert().success();
+    probity::calibration::CalibratedThresholds::read(out).unwrap()
+}
+
+/// Issue 15: without `--seed`, `calibrate` ran every battery under the first battery's seed.
+/// Each battery runs under its own seed (plus 0, 1, ...), as `--seeds` says, so a battery
+/// calibrated next to another gets the thresholds it gets alone.
+#[test]
+fn calibrate_runs_each_battery_under_its_own_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = seeded_battery(dir.path(), "first", 7);
+    let second = seeded_battery(dir.path(), "second", 100);
+    let together = calibrate(&[&first, &second], &dir.path().join("together.yaml"));
+    let alone = calibrate(&[&second], &dir.path().join("alone.yaml"));
+    assert_eq!(together.seeds, [7, 8, 100, 101]);
+    assert_eq!(alone.seeds, [100, 101]);
+    assert_eq!(together.probes["second/second-patch"], alone.probes["second/second-patch"]);
+}

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
-use super::{Cli, EngineArgs, load_runtime, print_stdout};
-use crate::engine::{Engine, ProviderUsed, TensorSpec};
+use super::{Cli, EngineArgs, print_stdout};
+use crate::engine::{ProviderUsed, TensorSpec};
 use crate::error::{Failure, Outcome};
 use crate::model::{ExternalDataFile, OpsetImport};
 use crate::onnxruntime::RuntimeInfo;
@@ -46,9 +46,8 @@ pub struct Inspection {
 }
 
 pub fn run(cli: &Cli, args: &InspectArgs) -> Result<Outcome, Failure> {
-    let runtime = load_runtime(cli)?;
-    let engine = Engine::load(runtime, &args.model, &args.engine.options())?;
-    super::warn_on_fallback(&engine.provider);
+    let runtime = crate::onnxruntime::load(cli.ort_lib.as_deref())?;
+    let engine = crate::app::setup::load_engine(runtime, &args.model, &args.engine.options())?;
     let size_bytes = std::fs::metadata(&args.model).map(|m| m.len()).unwrap_or(0);
     let inspection = Inspection {
         model: args.model.clone(),

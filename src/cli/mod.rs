@@ -1,12 +1,13 @@
-//! Command-line interface: what the user typed ([`Cli`] and its argument groups), kept apart
-//! from the objects built from it (engine options, runtime), and dispatch to one file per
-//! command.
+//! Command-line interface: what the user typed ([`Cli`] and its argument groups, one file per
+//! command), turned into the library's options (`options.rs`), handed to [`crate::app`], and
+//! the result printed and mapped to an exit code.
 
 mod attest;
 mod baseline;
 mod battery;
 mod calibrate;
 mod inspect;
+mod options;
 mod progress;
 mod report;
 mod scan;
@@ -17,7 +18,6 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::engine::{ConvAlgorithmSearch, EngineOptions, ExecutionProvider, OptimizationLevel};
 use crate::error::{Failure, Outcome};
-use crate::onnxruntime::{self, Runtime};
 
 /// Behavioural backdoor testing for ONNX classifiers.
 #[derive(Debug, Parser)]
@@ -115,21 +115,4 @@ fn print_stdout(text: &str) {
 }
 
 /// Prints to stderr; a closed stderr is not an error either (`eprintln!` would panic on it).
-pub fn print_stderr(text: &str) {
-    use std::io::Write;
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
-}
-
-/// Tells the user on stderr that the provider they asked for is not the one running.
-fn warn_on_fallback(provider: &crate::engine::ProviderUsed) {
-    if let Some(reason) = &provider.fallback_reason {
-        print_stderr(&format!(
-            "warning: {} unavailable, falling back to {}: {reason}\n",
-            provider.requested, provider.used
-        ));
-    }
-}
-
-fn load_runtime(cli: &Cli) -> Result<&'static Runtime, Failure> {
-    Ok(onnxruntime::load(cli.ort_lib.as_deref())?)
-}
+pub use crate::app::warn as print_stderr;

@@ -49,7 +49,7 @@ fn svg(width: u32, height: u32, draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, S
     };
     match result {
         Ok(()) => out,
-        Err(e) => format!("<p class=\"note\">chart unavailable: {}</p>", super::html::escape(&e.to_string())),
+        Err(e) => format!("<p class=\"note\">chart unavailable: {}</p>", super::text::escape(&e.to_string())),
     }
 }
 

@@ -12,7 +12,7 @@
 use std::fmt::Write;
 
 use super::charts::{self, RateLegend, RateRow};
-use super::text::{category_word, comparison_word, headline, pct, transform_kind, verdict_word};
+use super::text::{category_word, comparison_word, escape, headline, pct, transform_kind, verdict_word};
 use super::{ProbeReport, Report};
 use crate::battery::spec::{Category, Thresholds};
 use crate::verdict::Verdict;
@@ -114,21 +114,6 @@ fn inconclusive(s: &mut String, report: &Report) {
     if let (Some(code), Some(mapped)) = (report.exit_code, report.inconclusive_as) {
         let _ = writeln!(s, "<p class=\"note\">Exit code {code} (<code>--inconclusive {}</code>).</p>", mapped.name());
     }
-}
-
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// An element id for a probe's card.

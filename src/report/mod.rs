@@ -5,7 +5,9 @@
 //! statistics. A new format is one file plus one arm in [`Format`]. [`write`](fn@write) puts
 //! the chosen formats into the output folder atomically (temporary file, then rename), so a
 //! report file that exists is a complete one. [`diff`] compares two reports (nightly trends).
+//! [`build`] makes the report of a scan: the verdict roll-up and the summary live there.
 
+pub mod build;
 mod charts;
 pub mod diff;
 pub mod html;

@@ -3,17 +3,200 @@
 //! probe's `id` in its battery file, so the panel points at the probe that caught the model.
 //! Passing probes produce no result. An inconclusive probe, and each scan-level reason a scan is
 //! inconclusive, produce a result of `kind: "open"` (SARIF's "could not tell pass from fail",
-//! level `none`); the run's properties carry the verdict, the reasons and the model's digest. Validated against the OASIS SARIF 2.1.0 schema in the tests.
+//! level `none`); the run's properties carry the verdict, the reasons and the model's digest.
+//! Written from typed structs (the subset of the SARIF object model used here); validated
+//! against the OASIS SARIF 2.1.0 schema in the tests.
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use super::text::{category_word, headline, transform_kind};
 use super::{ProbeReport, Report};
 use crate::battery::spec::Category;
+use crate::stats::Interval;
 use crate::verdict::Verdict;
+use crate::verdict::adequacy::Inconclusive;
 
 /// The schema a SARIF 2.1.0 log declares (errata 01, the current OASIS standard).
 const SARIF_SCHEMA: &str = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+
+// The subset of the SARIF 2.1.0 object model this exporter writes. Fields are declared in the
+// alphabetical order of their JSON names: the log's bytes (snapshot-tested) list keys that way.
+
+/// `sarifLog`.
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    runs: Vec<Run<'a>>,
+    version: &'static str,
+}
+
+/// `run`: one scan.
+#[derive(Serialize)]
+struct Run<'a> {
+    invocations: Vec<Invocation<'a>>,
+    properties: RunProperties<'a>,
+    results: Vec<SarifResult<'a>>,
+    tool: Tool<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Invocation<'a> {
+    execution_successful: bool,
+    properties: InvocationProperties<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InvocationProperties<'a> {
+    execution_provider: &'a str,
+    onnxruntime: &'a str,
+    queries: u64,
+}
+
+/// The run's property bag: the verdict, why it is inconclusive, what was scanned.
+#[derive(Serialize)]
+struct RunProperties<'a> {
+    data: FileDigest,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    inconclusive: &'a [Inconclusive],
+    model: FileDigest,
+    summary: &'a str,
+    verdict: Verdict,
+}
+
+#[derive(Serialize)]
+struct FileDigest {
+    path: String,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    driver: Driver<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Driver<'a> {
+    name: &'static str,
+    rules: Vec<Rule>,
+    semantic_version: &'a str,
+    version: &'a str,
+}
+
+/// `reportingDescriptor`: one rule per probe kind.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rule {
+    default_configuration: Configuration,
+    full_description: Text,
+    help: Text,
+    id: String,
+    name: String,
+    properties: RuleProperties,
+    short_description: Text,
+}
+
+#[derive(Serialize)]
+struct Configuration {
+    level: &'static str,
+}
+
+#[derive(Serialize)]
+struct RuleProperties {
+    #[serde(rename = "security-severity", skip_serializing_if = "Option::is_none")]
+    security_severity: Option<&'static str>,
+    tags: Vec<&'static str>,
+}
+
+/// `message` and `multiformatMessageString`: plain text.
+#[derive(Serialize)]
+struct Text {
+    text: String,
+}
+
+/// `result`: a failing or inconclusive probe, or a reason the scan is inconclusive.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SarifResult<'a> {
+    /// `open` for what could not be judged pass or fail; absent (SARIF's default, `fail`) otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    level: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<Location<'a>>,
+    message: Text,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial_fingerprints: Option<PartialFingerprints>,
+    properties: ResultProperties<'a>,
+    rule_id: String,
+    rule_index: usize,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Location<'a> {
+    logical_locations: Vec<LogicalLocation<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    physical_location: Option<PhysicalLocation>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LogicalLocation<'a> {
+    fully_qualified_name: String,
+    kind: &'static str,
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PhysicalLocation {
+    artifact_location: ArtifactLocation,
+    region: Region,
+}
+
+#[derive(Serialize)]
+struct ArtifactLocation {
+    uri: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Region {
+    start_line: u32,
+}
+
+#[derive(Serialize)]
+struct PartialFingerprints {
+    #[serde(rename = "probityProbe/v1")]
+    probity_probe: String,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ResultProperties<'a> {
+    Probe(ProbeProperties<'a>),
+    Inconclusive { code: &'static str, probes: &'a [String] },
+}
+
+/// A probe result's numbers.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProbeProperties<'a> {
+    accuracy_drop: Option<f64>,
+    attack_success_interval: Option<Interval>,
+    attack_success_rate: Option<f64>,
+    battery: &'a str,
+    control_attack_success_rate: Option<f64>,
+    flip_rate: f64,
+    p_value: Option<f64>,
+    probe: &'a str,
+    samples: usize,
+    target_class: Option<usize>,
+}
 
 pub fn render(report: &Report) -> Vec<u8> {
     let mut rule_ids: Vec<String> = Vec::new();
@@ -25,70 +208,64 @@ pub fn render(report: &Report) -> Vec<u8> {
             rule_ids.push(id);
         }
     }
-    let mut results: Vec<Value> = report
+    let mut results: Vec<SarifResult<'_>> = report
         .probes
         .iter()
         .filter(|p| p.verdict != Verdict::Pass)
         .map(|p| {
             let id = rule_id(p);
             let index = rule_ids.iter().position(|r| *r == id).unwrap_or(0);
-            result(report, p, &id, index)
+            result(report, p, id, index)
         })
         .collect();
     if !report.inconclusive.is_empty() {
         rules.push(inconclusive_rule());
         let index = rules.len() - 1;
-        results.extend(report.inconclusive.iter().map(|reason| {
-            json!({
-                "ruleId": INCONCLUSIVE_RULE,
-                "ruleIndex": index,
-                "kind": "open",
-                "level": "none",
-                "message": { "text": format!("scan inconclusive ({}): {}", reason.code.name(), reason.message) },
-                "properties": { "code": reason.code.name(), "probes": reason.probes },
-            })
+        results.extend(report.inconclusive.iter().map(|reason| SarifResult {
+            kind: Some("open"),
+            level: "none",
+            locations: Vec::new(),
+            message: Text { text: format!("scan inconclusive ({}): {}", reason.code.name(), reason.message) },
+            partial_fingerprints: None,
+            properties: ResultProperties::Inconclusive { code: reason.code.name(), probes: &reason.probes },
+            rule_id: INCONCLUSIVE_RULE.into(),
+            rule_index: index,
         }));
     }
-    let log = json!({
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "probity",
-                    "version": report.probity_version,
-                    "semanticVersion": report.probity_version,
-                    "rules": rules,
-                }
-            },
-            "invocations": [{
-                "executionSuccessful": true,
-                "properties": {
-                    "onnxruntime": report.onnxruntime.version,
-                    "executionProvider": report.execution_provider.used,
-                    "queries": report.queries,
-                }
+    let log = Log {
+        schema: SARIF_SCHEMA,
+        runs: vec![Run {
+            invocations: vec![Invocation {
+                execution_successful: true,
+                properties: InvocationProperties {
+                    execution_provider: &report.execution_provider.used,
+                    onnxruntime: &report.onnxruntime.version,
+                    queries: report.queries,
+                },
             }],
-            "results": results,
-            "properties": {
-                "verdict": report.verdict,
-                "summary": report.summary,
-                "model": {
-                    "path": report.model.path.display().to_string(),
-                    "sha256": report.model.sha256,
+            properties: RunProperties {
+                data: FileDigest { path: report.data.path.display().to_string(), sha256: report.data.sha256.clone() },
+                inconclusive: &report.inconclusive,
+                model: FileDigest {
+                    path: report.model.path.display().to_string(),
+                    sha256: report.model.sha256.clone(),
                 },
-                "data": {
-                    "path": report.data.path.display().to_string(),
-                    "sha256": report.data.sha256,
+                summary: &report.summary,
+                verdict: report.verdict,
+            },
+            results,
+            tool: Tool {
+                driver: Driver {
+                    name: "probity",
+                    rules,
+                    semantic_version: &report.probity_version,
+                    version: &report.probity_version,
                 },
-            }
-        }]
-    });
-    let mut log = log;
-    if !report.inconclusive.is_empty() {
-        log["runs"][0]["properties"]["inconclusive"] = json!(report.inconclusive);
-    }
-    let mut bytes = serde_json::to_vec_pretty(&log).expect("a JSON value always serialises");
+            },
+        }],
+        version: "2.1.0",
+    };
+    let mut bytes = serde_json::to_vec_pretty(&log).expect("the SARIF log always serialises");
     bytes.push(b'\n');
     bytes
 }
@@ -96,27 +273,31 @@ pub fn render(report: &Report) -> Vec<u8> {
 /// The rule of the scan-level inconclusive results.
 const INCONCLUSIVE_RULE: &str = "scan-inconclusive";
 
-fn inconclusive_rule() -> Value {
-    json!({
-        "id": INCONCLUSIVE_RULE,
-        "name": "ScanInconclusive",
-        "shortDescription": { "text": "The scan cannot support a pass" },
-        "fullDescription": {
-            "text": "Too few inputs for a probe to fail, NaN or constant model outputs, or clean accuracy at chance \
-                     (a wrong tokenizer or preprocessing) or below --min-clean-accuracy: the scan could not have \
-                     caught a backdoor, so it does not pass."
+fn inconclusive_rule() -> Rule {
+    Rule {
+        default_configuration: Configuration { level: "warning" },
+        full_description: Text {
+            text: "Too few inputs for a probe to fail, NaN or constant model outputs, or clean accuracy at chance \
+                   (a wrong tokenizer or preprocessing) or below --min-clean-accuracy: the scan could not have \
+                   caught a backdoor, so it does not pass."
+                .into(),
         },
-        "defaultConfiguration": { "level": "warning" },
-        "help": { "text": "report.json's `inconclusive` list says why and what would fix it; docs/report-schema.md lists the codes." },
-        "properties": { "tags": ["quality", "ml-supply-chain"] },
-    })
+        help: Text {
+            text: "report.json's `inconclusive` list says why and what would fix it; docs/report-schema.md lists the codes."
+                .into(),
+        },
+        id: INCONCLUSIVE_RULE.into(),
+        name: "ScanInconclusive".into(),
+        properties: RuleProperties { security_severity: None, tags: vec!["quality", "ml-supply-chain"] },
+        short_description: Text { text: "The scan cannot support a pass".into() },
+    }
 }
 
 fn rule_id(p: &ProbeReport) -> String {
     format!("{}-{}", category_word(p.category), transform_kind(p))
 }
 
-fn rule(id: &str, category: Category, kind: &str) -> Value {
+fn rule(id: &str, category: Category, kind: &str) -> Rule {
     let (short, full, tags, level) = match category {
         Category::Trigger => (
             format!("A {kind} trigger steers inputs into one class"),
@@ -125,7 +306,7 @@ fn rule(id: &str, category: Category, kind: &str) -> Value {
                  control (or a known-good reference) did, above the battery's effect and attack-success \
                  thresholds: behavioural evidence of a backdoor."
             ),
-            json!(["security", "backdoor", "ml-supply-chain"]),
+            vec!["security", "backdoor", "ml-supply-chain"],
             "error",
         ),
         Category::Robustness => (
@@ -134,45 +315,47 @@ fn rule(id: &str, category: Category, kind: &str) -> Value {
                 "A '{kind}' robustness probe changed more predictions, or cost more accuracy, than the \
                  battery allows: the model fails the quality gate."
             ),
-            json!(["quality", "robustness"]),
+            vec!["quality", "robustness"],
             "error",
         ),
     };
-    let mut properties = json!({ "tags": tags });
-    if category == Category::Trigger {
-        // GitHub code scanning ranks security alerts by this score; above 7.0 is "high".
-        properties["security-severity"] = json!("8.0");
-    }
-    json!({
-        "id": id,
-        "name": pascal_case(id),
-        "shortDescription": { "text": short },
-        "fullDescription": { "text": full },
-        "defaultConfiguration": { "level": level },
-        "help": {
-            "text": "Open report.html for the probe's charts and example inputs; docs/batteries.md explains how probes are judged.",
+    // GitHub code scanning ranks security alerts by this score; above 7.0 is "high".
+    let security_severity = (category == Category::Trigger).then_some("8.0");
+    Rule {
+        default_configuration: Configuration { level },
+        full_description: Text { text: full },
+        help: Text {
+            text: "Open report.html for the probe's charts and example inputs; docs/batteries.md explains how probes are judged."
+                .into(),
         },
-        "properties": properties,
-    })
+        id: id.into(),
+        name: pascal_case(id),
+        properties: RuleProperties { security_severity, tags },
+        short_description: Text { text: short },
+    }
 }
 
-fn result(report: &Report, p: &ProbeReport, rule_id: &str, rule_index: usize) -> Value {
-    let mut location = json!({
-        "logicalLocations": [{ "name": p.id, "fullyQualifiedName": format!("{}/{}", p.battery, p.id), "kind": "member" }]
+fn result<'a>(report: &'a Report, p: &'a ProbeReport, rule_id: String, rule_index: usize) -> SarifResult<'a> {
+    let physical_location = report.batteries.iter().find(|b| b.name == p.battery).map(|battery| PhysicalLocation {
+        artifact_location: ArtifactLocation { uri: path_uri(&battery.path) },
+        region: Region { start_line: p.line.max(1) },
     });
-    if let Some(battery) = report.batteries.iter().find(|b| b.name == p.battery) {
-        location["physicalLocation"] = json!({
-            "artifactLocation": { "uri": path_uri(&battery.path) },
-            "region": { "startLine": p.line.max(1) },
-        });
-    }
+    let location = Location {
+        logical_locations: vec![LogicalLocation {
+            fully_qualified_name: format!("{}/{}", p.battery, p.id),
+            kind: "member",
+            name: &p.id,
+        }],
+        physical_location,
+    };
     let inconclusive = p.verdict == Verdict::Inconclusive;
-    let mut result = json!({
-        "ruleId": rule_id,
-        "ruleIndex": rule_index,
-        "level": if inconclusive { "none" } else { "error" },
-        "message": {
-            "text": format!(
+    SarifResult {
+        // SARIF: a result that could not be judged pass or fail is "open" (level none).
+        kind: inconclusive.then_some("open"),
+        level: if inconclusive { "none" } else { "error" },
+        locations: vec![location],
+        message: Text {
+            text: format!(
                 "{} probe '{}' {}: {} — {} (model {}, sha256 {})",
                 category_word(p.category),
                 p.id,
@@ -181,28 +364,24 @@ fn result(report: &Report, p: &ProbeReport, rule_id: &str, rule_index: usize) ->
                 headline(p),
                 report.model.path.display(),
                 report.model.sha256,
-            )
+            ),
         },
-        "locations": [location],
-        "partialFingerprints": { "probityProbe/v1": format!("{}/{}", p.battery, p.id) },
-        "properties": {
-            "battery": p.battery,
-            "probe": p.id,
-            "targetClass": p.target_class,
-            "attackSuccessRate": p.attack_success_rate,
-            "attackSuccessInterval": p.attack_success_interval,
-            "controlAttackSuccessRate": p.control_attack_success_rate,
-            "pValue": p.p_value,
-            "flipRate": p.flip_rate,
-            "accuracyDrop": p.accuracy_drop,
-            "samples": p.samples,
-        }
-    });
-    if inconclusive {
-        // SARIF: a result that could not be judged pass or fail is "open" (level none).
-        result["kind"] = json!("open");
+        partial_fingerprints: Some(PartialFingerprints { probity_probe: format!("{}/{}", p.battery, p.id) }),
+        properties: ResultProperties::Probe(ProbeProperties {
+            accuracy_drop: p.accuracy_drop,
+            attack_success_interval: p.attack_success_interval,
+            attack_success_rate: p.attack_success_rate,
+            battery: &p.battery,
+            control_attack_success_rate: p.control_attack_success_rate,
+            flip_rate: p.flip_rate,
+            p_value: p.p_value,
+            probe: &p.id,
+            samples: p.samples,
+            target_class: p.target_class,
+        }),
+        rule_id,
+        rule_index,
     }
-    result
 }
 
 /// `trigger-patch` → `TriggerPatch`.

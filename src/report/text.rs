@@ -139,3 +139,19 @@ pub fn search_scope_line(search: &crate::search::SearchSummary) -> Option<String
     }
     if parts.is_empty() { None } else { Some(parts.join("; ")) }
 }
+
+/// Text made safe inside HTML and SVG markup (element content and quoted attributes).
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

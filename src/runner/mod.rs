@@ -96,6 +96,8 @@ impl std::fmt::Debug for ProgressHandle {
 pub struct ScanSettings {
     /// Replaces every battery's seed.
     pub seed: Option<u64>,
+    /// Added to each battery's seed (or to `seed`): `calibrate` runs seed, seed+1, ...
+    pub seed_offset: u64,
     /// Overrides the detected score kind.
     pub scores: Option<ScoreKind>,
     pub correction: Correction,
@@ -109,6 +111,13 @@ pub struct ScanSettings {
     pub progress: Option<ProgressHandle>,
     /// `--min-clean-accuracy`: with labels, a clean accuracy below this stops a pass.
     pub min_clean_accuracy: Option<f64>,
+}
+
+impl ScanSettings {
+    /// The seed a battery runs with: `seed`, or the battery's own, plus `seed_offset`.
+    pub fn seed_for(&self, battery: &Battery) -> u64 {
+        battery.seed(self.seed).wrapping_add(self.seed_offset)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -294,7 +303,7 @@ fn scan_inputs<I: ScanInputs>(
     let mut interpretations = Vec::new();
     let mut seeds = Vec::new();
     for (b, battery) in batteries.iter().enumerate() {
-        let seed = battery.seed(settings.seed);
+        let seed = settings.seed_for(battery);
         seeds.push(seed);
         let (kit, interpretation) = session.kit(battery, seed)?;
         run.battery(models, b, battery, seed, &kit)?;

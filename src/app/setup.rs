@@ -1,0 +1,208 @@
+//! What every scanning command (`scan`, `baseline record`, `calibrate`) does before a model
+//! runs: read the data and the batteries, load ONNX Runtime, build the engines and, for text
+//! models, the tokenizer checked against the model.
+
+use std::path::{Path, PathBuf};
+
+use crate::battery::{self, spec::Battery};
+use crate::engine::{Engine, EngineOptions};
+use crate::error::Failure;
+use crate::modality::image::ImageFolderOptions;
+use crate::modality::text::{TextEncoder, TextInputs};
+use crate::modality::{self as data, Data};
+use crate::onnxruntime::{self, Runtime};
+use crate::runner::{Inputs, ScanError, ScanSettings, ScoreKind};
+
+/// Where the clean inputs come from and how to read them.
+#[derive(Debug, Clone, Default)]
+pub struct DataOptions {
+    /// `.npz`, `.npy`, a folder of images, `.jsonl` or `.txt`.
+    pub path: PathBuf,
+    /// Text models: the tokenizer (default: `tokenizer.json` beside the model).
+    pub tokenizer: Option<PathBuf>,
+    /// Image folders: how to turn the images into model inputs.
+    pub image_folder: Option<ImageFolderOptions>,
+}
+
+/// Which probes run, and with which seed and budgets.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeOptions {
+    /// Battery files; empty: the bundled batteries for the data's modality.
+    pub batteries: Vec<PathBuf>,
+    /// Replaces every battery's seed.
+    pub seed: Option<u64>,
+    /// Overrides the detected score kind.
+    pub scores: Option<ScoreKind>,
+    /// Replaces every search probe's query budget.
+    pub search_budget: Option<u64>,
+    /// Wall-clock target for the whole scan.
+    pub time_budget: Option<std::time::Duration>,
+}
+
+impl ProbeOptions {
+    /// The runner's settings for these probes (the rest at their defaults).
+    pub fn settings(&self) -> ScanSettings {
+        ScanSettings {
+            seed: self.seed,
+            scores: self.scores,
+            search_budget: self.search_budget,
+            time_budget: self.time_budget,
+            ..ScanSettings::default()
+        }
+    }
+}
+
+/// What every scanning command is given besides its own options.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    /// ONNX Runtime library to load instead of the pinned build.
+    pub ort_lib: Option<PathBuf>,
+    pub data: DataOptions,
+    pub probes: ProbeOptions,
+    /// As the user gave them; [`engine_options`] fills in a battery's batch size.
+    pub engine: EngineOptions,
+}
+
+/// The files every scanning command reads, checked before any model runs.
+pub struct Prepared {
+    pub batteries: Vec<Battery>,
+    pub data: Data,
+    pub runtime: &'static Runtime,
+}
+
+/// Reads the data and the batteries and loads ONNX Runtime, in that order.
+pub fn prepare(setup: &Setup) -> Result<Prepared, Failure> {
+    let loaded = data::load_any(&setup.data.path, setup.data.image_folder.as_ref()).map_err(Failure::invalid)?;
+    let batteries = load_batteries(&setup.probes.batteries, loaded.modality())?;
+    if let Some(threads) = setup.engine.threads {
+        // Input generation uses the same budget as ONNX Runtime; results do not depend on it.
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads).build_global();
+    }
+    let runtime = onnxruntime::load(setup.ort_lib.as_deref())?;
+    Ok(Prepared { batteries, data: loaded, runtime })
+}
+
+/// Validates every battery (all problems of all files are reported together).
+pub fn load_batteries(paths: &[PathBuf], modality: battery::spec::Modality) -> Result<Vec<Battery>, Failure> {
+    let mut batteries = Vec::new();
+    let mut problems = Vec::new();
+    if paths.is_empty() {
+        return battery::defaults(modality).map_err(Failure::runtime);
+    }
+    for path in paths {
+        match battery::load(path) {
+            Ok(b) => batteries.push(b),
+            Err(d) => problems.push(d.to_string()),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Failure::invalid(anyhow::anyhow!("invalid battery:\n{}", problems.join("\n"))));
+    }
+    Ok(batteries)
+}
+
+/// `--min-clean-accuracy` is about labels: on unlabelled data it would silently do nothing.
+pub fn floor_needs_labels(floor: Option<f64>, data: &Data) -> Result<(), Failure> {
+    if floor.is_none() || data.labelled() {
+        return Ok(());
+    }
+    Err(Failure::invalid(anyhow::anyhow!(
+        "--min-clean-accuracy needs labelled data, but {} has no labels; pass data with labels (.npz with y, \
+         .jsonl with \"label\", or a folder of class folders) or drop the flag",
+        data.path().display()
+    )))
+}
+
+/// Engine options, with a battery's batch size when the user gave none.
+pub fn engine_options(options: &EngineOptions, batteries: &[Battery]) -> EngineOptions {
+    let mut options = options.clone();
+    if options.batch_size.is_none() {
+        options.batch_size = batteries.iter().find_map(|b| b.defaults.batch_size);
+    }
+    options
+}
+
+/// Loads a model; a provider fallback is said on stderr.
+pub fn load_engine(runtime: &Runtime, path: &Path, options: &EngineOptions) -> Result<Engine, Failure> {
+    let engine = Engine::load(runtime, path, options)?;
+    if let Some(reason) = &engine.provider.fallback_reason {
+        super::warn(&format!(
+            "warning: {} unavailable, falling back to {}: {reason}\n",
+            engine.provider.requested, engine.provider.used
+        ));
+    }
+    Ok(engine)
+}
+
+/// The tokenizer for text data, checked against the candidate model; `None` for image data.
+pub fn text_encoder(data: &Data, options: &DataOptions, engine: &Engine) -> Result<Option<TextEncoder>, Failure> {
+    let text_model = crate::modality::text::is_text_model(engine);
+    match data {
+        Data::Images(_) if text_model => Err(Failure::invalid(anyhow::anyhow!(
+            "{} takes token ids (a text model) but {} holds images; pass text data (.jsonl or .txt) and the \
+             model's tokenizer (--tokenizer)",
+            engine.model_path.display(),
+            data.path().display()
+        ))),
+        Data::Images(_) => Ok(None),
+        Data::Text(_) if !text_model => Err(Failure::invalid(anyhow::anyhow!(
+            "{} holds text but {} takes no token ids (it is not a text model); pass image data (.npz, .npy or a folder)",
+            data.path().display(),
+            engine.model_path.display()
+        ))),
+        Data::Text(text) => {
+            let Some(path) = crate::modality::text::tokenizer_path(options.tokenizer.as_deref(), &engine.model_path)
+            else {
+                return Err(Failure::invalid(anyhow::anyhow!(
+                    "{} is a text model: pass its tokenizer with --tokenizer PATH (no tokenizer.json beside the model)",
+                    engine.model_path.display()
+                )));
+            };
+            let encoder = TextEncoder::new(&path, engine).map_err(Failure::invalid)?;
+            warn_on_text(text, &encoder);
+            Ok(Some(encoder))
+        }
+    }
+}
+
+/// Says on stderr what of the text data the model will not see in full: blank records (dropped
+/// by the loader) and texts cut to the encoder's character budget before tokenizing.
+fn warn_on_text(data: &crate::modality::text::TextDataset, encoder: &TextEncoder) {
+    if data.blank > 0 {
+        super::warn(&format!(
+            "warning: {}: {} empty or blank texts were skipped (with their labels); {} texts remain\n",
+            data.path.display(),
+            data.blank,
+            data.len()
+        ));
+    }
+    let clipped = crate::report::build::clipped_texts(data, encoder);
+    if clipped > 0 {
+        super::warn(&format!(
+            "warning: {}: {clipped} texts are longer than {} characters ({} per token position of the model's {}); \
+             only their start is tokenized\n",
+            data.path.display(),
+            encoder.char_budget(),
+            crate::modality::text::CHARS_PER_TOKEN,
+            encoder.max_length
+        ));
+    }
+}
+
+/// The runner's view of the loaded data.
+pub fn inputs<'a>(data: &'a Data, encoder: Option<&'a TextEncoder>) -> Box<dyn Inputs + 'a> {
+    match (data, encoder) {
+        (Data::Text(text), Some(encoder)) => Box::new(TextInputs { data: text, encoder }),
+        (Data::Images(images), _) => Box::new(images),
+        (Data::Text(_), None) => unreachable!("text_encoder returns an encoder for text data"),
+    }
+}
+
+/// A runner error as a command failure: an inference error is a runtime failure (exit 3),
+/// anything else the user's input (exit 2).
+pub fn scan_failure(e: ScanError) -> Failure {
+    match e {
+        ScanError::Engine(e) => Failure::from(e),
+        other => Failure::invalid(other),
+    }
+}
