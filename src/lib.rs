@@ -19,6 +19,7 @@ pub mod data;
 pub mod engine;
 pub mod error;
 pub mod gpu;
+pub mod modality;
 pub mod model;
 pub mod onnxruntime;
 pub mod output;

@@ -1,0 +1,3 @@
+//! Modalities: what probity tests besides images and text.
+
+pub mod tabular;
