@@ -3,7 +3,8 @@
 //! Responsibilities: choosing and registering the execution provider (and failing loudly when
 //! the one asked for cannot be had, unless a fallback was allowed), session options (threads,
 //! graph optimisation), describing the model's signature from the session, choosing the
-//! classifier output, and running any number of samples through batches of a configured size
+//! classifier output (a float32 `[N, C]` tensor, or failing that a ZipMap: the sequence of maps
+//! from class label to probability that skl2onnx exports by default), and running any number of samples through batches of a configured size
 //! (batch 1 when the model fixes its batch dimension). Inputs are fed by name, float32 or int64.
 //!
 //! Every call a session sees has the same batch size: a short last batch is padded (with copies
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{Array2, ArrayD, Axis, IxDyn};
 use ort::session::Session;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::value::{TensorElementType, TensorRef, ValueType};
+use ort::value::{DynMapValueType, DynSequenceValueType, DynValue, TensorElementType, TensorRef, ValueType};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::sha256_file;
@@ -127,7 +128,8 @@ pub struct EngineOptions {
     pub optimization: OptimizationLevel,
     /// Samples per `Session::run`; `None` chooses by input size ([`auto_batch_size`]).
     pub batch_size: Option<usize>,
-    /// Name of the classifier output; `None` picks the first float output shaped [N, C].
+    /// Name of the classifier output; `None` picks the first float output shaped [N, C], or
+    /// failing that the first ZipMap output ([`ScoreLayout`]).
     pub output: Option<String>,
     /// cuDNN convolution algorithm search (ignored on the CPU).
     pub conv_algorithm_search: ConvAlgorithmSearch,
@@ -241,13 +243,19 @@ pub enum EngineError {
     )]
     ProviderUnavailable { requested: String, detail: String },
     #[error(
-        "model {path} has no float output shaped [N, C] to read class scores from; outputs: {outputs}; name one with --output"
+        "model {path} has no float output shaped [N, C] (nor a ZipMap sequence of maps) to read class scores from; outputs: {outputs}; name one with --output"
     )]
     NoClassifierOutput { path: PathBuf, outputs: String },
     #[error("model {path} has no output named '{name}'; outputs: {outputs}")]
     UnknownOutput { path: PathBuf, name: String, outputs: String },
-    #[error("model {path} output '{name}' is {element_type} {shape}; a classifier output must be float32 [N, C]")]
+    #[error(
+        "model {path} output '{name}' is {element_type} {shape}; a classifier output must be float32 [N, C] or a ZipMap (seq(map(int64, float32)) or seq(map(string, float32)))"
+    )]
     BadClassifierOutput { path: PathBuf, name: String, element_type: String, shape: String },
+    #[error(
+        "ZipMap output '{name}' scores classes {found} in row {row} but {expected} in row 0; probity needs the same classes in every row"
+    )]
+    ZipMapClasses { name: String, row: usize, expected: String, found: String },
     #[error("model input '{name}' is {element_type}; probity feeds float32 and int64 inputs only")]
     UnsupportedInputType { name: String, element_type: String },
     #[error("the data provides no value for model input '{name}' {shape}")]
@@ -272,6 +280,8 @@ pub struct Engine {
     pub provider: ProviderUsed,
     /// Index into `signature.outputs` of the classifier output.
     pub output_index: usize,
+    /// How the classifier output holds its scores.
+    pub score_layout: ScoreLayout,
     /// Samples per `Session::run` (1 when the model fixes its batch dimension to 1).
     pub batch_size: usize,
     /// The GPU the session runs on, when it runs on one.
@@ -280,6 +290,38 @@ pub struct Engine {
     shapes: Vec<Vec<Vec<usize>>>,
     /// How a single-column output is read as two classes, once a scan has decided.
     single_column: Option<ScoreKind>,
+    /// A ZipMap output's class labels in column order, once a batch has shown them.
+    zipmap_labels: Option<Vec<String>>,
+}
+
+/// How a classifier output holds its class scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScoreLayout {
+    /// A float32 tensor `[N, C]`.
+    Tensor,
+    /// ONNX-ML's `ZipMap`: a sequence of `N` maps from class label (int64 or string) to
+    /// float32, one per sample, as skl2onnx exports classifiers unless told `zipmap=False`.
+    /// Read as `[N, C]` with the columns in ascending label order, which is scikit-learn's
+    /// `classes_` order and so the column order of the same model's tensor output.
+    ZipMap,
+}
+
+impl ScoreLayout {
+    /// The layout `ty` holds class scores in, if it can hold them.
+    fn of(ty: &ValueType) -> Option<Self> {
+        match ty {
+            ValueType::Tensor { ty: TensorElementType::Float32, shape, .. } if shape.len() == 2 => Some(Self::Tensor),
+            ValueType::Sequence(inner) => match inner.as_ref() {
+                ValueType::Map {
+                    key: TensorElementType::Int64 | TensorElementType::String,
+                    value: TensorElementType::Float32,
+                } => Some(Self::ZipMap),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
 }
 
 fn element_type_name(ty: TensorElementType) -> String {
@@ -312,7 +354,18 @@ fn describe(name: &str, ty: &ValueType) -> TensorSpec {
                 })
                 .collect(),
         },
-        other => TensorSpec { name: name.to_string(), element_type: format!("{other}"), shape: Vec::new() },
+        other => TensorSpec { name: name.to_string(), element_type: type_name(other), shape: Vec::new() },
+    }
+}
+
+/// ONNX's notation for a type that is not a tensor, with probity's element names:
+/// `seq(map(int64, float32))` for a ZipMap output.
+fn type_name(ty: &ValueType) -> String {
+    match ty {
+        ValueType::Tensor { ty, .. } => format!("tensor({})", element_type_name(*ty)),
+        ValueType::Sequence(inner) => format!("seq({})", type_name(inner)),
+        ValueType::Map { key, value } => format!("map({}, {})", element_type_name(*key), element_type_name(*value)),
+        ValueType::Optional(inner) => format!("optional({})", type_name(inner)),
     }
 }
 
@@ -368,6 +421,7 @@ impl Engine {
             inputs: session.inputs().iter().map(|o| describe(o.name(), o.dtype())).collect(),
             outputs: session.outputs().iter().map(|o| describe(o.name(), o.dtype())).collect(),
         };
+        let layouts: Vec<Option<ScoreLayout>> = session.outputs().iter().map(|o| ScoreLayout::of(o.dtype())).collect();
         for input in &signature.inputs {
             if input.element_type != "float32" && input.element_type != "int64" {
                 return Err(EngineError::UnsupportedInputType {
@@ -376,7 +430,8 @@ impl Engine {
                 });
             }
         }
-        let output_index = classifier_output(path, &signature, options.output.as_deref())?;
+        let output_index = classifier_output(path, &signature, &layouts, options.output.as_deref())?;
+        let score_layout = layouts[output_index].unwrap_or(ScoreLayout::Tensor);
         let fixed_batch = signature.inputs.iter().any(|i| matches!(i.shape.first(), Some(Dim::Fixed(1))));
         let on_gpu = provider.used != "cpu";
         let batch_size = if fixed_batch {
@@ -396,10 +451,12 @@ impl Engine {
             signature,
             provider,
             output_index,
+            score_layout,
             batch_size,
             device,
             shapes: Vec::new(),
             single_column: None,
+            zipmap_labels: None,
         })
     }
 
@@ -417,6 +474,12 @@ impl Engine {
             Some(Dim::Fixed(c)) if *c > 0 => Some(*c as usize),
             _ => None,
         }
+    }
+
+    /// A ZipMap output's class labels in column order (empty until a batch has run, and for
+    /// tensor outputs, whose columns are unnamed).
+    pub fn class_labels(&self) -> &[String] {
+        self.zipmap_labels.as_deref().unwrap_or_default()
     }
 
     /// From now on reads a single-column output (a binary classifier's one probability or
@@ -538,6 +601,9 @@ impl Engine {
         }
         let output_name = &self.signature.outputs[self.output_index].name;
         let outputs = self.session.run(values).map_err(run_err)?;
+        if self.score_layout == ScoreLayout::ZipMap {
+            return read_zipmap(&outputs[output_name.as_str()], output_name, n, &mut self.zipmap_labels);
+        }
         let scores = outputs[output_name.as_str()].try_extract_array::<f32>().map_err(run_err)?;
         if scores.ndim() != 2 || scores.len_of(Axis(0)) != padded {
             return Err(EngineError::Run(format!(
@@ -548,6 +614,56 @@ impl Engine {
         let scores = scores.slice_axis(Axis(0), ndarray::Slice::from(0..n));
         scores.into_dimensionality::<ndarray::Ix2>().map(|s| s.to_owned()).map_err(|e| EngineError::Run(e.to_string()))
     }
+}
+
+/// The first `rows` maps of a ZipMap output as `[rows, C]` scores, columns in ascending label
+/// order. `labels` holds the labels seen first; every row must score the same ones.
+fn read_zipmap(
+    value: &DynValue,
+    name: &str,
+    rows: usize,
+    labels: &mut Option<Vec<String>>,
+) -> Result<Array2<f32>, EngineError> {
+    let run_err = |e: ort::Error| EngineError::Run(format!("reading ZipMap output '{name}': {e}"));
+    let maps = value
+        .view()
+        .downcast::<DynSequenceValueType>()
+        .and_then(|sequence| sequence.try_extract_sequence::<DynMapValueType>())
+        .map_err(run_err)?;
+    if maps.len() < rows {
+        return Err(EngineError::Run(format!("ZipMap output '{name}' has {} maps for {rows} rows", maps.len())));
+    }
+    let mut scores: Vec<f32> = Vec::new();
+    for (row, map) in maps.iter().take(rows).enumerate() {
+        let entries = match map.dtype() {
+            ValueType::Map { key: TensorElementType::String, .. } => sorted_entries::<String>(map),
+            _ => sorted_entries::<i64>(map),
+        }
+        .map_err(run_err)?;
+        let expected = labels.get_or_insert_with(|| entries.iter().map(|(label, _)| label.clone()).collect());
+        if entries.len() != expected.len() || entries.iter().zip(expected.iter()).any(|((label, _), e)| label != e) {
+            let found: Vec<&str> = entries.iter().map(|(label, _)| label.as_str()).collect();
+            return Err(EngineError::ZipMapClasses {
+                name: name.into(),
+                row,
+                expected: format!("[{}]", expected.join(", ")),
+                found: format!("[{}]", found.join(", ")),
+            });
+        }
+        scores.extend(entries.iter().map(|&(_, score)| score));
+    }
+    let classes = labels.as_ref().map_or(0, Vec::len);
+    Array2::from_shape_vec((rows, classes), scores).map_err(|e| EngineError::Run(e.to_string()))
+}
+
+/// One ZipMap row's (label, score) pairs, in ascending label order (numeric for int64 labels).
+fn sorted_entries<K>(map: &ort::value::DynMap) -> Result<Vec<(String, f32)>, ort::Error>
+where
+    K: ort::value::IntoTensorElementType + Clone + std::hash::Hash + Ord + ToString,
+{
+    let mut entries = map.try_extract_key_values::<K, f32>()?;
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries.into_iter().map(|(label, score)| (label.to_string(), score)).collect())
 }
 
 /// Input bytes per `Session::run` that [`auto_batch_size`] aims for: large enough that the
@@ -662,7 +778,15 @@ fn cuda_failure_detail(runtime: &Runtime, error: &ort::Error) -> String {
     }
 }
 
-fn classifier_output(path: &Path, signature: &Signature, wanted: Option<&str>) -> Result<usize, EngineError> {
+/// Index of the classifier output: the one named `wanted`, else the first float32 `[N, C]`
+/// tensor, else the first ZipMap. `layouts[i]` is how output `i` holds scores, if it can. A
+/// scikit-learn export's int64 `label` output never qualifies, so its probabilities are chosen.
+fn classifier_output(
+    path: &Path,
+    signature: &Signature,
+    layouts: &[Option<ScoreLayout>],
+    wanted: Option<&str>,
+) -> Result<usize, EngineError> {
     let names = || {
         signature
             .outputs
@@ -671,14 +795,13 @@ fn classifier_output(path: &Path, signature: &Signature, wanted: Option<&str>) -
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let is_classifier = |o: &TensorSpec| o.element_type == "float32" && o.shape.len() == 2;
     match wanted {
         Some(name) => {
             let index = signature.outputs.iter().position(|o| o.name == name).ok_or_else(|| {
                 EngineError::UnknownOutput { path: path.to_path_buf(), name: name.into(), outputs: names() }
             })?;
             let output = &signature.outputs[index];
-            if !is_classifier(output) {
+            if layouts[index].is_none() {
                 return Err(EngineError::BadClassifierOutput {
                     path: path.to_path_buf(),
                     name: name.into(),
@@ -688,10 +811,9 @@ fn classifier_output(path: &Path, signature: &Signature, wanted: Option<&str>) -
             }
             Ok(index)
         }
-        None => signature
-            .outputs
+        None => [ScoreLayout::Tensor, ScoreLayout::ZipMap]
             .iter()
-            .position(is_classifier)
+            .find_map(|wanted| layouts.iter().position(|layout| layout.as_ref() == Some(wanted)))
             .ok_or_else(|| EngineError::NoClassifierOutput { path: path.to_path_buf(), outputs: names() }),
     }
 }

@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::data::DataError;
 
 pub mod image;
+pub mod tabular;
 pub mod text;
 
 pub use crate::runner::{CleanData, ScanInputs};
