@@ -26,7 +26,7 @@ use crate::model::{self, ModelFacts};
 use crate::onnxruntime::Runtime;
 
 /// Whether the classifier output holds probabilities or logits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScoreKind {
     Probabilities,
@@ -84,7 +84,7 @@ impl std::str::FromStr for ExecutionProvider {
 }
 
 /// How cuDNN chooses a convolution algorithm for each new input shape (CUDA only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConvAlgorithmSearch {
     /// Benchmark every algorithm on the first call of each shape: fastest kernels, slow start.
@@ -107,7 +107,7 @@ impl ConvAlgorithmSearch {
 }
 
 /// ONNX Runtime graph optimisation level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OptimizationLevel {
     Disable,

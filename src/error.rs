@@ -40,7 +40,7 @@ impl Outcome {
 /// What an inconclusive scan exits with (`--inconclusive`). Exit 4 by default, so that a CI step
 /// fails rather than passing on data that could not have caught anything; a pipeline that
 /// prefers otherwise says so, and the report records the choice.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum InconclusiveAs {
     /// Exit 4.

@@ -233,7 +233,7 @@ fn report_target(bytes: &[u8]) {
     // a hostile report.json (odd numbers, mismatched matrix sizes, bad base64 images) must
     // render or be refused, never panic.
     let Ok(report) = serde_json::from_slice::<probity::report::Report>(bytes) else { return };
-    for format in <probity::report::Format as clap::ValueEnum>::value_variants() {
+    for format in &probity::report::Format::ALL {
         let _ = format.render(&report);
     }
 }

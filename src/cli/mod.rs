@@ -11,13 +11,15 @@ mod options;
 mod progress;
 mod report;
 mod scan;
+mod values;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::engine::{ConvAlgorithmSearch, EngineOptions, ExecutionProvider, OptimizationLevel};
+use crate::engine::{EngineOptions, ExecutionProvider};
 use crate::error::{Failure, Outcome};
+use values::{ConvAlgorithmSearchArg, OptimizationLevelArg};
 
 /// Behavioural backdoor testing for ONNX classifiers.
 #[derive(Debug, Parser)]
@@ -66,8 +68,8 @@ pub struct EngineArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
     /// Graph optimisation level.
-    #[arg(long, value_enum, default_value_t = OptimizationLevel::All)]
-    pub graph_optimization: OptimizationLevel,
+    #[arg(long, value_enum, default_value_t = OptimizationLevelArg::All)]
+    pub graph_optimization: OptimizationLevelArg,
     /// Samples per inference call (default: chosen from the input size, 64 to 1024).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: Option<u32>,
@@ -75,8 +77,8 @@ pub struct EngineArgs {
     #[arg(long, value_name = "NAME")]
     pub output: Option<String>,
     /// How cuDNN picks convolution algorithms on CUDA (exhaustive benchmarks each new shape).
-    #[arg(long, value_enum, default_value_t = ConvAlgorithmSearch::Heuristic, value_name = "HOW")]
-    pub cudnn_conv_algo_search: ConvAlgorithmSearch,
+    #[arg(long, value_enum, default_value_t = ConvAlgorithmSearchArg::Heuristic, value_name = "HOW")]
+    pub cudnn_conv_algo_search: ConvAlgorithmSearchArg,
 }
 
 impl EngineArgs {
@@ -85,10 +87,10 @@ impl EngineArgs {
             execution_provider: self.ep,
             fallback_to_cpu: self.ep_fallback.is_some(),
             threads: self.threads.map(usize::from),
-            optimization: self.graph_optimization,
+            optimization: self.graph_optimization.into(),
             batch_size: self.batch_size.map(|b| b as usize),
             output: self.output.clone(),
-            conv_algorithm_search: self.cudnn_conv_algo_search,
+            conv_algorithm_search: self.cudnn_conv_algo_search.into(),
         }
     }
 }

@@ -10,16 +10,16 @@ use crate::app::calibrate::CalibrateOptions;
 use crate::app::scan::ScanOptions;
 use crate::app::setup::{DataOptions, ProbeOptions, Setup};
 use crate::battery::spec::Layout;
-use crate::modality::image::ImageFolderOptions;
+use crate::modality::image::{ChannelOrder, ImageFolderOptions};
 
 impl DataArgs {
     pub fn options(&self) -> DataOptions {
         let image_folder = self.image_size.map(|(width, height)| {
-            let channels = self.channel_order.channels();
+            let channels = ChannelOrder::from(self.channel_order).channels();
             ImageFolderOptions {
                 width,
                 height,
-                channels: self.channel_order,
+                channels: self.channel_order.into(),
                 mean: if self.mean.is_empty() { vec![0.0; channels] } else { self.mean.clone() },
                 std: if self.std.is_empty() { vec![1.0; channels] } else { self.std.clone() },
                 layout: match self.layout {
@@ -37,7 +37,7 @@ impl ProbeArgs {
         ProbeOptions {
             batteries: self.batteries.clone(),
             seed: self.seed,
-            scores: self.scores,
+            scores: self.scores.map(Into::into),
             search_budget: self.search_budget,
             time_budget: self.time_budget,
         }
@@ -58,12 +58,12 @@ pub fn scan(cli: &Cli, args: &ScanArgs) -> ScanOptions {
         allow_baseline_mismatch: args.allow_baseline_mismatch,
         baseline_tolerance: args.baseline_tolerance,
         thresholds: args.thresholds.clone(),
-        correction: args.correction,
+        correction: args.correction.into(),
         min_clean_accuracy: args.min_clean_accuracy,
-        inconclusive: args.inconclusive,
+        inconclusive: args.inconclusive.into(),
         out: args.out.clone(),
         force: args.force,
-        formats: args.format.clone(),
+        formats: super::values::formats(&args.format),
         progress: super::progress::handle(cli.quiet),
     }
 }

@@ -11,6 +11,7 @@ use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 
 use super::print_stdout;
+use super::values::{self, FormatArg};
 use crate::error::{Failure, Outcome};
 use crate::report::{self, Format, Report};
 
@@ -35,7 +36,7 @@ pub struct RenderArgs {
     pub report: PathBuf,
     /// Formats to write, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', required = true)]
-    pub format: Vec<Format>,
+    pub format: Vec<FormatArg>,
     /// Folder to write into (default: the report's folder); files of the same names in it are
     /// replaced.
     #[arg(long, value_name = "DIR", conflicts_with = "stdout")]
@@ -92,7 +93,7 @@ fn render(args: &RenderArgs) -> Result<Outcome, Failure> {
         let [format] = args.format.as_slice() else {
             return Err(Failure::invalid(anyhow!("--stdout prints one format; pass exactly one to --format")));
         };
-        let bytes = format.render(&report);
+        let bytes = Format::from(*format).render(&report);
         print_stdout(&String::from_utf8_lossy(&bytes));
         return Ok(Outcome::Pass);
     }
@@ -101,7 +102,7 @@ fn render(args: &RenderArgs) -> Result<Outcome, Failure> {
         None => args.report.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf(),
     };
     crate::output::check_folder(&out).map_err(Failure::invalid)?;
-    let written = report::write(&out, &report, &args.format)
+    let written = report::write(&out, &report, &values::formats(&args.format))
         .with_context(|| format!("writing into {}", out.display()))
         .map_err(Failure::runtime)?;
     let lines: String = written.iter().map(|p| format!("wrote {}\n", p.display())).collect();

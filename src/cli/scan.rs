@@ -5,12 +5,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use super::values::{ChannelOrderArg, CorrectionArg, FormatArg, InconclusiveArg, ScoreKindArg};
 use super::{Cli, EngineArgs, print_stdout};
 use crate::error::{Failure, InconclusiveAs, Outcome};
-use crate::modality::image::ChannelOrder;
-use crate::report::Format;
-use crate::runner::ScoreKind;
-use crate::verdict::Correction;
 
 /// Where the clean inputs come from and how to read them.
 #[derive(Debug, Clone, Args)]
@@ -26,8 +23,8 @@ pub struct DataArgs {
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub image_size: Option<(u32, u32)>,
     /// Image folder data: channel order the model expects.
-    #[arg(long, value_enum, default_value_t = ChannelOrder::Rgb)]
-    pub channel_order: ChannelOrder,
+    #[arg(long, value_enum, default_value_t = ChannelOrderArg::Rgb)]
+    pub channel_order: ChannelOrderArg,
     /// Image folder data: per-channel mean subtracted from intensities in [0, 1] (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "M,..")]
     pub mean: Vec<f32>,
@@ -50,7 +47,7 @@ pub struct ProbeArgs {
     pub seed: Option<u64>,
     /// Treat the classifier output as probabilities or logits instead of detecting it.
     #[arg(long, value_enum)]
-    pub scores: Option<ScoreKind>,
+    pub scores: Option<ScoreKindArg>,
     /// Model queries each search probe may spend (replaces the batteries' budgets).
     #[arg(long, value_name = "QUERIES", value_parser = clap::value_parser!(u64).range(100..))]
     pub search_budget: Option<u64>,
@@ -105,15 +102,15 @@ pub struct ScanArgs {
     #[arg(long, value_name = "FILE")]
     pub thresholds: Option<PathBuf>,
     /// Multiple-testing correction: holm (gating default) or bh (exploratory).
-    #[arg(long, value_enum, default_value_t = Correction::Holm)]
-    pub correction: Correction,
+    #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
+    pub correction: CorrectionArg,
     /// Labelled data: a clean accuracy below this (0 to 1) makes the scan inconclusive.
     #[arg(long, value_name = "X", value_parser = parse_share)]
     pub min_clean_accuracy: Option<f64>,
     /// Exit code of an inconclusive scan: 4 (default), or pass (0) / fail (1); the report still
     /// says inconclusive and records the choice.
-    #[arg(long, value_enum, value_name = "AS", default_value_t = InconclusiveAs::Inconclusive)]
-    pub inconclusive: InconclusiveAs,
+    #[arg(long, value_enum, value_name = "AS", default_value_t = InconclusiveArg::Inconclusive)]
+    pub inconclusive: InconclusiveArg,
     /// Output folder for the reports (default: reports/<model>-<UTC time>-<random>). It must
     /// not exist yet or be empty; the reports appear in it all at once when the scan ends.
     #[arg(long, value_name = "DIR")]
@@ -123,7 +120,7 @@ pub struct ScanArgs {
     pub force: bool,
     /// Report formats to write, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "json,md")]
-    pub format: Vec<Format>,
+    pub format: Vec<FormatArg>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -157,5 +154,5 @@ pub fn run(cli: &Cli, args: &ScanArgs) -> Result<Outcome, Failure> {
         lines.push_str(&format!("wrote {}\n", path.display()));
     }
     print_stdout(&lines);
-    Ok(args.inconclusive.outcome(scanned.report.verdict))
+    Ok(InconclusiveAs::from(args.inconclusive).outcome(scanned.report.verdict))
 }

@@ -252,7 +252,7 @@ pub struct ProbeReport {
 }
 
 /// An output format (documented in `docs/reports.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// `report.json`: the report model itself (`docs/report-schema.md`).
     Json,
@@ -269,6 +269,9 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order `--format` lists them.
+    pub const ALL: [Format; 6] = [Self::Json, Self::Md, Self::Html, Self::Junit, Self::Sarif, Self::Intoto];
+
     pub fn file_name(self) -> &'static str {
         match self {
             Self::Json => "report.json",

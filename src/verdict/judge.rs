@@ -10,7 +10,7 @@ use crate::battery::spec::{Category, Thresholds};
 use crate::stats;
 
 /// Multiple-testing correction over the gating tests of a scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Correction {
     /// Holm's step-down: controls the family-wise error rate (the gating default).
