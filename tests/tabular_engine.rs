@@ -221,7 +221,6 @@ fn the_sweep_finds_the_committed_magic_value() {
 }
 
 #[test]
-#[ignore = "issue #15 work in progress: the pair stage does not yet report credit-pair-rf's two-feature trigger"]
 fn the_sweep_finds_the_committed_pair_and_multiclass_backdoors() {
     let pair = sweep("credit-pair-rf.onnx", "credit-test.csv");
     assert!(pair.pairs_found >= 1, "{:#?}", pair.ranked);
@@ -235,7 +234,6 @@ fn the_sweep_finds_the_committed_pair_and_multiclass_backdoors() {
 }
 
 #[test]
-#[ignore = "issue #15 work in progress: the combination test still reports pairs in clean tree models"]
 fn no_pair_lock_is_reported_in_clean_tree_models() {
     for (model, data) in [("credit-clean-gb.onnx", "credit-test.csv"), ("segment-clean-gb.onnx", "segment-test.csv")] {
         let s = sweep(model, data);

@@ -12,29 +12,41 @@
 //!   magic-looking numbers ([`MAGIC`]: 0, ±1, ±99, ±999, …). Backdoors in tabular models are
 //!   typically out-of-range values, which tree ensembles isolate with one split; a tree's
 //!   threshold lies between the data and the trigger value, so any value beyond it triggers.
-//! - **Successive halving** (Jamieson & Talwalkar, 2016): every single-feature candidate is
-//!   judged on the first `n0` rows, the better half (never fewer than [`KEEP_MIN`]) on twice as
-//!   many, and so on until a rung uses every row; `n0` is the largest that fits the budget.
-//!   Candidates are ranked by the Clopper–Pearson lower bound (one-sided 90%) of their best
-//!   class's flip-into rate, which puts rates from different sample sizes on one scale.
-//! - **Pairs**: the [`Settings::pair_features`] features whose best single candidate ranks
-//!   highest are paired; each feature of a pair takes its best single value and the values
-//!   [`PAIR_BEYOND`] spreads beyond its range on either side (a trigger whose features do
-//!   nothing alone gives its values no single-feature signal, so rare values are tried as
-//!   such). Pairs go through their own halving.
-//! - **Control per feature**: each row's feature is replaced by the same feature of another
-//!   clean row (drawn per row from the `Control` stream), as permutation importance does. A
-//!   candidate's flip-into count is compared with its features' control by a one-sided Fisher
-//!   exact test: does this value move more rows than the feature's ordinary values do?
-//! - **Robust outlier score** across candidates: each candidate's rate against the median of
-//!   the first rung's rates, in units of 1.4826 · MAD (a consistent estimate of the standard
-//!   deviation for normal data; Rousseeuw & Croux, 1993), the MAD floored at one row's worth.
-//! - **Combination triggers**: a pair is reported only when both of its single edits are inert
-//!   (not significantly above their feature's control, one-sided Fisher at [`SYNERGY_ALPHA`],
-//!   and moving at most [`INERT_SHARE`] of the rows the pair moves) and the pair moves significantly more rows than the two would independently
-//!   (`1 − (1 − r_a)(1 − r_b)`, one-sided binomial test at the same level). Two strong natural
-//!   features together always move more than either alone; those pairs are explained by their
-//!   features and are not ranked.
+//! - **Ordinary values** per feature, measured first on every row: its control (each row's
+//!   feature replaced by the same feature of another clean row, drawn per row from the
+//!   `Control` stream, as permutation importance does) and its quantiles. The most either moves
+//!   into class `k` is what the feature does naturally; the quantiles are the reference, not
+//!   candidates.
+//! - **Successive halving** (Jamieson & Talwalkar, 2016): every other single-feature candidate
+//!   is judged on the first `n0` rows, the better half (never fewer than [`KEEP_MIN`]) on twice
+//!   as many, and so on until a rung uses every row; `n0` is the largest that fits the budget.
+//!   Candidates are ranked by the Clopper–Pearson lower bound (one-sided 90%) of their
+//!   flip-into rate minus their feature's ordinary rate.
+//! - **Effect and anomaly index.** A single edit's *effect* toward `k` is its flip-into rate
+//!   minus its feature's ordinary rate: a feature the model relies on moves many rows when set
+//!   to an extreme, but so do its own extremes in the data (tree ensembles saturate beyond the
+//!   range), so its effect is small; a trigger moves rows that no ordinary value of its feature
+//!   moves. The effect is scored against every candidate's first-rung effect toward `k` as a
+//!   signed anomaly index (median and 1.4826 · MAD, as [`crate::stats::anomaly_indices`];
+//!   Rousseeuw & Croux, 1993), the scale floored at [`SCALE_FLOOR`] of the rows so that a
+//!   population of inert candidates does not turn a few rows into an outlier. A candidate
+//!   stands out from [`ANOMALY_THRESHOLD`].
+//! - **Pairs**: a lock's parts move few rows alone, so pairs are chosen by a weaker score, the
+//!   flip-into rate beyond the feature's control: the [`Settings::pair_features`] features
+//!   whose single edits score highest are paired, each with its most extreme values either
+//!   side and, on each side beyond the data, its best-scoring value (ties to the one nearest
+//!   the data). Pairs go through their own halving. A pair's effect is its *interaction*:
+//!   its rate minus the more of two references, both measured on every row: its *twin* (both
+//!   values clamped into their feature's range, the pair at the edge of the data) and its two
+//!   single edits added up. Natural features interact too (two extremes of a confident tree
+//!   ensemble move most rows, each alone a tenth), but trees saturate beyond the data, so
+//!   the twin moves as many; a lock's twin moves none, and its parts little. The interaction
+//!   is scored against the first rung's pairs like the singles' effects.
+//!
+//! Linear models extrapolate: a value hundreds of spreads beyond the data moves rows that its
+//! extremes in the data do not (the clean logistic regression fixture sends a quarter of its
+//! rows to class 0 with `f11 = 999`), so such a candidate can stand out in a clean linear
+//! model; the confirmation on held-out rows, against clean reference models, decides.
 //!
 //! Memory is bounded: (candidate, row) pairs are materialised one oracle batch
 //! ([`ORACLE_BATCH`] rows) at a time. Given the same seed, key, rows and oracle the sweep is
@@ -50,7 +62,7 @@ use ndarray::ArrayView2;
 use super::data::FeatureStats;
 use super::transforms::SetFeatures;
 use crate::engine::EngineError;
-use crate::stats::{binomial_test_greater, clopper_pearson, fisher_exact_greater, mad, median};
+use crate::stats::{clopper_pearson, fisher_exact_greater, mad, median};
 use crate::transform::{Stream, sample_rng};
 
 /// Quantile levels the candidate values include (compute [`FeatureStats`] with these).
@@ -59,8 +71,6 @@ pub const QUANTILE_LEVELS: [f64; 9] = [0.0, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0
 pub const BEYOND: [f64; 4] = [1.0, 3.0, 10.0, 100.0];
 /// Magic-looking values people and pipelines use as sentinels.
 pub const MAGIC: [f32; 11] = [0.0, 1.0, -1.0, 99.0, -99.0, 999.0, -999.0, 9999.0, -9999.0, 99999.0, -99999.0];
-/// Spreads beyond the range on either side tried for each feature of a pair.
-pub const PAIR_BEYOND: [f64; 2] = [3.0, 10.0];
 /// Survivors per rung: one in `ETA`, and `ETA` times the rows.
 const ETA: usize = 2;
 /// Fewest rows a candidate is judged on at the first rung.
@@ -71,19 +81,18 @@ pub const KEEP_MIN: usize = 16;
 const RANKED: usize = 20;
 /// Rows per oracle call.
 pub const ORACLE_BATCH: usize = 4096;
-/// Two-sided alpha of the ranking lower bound (one-sided 90%).
+/// Two-sided alpha of the halving's ranking lower bound (one-sided 90%).
 const RANKING_ALPHA: f64 = 0.2;
 /// The scale that makes the MAD a consistent estimator of a normal standard deviation.
 const MAD_SCALE: f64 = 1.4826;
-/// Significance level of the combination-trigger tests (inert features, synergistic pair).
-pub const SYNERGY_ALPHA: f64 = 1e-3;
-/// Most rows a single edit of a combination trigger may move, as a share of what the pair
-/// moves. A feature's control (its values resampled from other rows) moves many rows when the
-/// feature matters, so "not above its control" alone would let two strong natural features
-/// pass as a lock: together they move far more than the independent-effects formula predicts
-/// once their contributions add up (a soft additive model moves about 45% of rows with either
-/// extreme alone and 98% with both).
-pub const INERT_SHARE: f64 = 0.25;
+/// Smallest scale of the anomaly index, as a share of the rows: when most candidates do
+/// nothing their MAD is a row or two, and the index would make a few rows' worth of natural
+/// sensitivity look like an outlier. With [`ANOMALY_THRESHOLD`], a candidate must move at least
+/// 30% of the rows beyond what the typical candidate moves.
+pub const SCALE_FLOOR: f64 = 0.05;
+/// Anomaly index from which a candidate stands out (as a robust z-score, far above the
+/// Neural Cleanse index of 2: the population is hundreds of candidates, not ten labels).
+pub const ANOMALY_THRESHOLD: f64 = 6.0;
 
 /// Predicted classes for feature rows: the model, as the sweep sees it.
 pub trait RowOracle {
@@ -139,8 +148,16 @@ pub struct FeatureCandidate {
     pub control_rate: f64,
     /// One-sided Fisher exact p-value against the control (uncorrected: for ranking).
     pub p_value: f64,
-    /// Robust z-score against the first rung's single-candidate rates for the same class.
+    /// Anomaly index of the effect: how far it lies above the first rung's candidates toward
+    /// the same class (singles against singles, pairs against pairs), in robust standard
+    /// deviations ([`Outlier`]). It stands out from [`ANOMALY_THRESHOLD`].
     pub robust_z: f64,
+    /// What the candidate's rate is measured against: for one feature, the most its ordinary
+    /// values move (its control and its quantiles); for a pair, the more of its twin (both
+    /// values clamped into the data's range) and its two single edits added up.
+    pub reference_rate: f64,
+    /// `flip_into_rate − reference_rate`.
+    pub effect: f64,
 }
 
 impl FeatureCandidate {
@@ -148,6 +165,11 @@ impl FeatureCandidate {
     pub fn description(&self) -> String {
         let parts: Vec<String> = self.set.iter().map(|s| format!("{} = {}", s.name, s.value)).collect();
         parts.join(", ")
+    }
+
+    /// Whether the anomaly index reaches [`ANOMALY_THRESHOLD`].
+    pub fn stands_out(&self) -> bool {
+        self.robust_z >= ANOMALY_THRESHOLD
     }
 }
 
@@ -163,14 +185,17 @@ pub struct Sweep {
     pub rungs: usize,
     pub final_samples: usize,
     pub pairs_tried: usize,
-    /// Pairs that passed the combination-trigger tests.
+    /// Final pairs that stand out.
     pub pairs_found: usize,
-    /// Best candidates first (by the ranking lower bound).
+    /// Best candidates first, by anomaly index (each toward its best class).
     pub ranked: Vec<FeatureCandidate>,
-    /// The best candidate for each class, if any moved rows into it.
+    /// The best candidate toward each class, if any moved rows into it.
     pub per_class: Vec<Option<FeatureCandidate>>,
+    /// The best candidate: a scan confirms it on held-out rows.
     pub chosen: FeatureCandidate,
     pub queries: u64,
+    /// [`ANOMALY_THRESHOLD`], for readers of the serialised sweep.
+    pub threshold: f64,
 }
 
 /// The values tried for one feature, ascending, without duplicates or non-finite values.
@@ -194,25 +219,28 @@ fn tidy(mut values: Vec<f32>) -> Vec<f32> {
     values
 }
 
-/// Flip-into counts of one candidate over the first `m` rows: `moved[k]`.
+/// Flip-into counts of one candidate over the first `rows` rows: `moved[k]`.
 #[derive(Debug, Clone, PartialEq)]
 struct Counts {
     moved: Vec<u64>,
+    rows: usize,
 }
 
 /// Sweeps single features and pairs; `None` when there are no rows, no features or no budget.
-/// Queries stay within `settings.budget`, except that the final controls of the single
-/// features (one pass over the rows each) run even when the budget left nothing for pairs.
+/// Queries stay within `settings.budget`, except that the reference pass (each feature's
+/// control and quantiles, over every row) and the final checks of the pairs run in full.
 pub fn sweep(
     oracle: &mut dyn RowOracle,
     input: &SweepInput<'_>,
     settings: &Settings,
 ) -> Result<Option<Sweep>, EngineError> {
     let (n, f) = input.rows.dim();
-    if n == 0 || f == 0 || input.classes == 0 {
+    let classes = input.classes;
+    if n == 0 || f == 0 || classes == 0 {
         return Ok(None);
     }
     let eligible = |k: usize, m: usize| input.clean[..m].iter().filter(|&&c| c != k).count() as u64;
+    let rate = |c: &Counts, k: usize| c.moved[k] as f64 / eligible(k, c.rows).max(1) as f64;
     // Per row: the other row its control draws every feature from.
     let donors: Vec<usize> = (0..n)
         .map(|i| {
@@ -229,13 +257,34 @@ pub fn sweep(
         .collect();
     let mut ev = Evaluator { oracle, input, queries: 0, row: vec![0.0; f] };
 
-    // Singles.
+    // Reference: what each feature's ordinary values do, over every row.
+    let feature_sets: Vec<Vec<usize>> = (0..f).map(|j| vec![j]).collect();
+    let controls = ev.controls(&feature_sets, &donors)?;
+    let ordinary_values: Vec<Vec<f32>> = (0..f).map(|j| quantile_values(&input.stats[j])).collect();
+    let quantiles: Vec<SetFeatures> =
+        (0..f).flat_map(|j| ordinary_values[j].iter().map(move |&v| SetFeatures::one(j, v))).collect();
+    let quantile_counts = ev.evaluate(&quantiles, n)?;
+    let control_rate: Vec<Vec<f64>> = controls.iter().map(|c| (0..classes).map(|k| rate(c, k)).collect()).collect();
+    let mut ordinary = control_rate.clone();
+    for (set, c) in quantiles.iter().zip(&quantile_counts) {
+        let j = set.assignments[0].0;
+        for (k, o) in ordinary[j].iter_mut().enumerate() {
+            *o = o.max(rate(c, k));
+        }
+    }
+
+    // Singles: every candidate value that is not one of the feature's quantiles.
     let space: Vec<SetFeatures> = (0..f)
-        .flat_map(|j| candidate_values(&input.stats[j]).into_iter().map(move |v| SetFeatures::one(j, v)))
+        .flat_map(|j| {
+            let ordinary = &ordinary_values[j];
+            candidate_values(&input.stats[j])
+                .into_iter()
+                .filter(move |v| !ordinary.contains(v))
+                .map(move |v| SetFeatures::one(j, v))
+        })
         .collect();
-    let pair_count = settings.pair_features.min(f) * settings.pair_features.min(f).saturating_sub(1) / 2;
-    // Half the budget for singles, the rest for pairs and controls.
-    let (n0, swept) = schedule(space.len(), n, settings.budget / 2);
+    // Half of what the reference left for singles, the rest for pairs.
+    let (n0, swept) = schedule(space.len(), n, settings.budget.saturating_sub(ev.queries) / 2);
     let mut singles = space.clone();
     if swept < space.len() {
         let mut rng = sample_rng(input.seed, input.key, u64::MAX, Stream::Probe);
@@ -245,44 +294,50 @@ pub fn sweep(
     if singles.is_empty() {
         return Ok(None);
     }
+    let single_effect = |set: &SetFeatures, c: &Counts, k: usize| rate(c, k) - ordinary[set.assignments[0].0][k];
     let first = ev.evaluate(&singles, n0)?;
-    let population: Vec<Vec<f64>> = (0..input.classes)
-        .map(|k| {
-            let e = eligible(k, n0).max(1) as f64;
-            first.iter().map(|c| c.moved[k] as f64 / e).collect()
-        })
-        .collect();
-    let outlier = Outlier::new(&population, |k| eligible(k, n0));
-    let (alive, counts, rungs) = halve(&mut ev, &singles, first, n0, &eligible)?;
-    let mut finals: Vec<(SetFeatures, Counts)> =
-        alive.iter().map(|&a| (singles[a].clone(), counts[a].clone())).collect();
+    let single_outlier = Outlier::new(
+        &(0..classes)
+            .map(|k| singles.iter().zip(&first).map(|(s, c)| single_effect(s, c, k)).collect::<Vec<f64>>())
+            .collect::<Vec<_>>(),
+    );
+    let (alive, counts, rungs) = halve(&mut ev, &singles, first, &|a, c| {
+        let j = singles[a].assignments[0].0;
+        (0..classes).map(|k| lower_bound(c.moved[k], eligible(k, c.rows)) - ordinary[j][k]).fold(f64::MIN, f64::max)
+    })?;
 
-    // Pairs of the features whose best single candidate ranks highest.
+    // Pairs, among the features and values whose single edits move some rows beyond their
+    // feature's control: a weak score, since a lock's parts each move few rows.
+    let weak = |a: usize| {
+        let j = singles[a].assignments[0].0;
+        (0..classes).map(|k| rate(&counts[a], k) - control_rate[j][k]).fold(f64::MIN, f64::max)
+    };
     let mut feature_score = vec![f64::NEG_INFINITY; f];
-    let mut feature_best: Vec<Option<f32>> = vec![None; f];
-    for (set, c) in &finals {
-        let (j, v) = set.assignments[0];
-        let score = best(c, |k| eligible(k, n)).1;
-        if score > feature_score[j] {
-            feature_score[j] = score;
-            feature_best[j] = Some(v);
-        }
+    for (a, single) in singles.iter().enumerate() {
+        let j = single.assignments[0].0;
+        feature_score[j] = feature_score[j].max(weak(a));
     }
     let mut order: Vec<usize> = (0..f).collect();
     order.sort_by(|&a, &b| feature_score[b].total_cmp(&feature_score[a]).then(a.cmp(&b)));
     let paired: Vec<usize> = order.into_iter().take(settings.pair_features.min(f)).collect();
+    // Per feature: its most extreme values either side, and on each side beyond the data the
+    // value with the best weak score (ties to the one nearest the data).
     let pair_values = |j: usize| {
         let s = &input.stats[j];
-        let mut values: Vec<f32> = feature_best[j].into_iter().collect();
+        let all = candidate_values(s);
+        let mut values: Vec<f32> = all.first().into_iter().chain(all.last()).copied().collect();
         if s.present > 0 {
-            for k in PAIR_BEYOND {
-                values.push((f64::from(s.min) - k * s.spread()) as f32);
-                values.push((f64::from(s.max) + k * s.spread()) as f32);
+            for (side, edge) in [(-1.0, f64::from(s.min)), (1.0, f64::from(s.max))] {
+                // How far beyond the data's edge on this side; positive beyond it.
+                let distance = |a: usize| side * (f64::from(singles[a].assignments[0].1) - edge);
+                let best = (0..singles.len())
+                    .filter(|&a| singles[a].assignments[0].0 == j && distance(a) > 0.0)
+                    .max_by(|&x, &y| weak(x).total_cmp(&weak(y)).then(distance(y).total_cmp(&distance(x))));
+                values.extend(best.map(|a| singles[a].assignments[0].1));
             }
         }
         tidy(values)
     };
-    let pair_singles: usize = paired.iter().map(|&j| pair_values(j).len()).sum();
     let mut pairs = Vec::new();
     for (x, &a) in paired.iter().enumerate() {
         for &b in &paired[x + 1..] {
@@ -294,9 +349,51 @@ pub fn sweep(
             }
         }
     }
-    // Kept back for the final checks on all rows: a control per feature and per pair of
-    // features, and the single edits that make up the pairs.
-    let reserve = ((f + pair_count + pair_singles) * n) as u64;
+    // What each single edit does, as far as the sweep has measured it (0 if never swept).
+    let single_rate = |j: usize, v: f32, k: usize| {
+        let single = SetFeatures::one(j, v);
+        (0..singles.len()).find(|&a| singles[a] == single).map_or(0.0, |a| rate(&counts[a], k))
+    };
+    // Kept back for the final checks on all rows: a control per pair of features and the
+    // single edits that make up the pairs.
+    let pair_count = paired.len() * paired.len().saturating_sub(1) / 2;
+    let pair_singles: usize = paired.iter().map(|&j| pair_values(j).len()).sum();
+    let reserve = ((pair_count + pair_singles) * n) as u64;
+    // Each pair's twin at the edge of the data: both values clamped into their feature's range.
+    // Tree ensembles saturate beyond the data, so two natural features set beyond it move about
+    // as many rows as their twin does; a lock's twin moves none.
+    let twin = |set: &SetFeatures| {
+        let clamp = |(j, v): (usize, f32)| {
+            let s = &input.stats[j];
+            (j, if s.present > 0 { v.clamp(s.min, s.max) } else { v })
+        };
+        SetFeatures::pair(clamp(set.assignments[0]), clamp(set.assignments[1]))
+    };
+    let mut twins: Vec<SetFeatures> = Vec::new();
+    for p in &pairs {
+        let t = twin(p);
+        if !twins.contains(&t) {
+            twins.push(t);
+        }
+    }
+    if ev.queries + ((twins.len() * n) as u64) + reserve > settings.budget {
+        // No room for the pairs' references: no pairs.
+        pairs.clear();
+        twins.clear();
+    }
+    let twin_counts = ev.evaluate(&twins, n)?;
+    let twin_rate = |set: &SetFeatures, k: usize| {
+        let t = twin(set);
+        rate(&twin_counts[twins.iter().position(|x| *x == t).expect("every pair has its twin")], k)
+    };
+    // A pair's reference: its twin, or its two single edits added up, whichever moves more.
+    let pair_reference = |set: &SetFeatures, k: usize, part: &dyn Fn(usize, f32, usize) -> f64| {
+        let [(a, va), (b, vb)] = [set.assignments[0], set.assignments[1]];
+        twin_rate(set, k).max(part(a, va, k) + part(b, vb, k))
+    };
+    let interaction = |set: &SetFeatures, c: &Counts, k: usize, part: &dyn Fn(usize, f32, usize) -> f64| {
+        rate(c, k) - pair_reference(set, k, part)
+    };
     let left = settings.budget.saturating_sub(ev.queries + reserve);
     let (p0, pair_swept) = schedule(pairs.len(), n, left);
     if pair_swept < pairs.len() {
@@ -305,121 +402,107 @@ pub fn sweep(
         pairs.truncate(pair_swept);
     }
     let pairs_tried = pairs.len();
-    let mut pair_finals = Vec::new();
+    let mut pair_outlier = Outlier::new(&vec![Vec::new(); classes]);
+    let mut pair_finals: Vec<(SetFeatures, Counts)> = Vec::new();
     if !pairs.is_empty() {
         let first_pairs = ev.evaluate(&pairs, p0)?;
-        let (alive, counts, _) = halve(&mut ev, &pairs, first_pairs, p0, &eligible)?;
+        pair_outlier = Outlier::new(
+            &(0..classes)
+                .map(|k| pairs.iter().zip(&first_pairs).map(|(s, c)| interaction(s, c, k, &single_rate)).collect())
+                .collect::<Vec<Vec<f64>>>(),
+        );
+        let (alive, counts, _) = halve(&mut ev, &pairs, first_pairs, &|a, c| {
+            (0..classes)
+                .map(|k| lower_bound(c.moved[k], eligible(k, c.rows)) - pair_reference(&pairs[a], k, &single_rate))
+                .fold(f64::MIN, f64::max)
+        })?;
         pair_finals = alive.iter().map(|&a| (pairs[a].clone(), counts[a].clone())).collect();
     }
 
-    // Controls for the features of the final candidates, and the singles inside final pairs.
-    let mut control_sets: Vec<Vec<usize>> = Vec::new();
-    for (set, _) in finals.iter().chain(&pair_finals) {
-        let features: Vec<usize> = set.assignments.iter().map(|a| a.0).collect();
-        let singles = features.iter().map(|&j| vec![j]);
-        for features in singles.chain(std::iter::once(features.clone())) {
-            if !control_sets.contains(&features) {
-                control_sets.push(features);
+    // Final checks: every single edit inside a final pair and every pair's control, on all rows.
+    let finals: Vec<(SetFeatures, Counts)> = alive.iter().map(|&a| (singles[a].clone(), counts[a].clone())).collect();
+    let mut parts: Vec<SetFeatures> = Vec::new();
+    let mut pair_sets: Vec<Vec<usize>> = Vec::new();
+    for (set, _) in &pair_finals {
+        for &(j, v) in &set.assignments {
+            let single = SetFeatures::one(j, v);
+            if !parts.contains(&single) {
+                parts.push(single);
             }
+        }
+        let features: Vec<usize> = set.assignments.iter().map(|a| a.0).collect();
+        if !pair_sets.contains(&features) {
+            pair_sets.push(features);
         }
     }
-    let control_counts = ev.controls(&control_sets, &donors)?;
-    let control_of = |set: &SetFeatures| {
-        let features: Vec<usize> = set.assignments.iter().map(|a| a.0).collect();
-        &control_counts[control_sets.iter().position(|c| *c == features).expect("a control per feature set")]
-    };
-    let parts: Vec<SetFeatures> = {
-        let mut parts = Vec::new();
-        for (set, _) in &pair_finals {
-            for &a in &set.assignments {
-                let single = SetFeatures::one(a.0, a.1);
-                if !parts.contains(&single) && !finals.iter().any(|(s, _)| *s == single) {
-                    parts.push(single);
-                }
-            }
-        }
-        parts
-    };
     let part_counts = ev.evaluate(&parts, n)?;
-    let single_moved = |feature: usize, value: f32, k: usize| -> u64 {
-        let single = SetFeatures::one(feature, value);
-        finals
-            .iter()
-            .find(|(s, _)| *s == single)
-            .map(|(_, c)| c.moved[k])
-            .or_else(|| parts.iter().position(|p| *p == single).map(|i| part_counts[i].moved[k]))
-            .expect("every single of a pair is counted")
+    let pair_controls = ev.controls(&pair_sets, &donors)?;
+    let part_rate = |j: usize, v: f32, k: usize| {
+        let i = parts.iter().position(|p| *p == SetFeatures::one(j, v)).expect("every part of a final pair is counted");
+        rate(&part_counts[i], k)
     };
-    let inert = |feature: usize, value: f32, k: usize, pair_moved: u64| {
-        let e = eligible(k, n);
-        let (m, cm) = (single_moved(feature, value, k), control_of(&SetFeatures::one(feature, value)).moved[k]);
-        m as f64 <= INERT_SHARE * pair_moved as f64 && fisher_exact_greater([[m, e - m], [cm, e - cm]]) >= SYNERGY_ALPHA
-    };
-    let synergistic: Vec<(SetFeatures, Counts)> = pair_finals
-        .into_iter()
-        .filter(|(set, c)| {
-            let [(a, va), (b, vb)] = [set.assignments[0], set.assignments[1]];
-            (0..input.classes).any(|k| {
-                let e = eligible(k, n);
-                let ef = e.max(1) as f64;
-                let (ra, rb) = (single_moved(a, va, k) as f64 / ef, single_moved(b, vb, k) as f64 / ef);
-                let expected = 1.0 - (1.0 - ra) * (1.0 - rb);
-                inert(a, va, k, c.moved[k])
-                    && inert(b, vb, k, c.moved[k])
-                    && binomial_test_greater(c.moved[k], e, expected) < SYNERGY_ALPHA
-            })
-        })
-        .collect();
-    let pairs_found = synergistic.len();
-    finals.extend(synergistic);
 
-    let describe = |set: &SetFeatures, counts: &Counts, class: usize| {
-        let e = eligible(class, n);
-        let moved = counts.moved[class];
-        let rate = if e == 0 { 0.0 } else { moved as f64 / e as f64 };
-        let ci = clopper_pearson(moved, e, 0.05);
-        let cm = control_of(set).moved[class];
-        FeatureCandidate {
-            set: set
-                .assignments
-                .iter()
-                .map(|&(feature, value)| FeatureValue { feature, name: input.names[feature].clone(), value })
-                .collect(),
-            class,
-            moved,
-            eligible: e,
-            flip_into_rate: rate,
-            interval: [ci.lower, ci.upper],
-            control_rate: if e == 0 { 0.0 } else { cm as f64 / e as f64 },
-            p_value: fisher_exact_greater([[moved, e - moved], [cm, e - cm]]),
-            robust_z: outlier.z(class, rate),
-        }
-    };
-    // Best first: higher lower bound, then fewer features, then feature and value order.
-    let key = |s: &SetFeatures| s.assignments.iter().map(|&(j, v)| (j, v.to_bits())).collect::<Vec<_>>();
-    let mut scored: Vec<(f64, &SetFeatures, &Counts, usize)> = finals
+    // Every final candidate seen toward every class, scored by its anomaly index.
+    let views: Vec<Vec<FeatureCandidate>> = finals
         .iter()
+        .chain(&pair_finals)
         .map(|(set, c)| {
-            let (class, score) = best(c, |k| eligible(k, n));
-            (score, set, c, class)
+            let features: Vec<usize> = set.assignments.iter().map(|a| a.0).collect();
+            let control = if features.len() == 1 {
+                &controls[features[0]]
+            } else {
+                &pair_controls[pair_sets.iter().position(|p| *p == features).expect("a control per pair")]
+            };
+            (0..classes)
+                .map(|k| {
+                    let (reference, z) = if set.assignments.len() == 2 {
+                        (pair_reference(set, k, &part_rate), pair_outlier.z(k, interaction(set, c, k, &part_rate)))
+                    } else {
+                        (ordinary[features[0]][k], single_outlier.z(k, single_effect(set, c, k)))
+                    };
+                    let e = eligible(k, n);
+                    let (moved, cm) = (c.moved[k], control.moved[k]);
+                    let ci = clopper_pearson(moved, e, 0.05);
+                    FeatureCandidate {
+                        set: set
+                            .assignments
+                            .iter()
+                            .map(|&(feature, value)| FeatureValue {
+                                feature,
+                                name: input.names[feature].clone(),
+                                value,
+                            })
+                            .collect(),
+                        class: k,
+                        moved,
+                        eligible: e,
+                        flip_into_rate: rate(c, k),
+                        interval: [ci.lower, ci.upper],
+                        control_rate: rate(control, k),
+                        p_value: fisher_exact_greater([[moved, e - moved], [cm, e - cm]]),
+                        robust_z: z,
+                        reference_rate: reference,
+                        effect: rate(c, k) - reference,
+                    }
+                })
+                .collect()
         })
         .collect();
-    scored.sort_by(|a, b| {
-        b.0.total_cmp(&a.0).then(a.1.assignments.len().cmp(&b.1.assignments.len())).then(key(a.1).cmp(&key(b.1)))
-    });
-    let per_class: Vec<Option<FeatureCandidate>> = (0..input.classes)
-        .map(|k| {
-            let mut best_k: Option<(f64, &SetFeatures, &Counts)> = None;
-            for (set, c) in &finals {
-                let score = lower_bound(c.moved[k], eligible(k, n));
-                if score > 0.0 && best_k.is_none_or(|(b, _, _)| score > b) {
-                    best_k = Some((score, set, c));
-                }
-            }
-            best_k.map(|(_, set, c)| describe(set, c, k))
-        })
+    // Best first: higher anomaly score, then fewer features, then feature and value order.
+    let order = |a: &FeatureCandidate, b: &FeatureCandidate| {
+        let key = |c: &FeatureCandidate| c.set.iter().map(|s| (s.feature, s.value.to_bits())).collect::<Vec<_>>();
+        b.robust_z.total_cmp(&a.robust_z).then(a.set.len().cmp(&b.set.len())).then(key(a).cmp(&key(b)))
+    };
+    let mut ranked: Vec<FeatureCandidate> = views
+        .iter()
+        .map(|v| v.iter().min_by(|a, b| order(a, b).then(a.class.cmp(&b.class))).expect("classes > 0").clone())
         .collect();
-    let ranked: Vec<FeatureCandidate> = scored.iter().take(RANKED).map(|(_, s, c, k)| describe(s, c, *k)).collect();
+    ranked.sort_by(order);
+    let per_class: Vec<Option<FeatureCandidate>> = (0..classes)
+        .map(|k| views.iter().map(|v| &v[k]).filter(|c| c.moved > 0).min_by(|a, b| order(a, b)).cloned())
+        .collect();
+    let pairs_found = pair_finals.len().min(ranked.iter().filter(|c| c.set.len() == 2 && c.stands_out()).count());
+    ranked.truncate(RANKED);
     Ok(Some(Sweep {
         features: f,
         candidates: space.len(),
@@ -433,24 +516,29 @@ pub fn sweep(
         ranked,
         per_class,
         queries: ev.queries,
+        threshold: ANOMALY_THRESHOLD,
     }))
 }
 
-/// Successive halving from the first rung's `counts` on `n0` rows to every row: the indices
-/// alive at the end, every candidate's latest counts, and the number of rungs.
+/// A feature's values at [`QUANTILE_LEVELS`]: its ordinary values.
+fn quantile_values(stats: &FeatureStats) -> Vec<f32> {
+    tidy(QUANTILE_LEVELS.iter().filter_map(|&l| stats.quantile(l)).collect())
+}
+
+/// Successive halving from the first rung's `counts` to every row, ranking by `score(index,
+/// counts)`: the indices alive at the end, every candidate's latest counts, and the rungs.
 fn halve(
     ev: &mut Evaluator<'_, '_, '_>,
     candidates: &[SetFeatures],
     mut counts: Vec<Counts>,
-    n0: usize,
-    eligible: &dyn Fn(usize, usize) -> u64,
+    score: &dyn Fn(usize, &Counts) -> f64,
 ) -> Result<(Vec<usize>, Vec<Counts>, usize), EngineError> {
     let n = ev.input.rows.nrows();
     let mut alive: Vec<usize> = (0..candidates.len()).collect();
-    let (mut m, mut rungs) = (n0, 1);
+    let (mut m, mut rungs) = (counts.first().map_or(n, |c| c.rows), 1);
     while m < n {
         let keep = alive.len().div_ceil(ETA).max(KEEP_MIN).min(alive.len());
-        let scores: Vec<f64> = alive.iter().map(|&a| best(&counts[a], |k| eligible(k, m)).1).collect();
+        let scores: Vec<f64> = alive.iter().map(|&a| score(a, &counts[a])).collect();
         let mut order: Vec<usize> = (0..alive.len()).collect();
         order.sort_by(|&x, &y| scores[y].total_cmp(&scores[x]).then(x.cmp(&y)));
         let mut kept: Vec<usize> = order[..keep].iter().map(|&o| alive[o]).collect();
@@ -498,41 +586,26 @@ fn schedule(candidates: usize, n: usize, budget: u64) -> (usize, usize) {
     (floor, lo)
 }
 
-/// The class a candidate moves rows into most, by the ranking lower bound.
-fn best(counts: &Counts, eligible: impl Fn(usize) -> u64) -> (usize, f64) {
-    let mut out = (0, f64::NEG_INFINITY);
-    for (k, &moved) in counts.moved.iter().enumerate() {
-        let score = lower_bound(moved, eligible(k));
-        if score > out.1 {
-            out = (k, score);
-        }
-    }
-    out
-}
-
 fn lower_bound(moved: u64, eligible: u64) -> f64 {
     if eligible == 0 { 0.0 } else { clopper_pearson(moved, eligible, RANKING_ALPHA).lower }
 }
 
-/// The first rung's flip-into rates per class, as medians and floored MADs.
+/// Per class, the median and the scale of a population of effects: the signed anomaly index
+/// of [`crate::stats::anomaly_indices`], its scale floored at [`SCALE_FLOOR`].
 struct Outlier {
     median: Vec<f64>,
     scale: Vec<f64>,
 }
 
 impl Outlier {
-    fn new(population: &[Vec<f64>], eligible: impl Fn(usize) -> u64) -> Self {
-        let median: Vec<f64> = population.iter().map(|p| median(p).unwrap_or(0.0)).collect();
-        let scale = population
-            .iter()
-            .enumerate()
-            .map(|(k, p)| MAD_SCALE * mad(p).unwrap_or(0.0).max(1.0 / eligible(k).max(1) as f64))
-            .collect();
+    fn new(population: &[Vec<f64>]) -> Self {
+        let median = population.iter().map(|p| median(p).unwrap_or(0.0)).collect();
+        let scale = population.iter().map(|p| (MAD_SCALE * mad(p).unwrap_or(0.0)).max(SCALE_FLOOR)).collect();
         Self { median, scale }
     }
 
-    fn z(&self, class: usize, rate: f64) -> f64 {
-        (rate - self.median[class]) / self.scale[class]
+    fn z(&self, class: usize, effect: f64) -> f64 {
+        (effect - self.median[class]) / self.scale[class]
     }
 }
 
@@ -570,7 +643,7 @@ impl Evaluator<'_, '_, '_> {
     ) -> Result<Vec<Counts>, EngineError> {
         let classes = self.input.classes;
         let features = self.input.rows.ncols();
-        let mut out = vec![Counts { moved: vec![0; classes] }; count];
+        let mut out = vec![Counts { moved: vec![0; classes], rows: m }; count];
         let total = count * m;
         let mut batch: Vec<f32> = Vec::with_capacity(ORACLE_BATCH.min(total) * features);
         for start in (0..total).step_by(ORACLE_BATCH) {
@@ -626,7 +699,15 @@ mod tests {
     struct Mock {
         magic: Option<(usize, f32)>,
         pair: Option<((usize, f32), (usize, f32))>,
+        /// Weight of feature 0's contribution (1 like the others in the plain mock).
+        weight: f64,
         calls: usize,
+    }
+
+    impl Mock {
+        fn clean() -> Self {
+            Self { magic: None, pair: None, weight: 1.0, calls: 0 }
+        }
     }
 
     impl Mock {
@@ -642,8 +723,9 @@ mod tests {
             {
                 return 1;
             }
+            let contribution = |j: usize| ((f64::from(row[j]) - 10.0 * j as f64) / (j + 1) as f64).tanh();
             let score: f64 =
-                INFORMATIVE.iter().map(|&j| ((f64::from(row[j]) - 10.0 * j as f64) / (j + 1) as f64).tanh()).sum();
+                INFORMATIVE.iter().map(|&j| if j == 0 { self.weight } else { 1.0 } * contribution(j)).sum();
             usize::from(score > 0.0)
         }
     }
@@ -657,7 +739,11 @@ mod tests {
         }
     }
 
-    fn run(mut mock: Mock, budget: u64) -> Sweep {
+    fn run(mock: Mock, budget: u64) -> Sweep {
+        run_seeded(mock, budget, 11)
+    }
+
+    fn run_seeded(mut mock: Mock, budget: u64, seed: u64) -> Sweep {
         let x = rows();
         let stats = feature_stats(x.view(), &QUANTILE_LEVELS);
         let clean: Vec<usize> = x.rows().into_iter().map(|r| mock.predict(r.as_slice().unwrap())).collect();
@@ -668,7 +754,7 @@ mod tests {
             classes: 2,
             stats: &stats,
             names: &names,
-            seed: 11,
+            seed,
             key: "t/sweep",
         };
         let settings = Settings { pair_features: F, budget };
@@ -688,15 +774,16 @@ mod tests {
 
     #[test]
     fn a_magic_value_is_chosen_and_stands_out() {
-        let s = run(Mock { magic: Some((3, 200.0)), pair: None, calls: 0 }, 200_000);
+        let s = run(Mock { magic: Some((3, 200.0)), ..Mock::clean() }, 200_000);
         let chosen = &s.chosen;
         assert_eq!(chosen.set.len(), 1, "{}", chosen.description());
         assert_eq!(chosen.set[0].feature, 3);
         assert!(chosen.set[0].value > 200.0, "{}", chosen.description());
         assert_eq!(chosen.class, 1);
         assert_eq!(chosen.moved, chosen.eligible, "every class-0 row moves");
-        assert!(chosen.robust_z > 5.0, "{}", chosen.robust_z);
+        assert!(chosen.stands_out(), "{}", chosen.robust_z);
         assert!(chosen.p_value < 1e-10, "{}", chosen.p_value);
+        assert!(s.ranked[1..].iter().all(|c| c.set[0].feature == 3 || !c.stands_out()), "{:#?}", s.ranked);
         assert!(s.queries <= 200_000);
     }
 
@@ -704,9 +791,15 @@ mod tests {
     fn a_two_feature_trigger_is_found_as_a_pair() {
         // Feature 1 below 0 and feature 4 above 70, together: both beyond the data (about
         // [5, 15] and [28, 53]), on features the clean model ignores; neither alone does anything.
-        let s = run(Mock { magic: None, pair: Some(((1, 0.0), (4, 70.0))), calls: 0 }, 400_000);
+        let s = run(Mock { pair: Some(((1, 0.0), (4, 70.0))), ..Mock::clean() }, 400_000);
         assert!(s.pairs_found >= 1, "{s:#?}");
         let chosen = &s.chosen;
+        assert!(chosen.stands_out(), "{chosen:?}");
+        assert!(
+            s.ranked.iter().all(|c| c.set.len() == 2 || !c.stands_out()),
+            "no single part stands out: {:#?}",
+            s.ranked
+        );
         let features: Vec<usize> = chosen.set.iter().map(|v| v.feature).collect();
         assert_eq!(features, [1, 4], "{}", chosen.description());
         assert!(chosen.set[0].value < 0.0 && chosen.set[1].value > 70.0, "{}", chosen.description());
@@ -715,27 +808,46 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "issue #15 work in progress: the extreme of a feature the soft clean mock reads moves far more rows than its resampled values (p ~ 2e-6), so this expectation does not hold yet"]
     fn nothing_stands_out_in_a_clean_model() {
-        let s = run(Mock { magic: None, pair: None, calls: 0 }, 200_000);
-        // An extreme value of one feature outweighs one of four bounded contributions: it moves
-        // the rows near the boundary, never nearly all, and not far more than the feature's
-        // ordinary values do; no pair is a lock (two extremes add up, but each alone moves many
-        // rows too).
-        let chosen = &s.chosen;
-        assert!(chosen.flip_into_rate < 0.8, "{}: {}", chosen.description(), chosen.flip_into_rate);
-        assert!(chosen.p_value > 1e-4, "{}: {}", chosen.description(), chosen.p_value);
-        assert_eq!(s.pairs_found, 0);
-        assert!(s.ranked.iter().all(|c| c.set.len() == 1));
+        for seed in 0..5 {
+            let s = run_seeded(Mock::clean(), 200_000, seed);
+            // An extreme value of one feature outweighs one of four bounded contributions: it
+            // moves the rows near the boundary, never nearly all, and no more than the feature's
+            // own largest or smallest values in the data do. Two extremes together move more
+            // rows, but no more than their single edits add up to.
+            let chosen = &s.chosen;
+            assert!(!chosen.stands_out(), "seed {seed}: {}: {chosen:?}", chosen.description());
+            assert!(chosen.effect < 0.2, "seed {seed}: {}: {}", chosen.description(), chosen.effect);
+            assert_eq!(s.pairs_found, 0, "seed {seed}: {:#?}", s.ranked);
+            assert!(s.ranked.iter().all(|c| !c.stands_out()), "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn a_feature_the_model_relies_on_is_not_a_trigger() {
+        // Feature 0 weighs three times the others: its high values alone decide the class, and
+        // its extremes move most rows, far more than its resampled values do. Its own largest
+        // values in the data do the same, so nothing about the extreme is anomalous.
+        let s = run(Mock { weight: 3.0, ..Mock::clean() }, 200_000);
+        let extreme = s.ranked.iter().find(|c| c.set.len() == 1 && c.set[0].feature == 0 && c.set[0].value > 100.0);
+        if let Some(extreme) = extreme {
+            assert!(extreme.flip_into_rate > extreme.control_rate, "{extreme:?}");
+        }
+        assert!(!s.chosen.stands_out(), "{}: {:?}", s.chosen.description(), s.chosen);
+        assert_eq!(s.pairs_found, 0, "{:#?}", s.ranked);
+        // The same model with a magic value planted on another feature: the trigger still stands out.
+        let s = run(Mock { weight: 3.0, magic: Some((4, 400.0)), ..Mock::clean() }, 200_000);
+        assert_eq!((s.chosen.set[0].feature, s.chosen.class), (4, 1), "{}", s.chosen.description());
+        assert!(s.chosen.stands_out(), "{:?}", s.chosen);
     }
 
     #[test]
     fn the_sweep_is_deterministic_and_the_budget_bounds_it() {
-        let a = run(Mock { magic: Some((2, 100.0)), pair: None, calls: 0 }, 50_000);
-        let b = run(Mock { magic: Some((2, 100.0)), pair: None, calls: 0 }, 50_000);
+        let a = run(Mock { magic: Some((2, 100.0)), ..Mock::clean() }, 50_000);
+        let b = run(Mock { magic: Some((2, 100.0)), ..Mock::clean() }, 50_000);
         assert_eq!(a, b);
         for budget in [20_000u64, 50_000, 100_000] {
-            let s = run(Mock { magic: Some((2, 100.0)), pair: None, calls: 0 }, budget);
+            let s = run(Mock { magic: Some((2, 100.0)), ..Mock::clean() }, budget);
             // When the budget leaves nothing for pairs, the single features' controls (one
             // pass over the rows each) may come on top.
             assert!(s.queries <= budget + (F * N) as u64, "{} > {budget}", s.queries);
