@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use super::setup::{
-    Prepared, Setup, engine_options, floor_needs_labels, inputs, load_engine, prepare, scan_failure, text_encoder,
+    Prepared, Setup, engine_options, floor_needs_labels, load_engine, model_inputs, prepare, scan_failure,
 };
 use crate::digest::FileDigest;
 use crate::error::Failure;
@@ -47,15 +47,14 @@ pub fn record(options: &RecordOptions) -> Result<Recorded, Failure> {
     floor_needs_labels(options.min_clean_accuracy, &dataset)?;
     let engine_options = engine_options(&options.setup.engine, &batteries);
     let mut engine = load_engine(runtime, &options.model, &engine_options)?;
-    let encoder = text_encoder(&dataset, &options.setup.data, &engine)?;
+    let ready = model_inputs(&dataset, &options.setup.data, &engine)?;
     let settings = ScanSettings {
         progress: options.progress.clone(),
         min_clean_accuracy: options.min_clean_accuracy,
         ..options.setup.probes.settings()
     };
     let mut models = Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
-    let outcome =
-        runner::scan(&mut models, &*inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
+    let outcome = runner::scan(&mut models, &*ready.inputs, &batteries, &settings).map_err(scan_failure)?;
     // Issue 14: later scans replay this recording as the known-good behaviour; a model with
     // NaN or constant outputs, or at chance on this data (a wrong tokenizer), is no such thing.
     if !outcome.health.is_empty() {
@@ -68,7 +67,7 @@ pub fn record(options: &RecordOptions) -> Result<Recorded, Failure> {
         )));
     }
     let model = FileDigest { path: engine.model_path.clone(), sha256: engine.model_sha256.clone() };
-    let tokenizer = encoder.as_ref().map(|e| FileDigest { path: e.path.clone(), sha256: e.sha256.clone() });
+    let tokenizer = ready.tokenizer_digest();
     let recording = outcome.recording(
         model,
         dataset.digest(),

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::setup::{Prepared, Setup, engine_options, inputs, load_engine, prepare, scan_failure, text_encoder};
+use super::setup::{Prepared, Setup, engine_options, load_engine, model_inputs, prepare, scan_failure};
 use crate::battery::spec::Category;
 use crate::calibration::{self, CalibratedThresholds, ProbeThreshold};
 use crate::digest::FileDigest;
@@ -55,14 +55,13 @@ pub fn calibrate(options: &CalibrateOptions) -> Result<CalibratedThresholds, Fai
     }
     for path in &options.models {
         let mut engine = load_engine(runtime, path, &engine_options)?;
-        let encoder = text_encoder(&dataset, &options.setup.data, &engine)?;
+        let ready = model_inputs(&dataset, &options.setup.data, &engine)?;
         calibration_set.push(FileDigest { path: path.clone(), sha256: engine.model_sha256.clone() });
         for offset in 0..options.seeds {
             let settings = ScanSettings { seed_offset: offset, ..options.setup.probes.settings() };
             let mut models =
                 Models { candidate: &mut engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
-            let outcome = runner::scan(&mut models, &*inputs(&dataset, encoder.as_ref()), &batteries, &settings)
-                .map_err(scan_failure)?;
+            let outcome = runner::scan(&mut models, &*ready.inputs, &batteries, &settings).map_err(scan_failure)?;
             for probe in &outcome.probes {
                 if batteries[probe.battery_index].probes[probe.probe_index].category != Category::Trigger {
                     continue;

@@ -6,12 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::setup::{
-    Prepared, Setup, engine_options, floor_needs_labels, inputs, load_engine, prepare, scan_failure, text_encoder,
+    Prepared, Setup, engine_options, floor_needs_labels, load_engine, model_inputs, prepare, scan_failure,
 };
 use crate::baseline::Recording;
 use crate::calibration::CalibratedThresholds;
 use crate::error::{Failure, InconclusiveAs};
-use crate::modality::Data;
 use crate::output::OutputDir;
 use crate::report::{self, Format, Report, build::ReportContext};
 use crate::runner::{self, Models, ProgressHandle, ScanSettings};
@@ -75,14 +74,7 @@ pub fn scan(options: &ScanOptions) -> Result<Scanned, Failure> {
         ..options.setup.probes.settings()
     };
     let seeds: Vec<u64> = batteries.iter().map(|b| settings.seed_for(b)).collect();
-    let tokenizer = match &dataset {
-        Data::Text(_) => crate::modality::text::tokenizer_path(options.setup.data.tokenizer.as_deref(), &options.model)
-            .map(|path| {
-                let sha256 = crate::digest::sha256_file(&path).unwrap_or_default();
-                crate::digest::FileDigest { path, sha256 }
-            }),
-        Data::Images(_) => None,
-    };
+    let tokenizer = dataset.tokenizer(&options.setup.data.model_inputs(), &options.model);
     let mismatches = recording
         .as_ref()
         .map(|r| r.mismatches(&dataset.digest(), tokenizer.as_ref(), &batteries, &seeds))
@@ -96,7 +88,7 @@ pub fn scan(options: &ScanOptions) -> Result<Scanned, Failure> {
     floor_needs_labels(options.min_clean_accuracy, &dataset)?;
     let engine_options = engine_options(&options.setup.engine, &batteries);
     let mut engine = load_engine(runtime, &options.model, &engine_options)?;
-    let encoder = text_encoder(&dataset, &options.setup.data, &engine)?;
+    let ready = model_inputs(&dataset, &options.setup.data, &engine)?;
     let mut references = options
         .references
         .iter()
@@ -108,14 +100,13 @@ pub fn scan(options: &ScanOptions) -> Result<Scanned, Failure> {
         baseline: recording.as_ref(),
         baseline_tolerance: options.baseline_tolerance,
     };
-    let outcome =
-        runner::scan(&mut models, &*inputs(&dataset, encoder.as_ref()), &batteries, &settings).map_err(scan_failure)?;
+    let outcome = runner::scan(&mut models, &*ready.inputs, &batteries, &settings).map_err(scan_failure)?;
     let context = ReportContext {
         engine: &engine,
         references: &references,
         runtime,
         dataset: &dataset,
-        tokenizer: encoder.as_ref(),
+        inputs: &ready,
         batteries: &batteries,
         threads: engine_options.threads,
         correction: options.correction,

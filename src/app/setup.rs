@@ -1,6 +1,6 @@
 //! What every scanning command (`scan`, `baseline record`, `calibrate`) does before a model
 //! runs: read the data and the batteries, load ONNX Runtime, build the engines and, for text
-//! models, the tokenizer checked against the model.
+//! data readied for each model (by its modality: for text, the tokenizer checked against it).
 
 use std::path::{Path, PathBuf};
 
@@ -8,10 +8,9 @@ use crate::battery::{self, spec::Battery};
 use crate::engine::{Engine, EngineOptions};
 use crate::error::Failure;
 use crate::modality::image::ImageFolderOptions;
-use crate::modality::text::{TextEncoder, TextInputs};
-use crate::modality::{self as data, Data};
+use crate::modality::{self as data, Data, ModelInputOptions, ModelInputs};
 use crate::onnxruntime::{self, Runtime};
-use crate::runner::{Inputs, ScanError, ScanSettings, ScoreKind};
+use crate::runner::{ScanError, ScanSettings, ScoreKind};
 
 /// Where the clean inputs come from and how to read them.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +21,13 @@ pub struct DataOptions {
     pub tokenizer: Option<PathBuf>,
     /// Image folders: how to turn the images into model inputs.
     pub image_folder: Option<ImageFolderOptions>,
+}
+
+impl DataOptions {
+    /// What the modality builds a model's inputs with.
+    pub fn model_inputs(&self) -> ModelInputOptions<'_> {
+        ModelInputOptions { tokenizer: self.tokenizer.as_deref() }
+    }
 }
 
 /// Which probes run, and with which seed and budgets.
@@ -134,68 +140,14 @@ pub fn load_engine(runtime: &Runtime, path: &Path, options: &EngineOptions) -> R
     Ok(engine)
 }
 
-/// The tokenizer for text data, checked against the candidate model; `None` for image data.
-pub fn text_encoder(data: &Data, options: &DataOptions, engine: &Engine) -> Result<Option<TextEncoder>, Failure> {
-    let text_model = crate::modality::text::is_text_model(engine);
-    match data {
-        Data::Images(_) if text_model => Err(Failure::invalid(anyhow::anyhow!(
-            "{} takes token ids (a text model) but {} holds images; pass text data (.jsonl or .txt) and the \
-             model's tokenizer (--tokenizer)",
-            engine.model_path.display(),
-            data.path().display()
-        ))),
-        Data::Images(_) => Ok(None),
-        Data::Text(_) if !text_model => Err(Failure::invalid(anyhow::anyhow!(
-            "{} holds text but {} takes no token ids (it is not a text model); pass image data (.npz, .npy or a folder)",
-            data.path().display(),
-            engine.model_path.display()
-        ))),
-        Data::Text(text) => {
-            let Some(path) = crate::modality::text::tokenizer_path(options.tokenizer.as_deref(), &engine.model_path)
-            else {
-                return Err(Failure::invalid(anyhow::anyhow!(
-                    "{} is a text model: pass its tokenizer with --tokenizer PATH (no tokenizer.json beside the model)",
-                    engine.model_path.display()
-                )));
-            };
-            let encoder = TextEncoder::new(&path, engine).map_err(Failure::invalid)?;
-            warn_on_text(text, &encoder);
-            Ok(Some(encoder))
-        }
+/// The data readied for `engine`'s model (for text models, with the tokenizer checked against
+/// it); what the model will not see of the data in full is said on stderr.
+pub fn model_inputs<'a>(data: &'a Data, options: &DataOptions, engine: &Engine) -> Result<ModelInputs<'a>, Failure> {
+    let ready = data.prepare(engine, &options.model_inputs())?;
+    for warning in &ready.warnings {
+        super::warn(warning);
     }
-}
-
-/// Says on stderr what of the text data the model will not see in full: blank records (dropped
-/// by the loader) and texts cut to the encoder's character budget before tokenizing.
-fn warn_on_text(data: &crate::modality::text::TextDataset, encoder: &TextEncoder) {
-    if data.blank > 0 {
-        super::warn(&format!(
-            "warning: {}: {} empty or blank texts were skipped (with their labels); {} texts remain\n",
-            data.path.display(),
-            data.blank,
-            data.len()
-        ));
-    }
-    let clipped = crate::report::build::clipped_texts(data, encoder);
-    if clipped > 0 {
-        super::warn(&format!(
-            "warning: {}: {clipped} texts are longer than {} characters ({} per token position of the model's {}); \
-             only their start is tokenized\n",
-            data.path.display(),
-            encoder.char_budget(),
-            crate::modality::text::CHARS_PER_TOKEN,
-            encoder.max_length
-        ));
-    }
-}
-
-/// The runner's view of the loaded data.
-pub fn inputs<'a>(data: &'a Data, encoder: Option<&'a TextEncoder>) -> Box<dyn Inputs + 'a> {
-    match (data, encoder) {
-        (Data::Text(text), Some(encoder)) => Box::new(TextInputs { data: text, encoder }),
-        (Data::Images(images), _) => Box::new(images),
-        (Data::Text(_), None) => unreachable!("text_encoder returns an encoder for text data"),
-    }
+    Ok(ready)
 }
 
 /// A runner error as a command failure: an inference error is a runtime failure (exit 3),

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::{
-    BaselineSection, BatterySection, DataSection, ExampleImage, ModelSection, ProbeReport, ReferenceSection, Report,
+    BaselineSection, BatterySection, DataSection, ModelSection, ProbeReport, ReferenceSection, Report,
     ThresholdsSection,
 };
 use crate::baseline::Recording;
@@ -13,10 +13,9 @@ use crate::battery::spec::{Battery, Category};
 use crate::calibration::CalibratedThresholds;
 use crate::engine::Engine;
 use crate::error::InconclusiveAs;
-use crate::modality::Data;
-use crate::modality::text::TextEncoder;
+use crate::modality::{Data, ModelInputs};
 use crate::onnxruntime::Runtime;
-use crate::runner::{self, ExampleInput, ScanOutcome};
+use crate::runner::ScanOutcome;
 use crate::verdict::{self, Correction, ScanVerdicts, Verdict, adequacy};
 
 /// Trigger probes (besides failing ones) whose example inputs go into the report.
@@ -29,7 +28,8 @@ pub struct ReportContext<'a> {
     pub references: &'a [Engine],
     pub runtime: &'a Runtime,
     pub dataset: &'a Data,
-    pub tokenizer: Option<&'a TextEncoder>,
+    /// The data as readied for the candidate (its tokenizer and notes).
+    pub inputs: &'a ModelInputs<'a>,
     pub batteries: &'a [Battery],
     /// Intra-op threads asked of ONNX Runtime.
     pub threads: Option<usize>,
@@ -73,8 +73,7 @@ pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
             let probe = &battery.probes[o.probe_index];
             let j = &o.judgement;
             let own = &o.evidence.own;
-            let examples =
-                if with_examples.contains(&i) { o.examples.iter().map(example).collect() } else { Vec::new() };
+            let examples = if with_examples.contains(&i) { o.examples.clone() } else { Vec::new() };
             ProbeReport {
                 id: probe.id.clone(),
                 battery: battery.name.clone(),
@@ -178,20 +177,9 @@ pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
             inputs: ctx.dataset.len(),
             labelled: ctx.dataset.labelled(),
             clean_accuracy: outcome.clean_accuracy,
-            tokenizer: ctx.tokenizer.map(|t| super::TokenizerSection {
-                path: t.path.clone(),
-                sha256: t.sha256.clone(),
-                vocabulary: t.vocabulary.len(),
-                max_length: t.max_length,
-            }),
-            blank_skipped: match ctx.dataset {
-                Data::Text(text) => text.blank,
-                Data::Images(_) => 0,
-            },
-            texts_clipped: match (ctx.dataset, ctx.tokenizer) {
-                (Data::Text(text), Some(encoder)) => clipped_texts(text, encoder),
-                _ => 0,
-            },
+            tokenizer: ctx.inputs.tokenizer.clone(),
+            blank_skipped: ctx.inputs.notes.blank_skipped,
+            texts_clipped: ctx.inputs.notes.texts_clipped,
         },
         batteries: ctx
             .batteries
@@ -238,32 +226,6 @@ pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         }),
         probes,
     }
-}
-
-/// An example as reported: images as PNG, texts as they are.
-fn example(e: &runner::Example) -> ExampleImage {
-    let mut out = ExampleImage {
-        index: e.index,
-        clean_png: String::new(),
-        probed_png: String::new(),
-        clean_text: None,
-        probed_text: None,
-        probed_tokens: None,
-        clean_class: e.clean_class,
-        probed_class: e.probed_class,
-    };
-    match &e.input {
-        ExampleInput::Image { clean, probed, range } => {
-            out.clean_png = super::images::png_base64(clean, range);
-            out.probed_png = super::images::png_base64(probed, range);
-        }
-        ExampleInput::Text { clean, probed, tokens } => {
-            out.clean_text = Some(clean.clone());
-            out.probed_text = Some(probed.clone());
-            out.probed_tokens = Some(tokens.clone());
-        }
-    }
-    out
 }
 
 fn summarise(
@@ -321,9 +283,4 @@ fn summarise(
         *part = format!("probe results, not to be trusted: {part}");
     }
     format!("{}: {}", super::text::verdict_word(verdict), parts.join("; "))
-}
-
-/// How many texts are longer than the encoder's character budget (only their start is probed).
-pub fn clipped_texts(data: &crate::modality::text::TextDataset, encoder: &TextEncoder) -> usize {
-    data.texts.iter().filter(|t| encoder.clip(t).len() < t.len()).count()
 }

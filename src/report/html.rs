@@ -446,12 +446,43 @@ fn confidence_panel(p: &ProbeReport) -> Option<String> {
     ))
 }
 
+/// Table rows: each example's changed features, clean and probed values side by side.
+fn changes_panel(p: &ProbeReport) -> Option<String> {
+    let rows: Vec<_> = p.examples.iter().filter(|e| !e.changes.is_empty()).collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut s = String::from(
+        "<h4>Example inputs, before and after</h4><table><tr><th>input</th><th>feature</th>\
+         <th>clean</th><th>probed</th><th>class</th></tr>",
+    );
+    for e in rows {
+        for c in &e.changes {
+            let _ = write!(
+                s,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td></tr>",
+                e.index,
+                escape(&c.feature),
+                escape(&c.clean),
+                escape(&c.probed),
+                e.clean_class,
+                e.probed_class
+            );
+        }
+    }
+    s.push_str("</table>");
+    Some(s)
+}
+
 /// Base64 text only: anything else in a (tampered) report is not put into the page.
 fn is_base64(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
 }
 
 fn examples_panel(p: &ProbeReport) -> Option<String> {
+    if let Some(s) = changes_panel(p) {
+        return Some(s);
+    }
     let texts: Vec<_> = p.examples.iter().filter(|e| e.clean_text.is_some()).collect();
     if !texts.is_empty() {
         let mut s = String::from(

@@ -71,6 +71,9 @@ pub fn render(report: &Report) -> Vec<u8> {
             vocabulary_section(&mut s, p, sweep);
         }
     }
+    for p in report.probes.iter().filter(|p| p.examples.iter().any(|e| !e.changes.is_empty())) {
+        changes_section(&mut s, p);
+    }
     if !robustness.is_empty() {
         let _ = writeln!(s, "\n## Quality gate (robustness probes): {}\n", verdict_word(report.robustness_verdict));
         let _ = writeln!(s, "| probe | verdict | flip rate | accuracy drop | reason |");
@@ -98,5 +101,27 @@ fn vocabulary_section(s: &mut String, p: &ProbeReport, sweep: &crate::search::vo
     for (tokens, [rank, class, rate, ci, control, p, z]) in super::text::token_rows(sweep, 10) {
         let tokens: Vec<String> = tokens.iter().map(|t| format!("`{}`", t.replace('|', "\\|"))).collect();
         let _ = writeln!(s, "| {rank} | {} | {class} | {rate} | {ci} | {control} | {p} | {z} |", tokens.join(" + "));
+    }
+}
+
+/// Table rows before and after a probe: the features it changed.
+fn changes_section(s: &mut String, p: &ProbeReport) {
+    let _ = writeln!(s, "\n### Example inputs `{}`, before and after\n", p.id);
+    let _ = writeln!(s, "| input | feature | clean | probed | class |");
+    let _ = writeln!(s, "|---|---|---|---|---|");
+    let cell = |v: &str| v.replace('|', "\\|");
+    for e in &p.examples {
+        for c in &e.changes {
+            let _ = writeln!(
+                s,
+                "| {} | `{}` | {} | {} | {} → {} |",
+                e.index,
+                cell(&c.feature),
+                cell(&c.clean),
+                cell(&c.probed),
+                e.clean_class,
+                e.probed_class
+            );
+        }
     }
 }

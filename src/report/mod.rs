@@ -28,7 +28,8 @@ use crate::digest::FileDigest;
 use crate::engine::{ProviderUsed, TensorSpec};
 use crate::error::InconclusiveAs;
 use crate::onnxruntime::RuntimeInfo;
-use crate::runner::{BaselineAgreement, InputInterpretation, ScoreKind};
+use crate::runner::{BaselineAgreement, ImageInterpretation, ScoreKind};
+pub use crate::runner::{Example, FeatureChange};
 use crate::stats::Interval;
 use crate::verdict::adequacy::{Inconclusive, Power};
 use crate::verdict::{Basis, ClassEvidence, Correction, DifferentialNumbers, DistributionEvidence, Verdict};
@@ -139,26 +140,6 @@ pub struct ThresholdsSection {
     pub calibrated_probes: usize,
 }
 
-/// An input before and after a probe, as PNG (base64), for people to look at.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ExampleImage {
-    pub index: usize,
-    /// Images: PNG (base64); empty for text.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub clean_png: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub probed_png: String,
-    /// Text: the clean text, the text after the probe's edits, and the tokens the model got.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clean_text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probed_text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub probed_tokens: Option<Vec<String>>,
-    pub clean_class: usize,
-    pub probed_class: usize,
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSection {
     pub path: PathBuf,
@@ -217,7 +198,7 @@ pub struct BatterySection {
     pub seed: u64,
     /// How image inputs were interpreted (absent for text batteries).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub inputs: Option<InputInterpretation>,
+    pub inputs: Option<ImageInterpretation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -265,7 +246,7 @@ pub struct ProbeReport {
     /// Candidate vs the recorded baseline.
     pub baseline: Option<DifferentialNumbers>,
     /// A few inputs before and after (failing probes and the strongest trigger probes).
-    pub examples: Vec<ExampleImage>,
+    pub examples: Vec<Example>,
     /// Search probes: what the search found; the numbers above are its confirmation.
     pub search: Option<crate::search::SearchSummary>,
 }
@@ -326,4 +307,50 @@ pub fn write(dir: &Path, report: &Report, formats: &[Format]) -> std::io::Result
         written.push(target);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed failing report, with its first example turned into a table row the probe
+    /// changed in two features.
+    fn report_with_changes() -> Report {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/reports/report-fail.json");
+        let mut report: Report = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let probe = report.probes.iter_mut().find(|p| !p.examples.is_empty()).expect("a probe with examples");
+        let change = |feature: &str, clean: &str, probed: &str| FeatureChange {
+            feature: feature.into(),
+            clean: clean.into(),
+            probed: probed.into(),
+        };
+        probe.examples = vec![Example {
+            index: 7,
+            changes: vec![change("age", "41", "99"), change("plan", "basic", "a|b")],
+            clean_class: 0,
+            probed_class: 1,
+            ..Example::default()
+        }];
+        report
+    }
+
+    #[test]
+    fn table_examples_show_the_changed_features_in_every_format() {
+        let report = report_with_changes();
+        let json = String::from_utf8(Format::Json.render(&report)).unwrap();
+        assert!(json.contains(r#""changes": ["#) && json.contains(r#""feature": "age""#), "{json}");
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report, "round trip");
+        let md = String::from_utf8(Format::Md.render(&report)).unwrap();
+        assert!(md.contains("| input | feature | clean | probed | class |"), "{md}");
+        assert!(md.contains("| 7 | `age` | 41 | 99 | 0 → 1 |"), "{md}");
+        assert!(md.contains("| 7 | `plan` | basic | a\\|b | 0 → 1 |"), "a pipe does not break the table: {md}");
+        let html = String::from_utf8(Format::Html.render(&report)).unwrap();
+        assert!(html.contains("<td>age</td><td>41</td><td>99</td><td>0 → 1</td>"), "{html}");
+    }
+
+    #[test]
+    fn image_and_text_examples_carry_no_changes_field() {
+        let json = serde_json::to_string(&Example { clean_png: "AA==".into(), ..Example::default() }).unwrap();
+        assert!(!json.contains("changes"), "{json}");
+    }
 }

@@ -5,14 +5,14 @@
 
 use std::path::Path;
 
-use ndarray::Array3;
+use serde::{Deserialize, Serialize};
 
-use super::{Batch, InputInterpretation, ScanError};
+use super::{Batch, ImageInterpretation, ScanError};
 use crate::battery::spec::{Battery, Modality, Probe};
 use crate::engine::{Engine, ScoreKind};
 use crate::predictions::Predictions;
 use crate::search::SearchSummary;
-use crate::transform::{Stream, ValueRange};
+use crate::transform::Stream;
 
 /// Example inputs kept per probe for reports.
 pub const EXAMPLES: usize = 3;
@@ -99,7 +99,7 @@ pub trait Session {
 
     /// The battery's probes over these inputs, and how the inputs were interpreted for it
     /// (`None` where nothing needed interpreting).
-    fn kit(&mut self, battery: &Battery, seed: u64) -> Result<(Self::Kit<'_>, Option<InputInterpretation>), ScanError>;
+    fn kit(&mut self, battery: &Battery, seed: u64) -> Result<(Self::Kit<'_>, Option<ImageInterpretation>), ScanError>;
 }
 
 /// What a probe may need from the scan while it is prepared: searches query the candidate.
@@ -156,7 +156,7 @@ pub trait Kit: Sync {
     /// parts' rows one after another.
     fn build(&self, parts: &[Part<'_, Self::Transform>]) -> Result<Batch, ScanError>;
 
-    /// The first few samples before and after the probe.
+    /// The first few samples before and after the probe, as reports show them.
     fn examples(
         &self,
         key: &str,
@@ -180,30 +180,36 @@ pub struct Part<'a, T: ?Sized> {
     pub stream: Stream,
 }
 
-/// A clean input and what the probe made of it, for people to look at.
-#[derive(Debug, Clone, PartialEq)]
+/// A clean input and what the probe made of it, in the form reports show it (each modality
+/// fills its own fields): images as PNG (base64), texts as they are with the tokens the model
+/// received, table rows as the features the probe changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Example {
     pub index: usize,
-    pub input: ExampleInput,
+    /// Images: PNG (base64); empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub clean_png: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub probed_png: String,
+    /// Text: the clean text, the text after the probe's edits, and the tokens the model got
+    /// (after token edits and truncation; no padding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clean_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probed_tokens: Option<Vec<String>>,
+    /// Tables: the features the probe changed, in column order; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<FeatureChange>,
     pub clean_class: usize,
     pub probed_class: usize,
 }
 
-/// An example input before and after a probe.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ExampleInput {
-    Image {
-        /// `[C, H, W]`.
-        clean: Array3<f32>,
-        probed: Array3<f32>,
-        /// The battery's valid range, for rendering.
-        range: ValueRange,
-    },
-    Text {
-        clean: String,
-        /// The text after the probe's text edits.
-        probed: String,
-        /// The tokens the model received (after token edits and truncation; no padding).
-        tokens: Vec<String>,
-    },
+/// One feature of a table row before and after a probe, as the modality writes its values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureChange {
+    pub feature: String,
+    pub clean: String,
+    pub probed: String,
 }

@@ -40,7 +40,7 @@ use crate::verdict::{self, Correction, ProbeEvidence, ProbeJudgement};
 
 pub use crate::predictions::{Predictions, ProbePredictions, ScoreKind};
 pub(crate) use budget::with_budget;
-pub use kit::{CleanData, EXAMPLES, Example, ExampleInput, Kit, Part, Prepared, ScanInputs, SearchContext, Session};
+pub use kit::{CleanData, EXAMPLES, Example, FeatureChange, Kit, Part, Prepared, ScanInputs, SearchContext, Session};
 
 /// Samples transformed and classified per chunk: bounds memory whatever the data size, and
 /// small enough that building the next chunk overlaps inference of this one.
@@ -132,9 +132,10 @@ pub enum ScanError {
     Transform { battery: String, probe: String, detail: String },
 }
 
-/// How inputs were interpreted for one battery.
+/// How image inputs were interpreted for one battery (their layout and value range, given or
+/// inferred); other modalities need no interpreting.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct InputInterpretation {
+pub struct ImageInterpretation {
     pub layout: Layout,
     pub layout_inferred: bool,
     pub value_range: Vec<(f32, f32)>,
@@ -187,7 +188,7 @@ pub struct ScanOutcome {
     pub reference_clean_agreement: Vec<f64>,
     pub baseline_agreement: Option<BaselineAgreement>,
     /// Per battery, how image inputs were interpreted (`None` for text).
-    pub interpretations: Vec<Option<InputInterpretation>>,
+    pub interpretations: Vec<Option<ImageInterpretation>>,
     pub seeds: Vec<u64>,
     pub probes: Vec<ProbeOutcome>,
     pub queries: u64,

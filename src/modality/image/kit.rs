@@ -6,12 +6,13 @@ use ndarray::{Array3, ArrayD, ArrayView3, ArrayViewMut3, Axis, IxDyn};
 use rayon::prelude::*;
 
 use super::data::{Dataset, Subset};
+use super::png::png_base64;
 use crate::battery::spec::{Battery, Layout, Modality, Probe, SearchSpec, TransformSpec, ValueRangeSpec};
 use crate::engine::{Engine, EngineError, InputData};
 use crate::predictions::{Predictions, ScoreKind, to_probabilities};
 use crate::runner::{
-    Batch, CHUNK, CleanData, EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Part, Prepared, ScanError,
-    ScanInputs, SearchContext, Session, sample_order, with_budget,
+    Batch, CHUNK, CleanData, EXAMPLES, Example, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
+    SearchContext, Session, sample_order, with_budget,
 };
 use crate::search::{self, Oracle, SearchInput, SearchOutcome, SearchSummary};
 use crate::transform::{self, Geometry, LazyRng, ProbeRngs, SampleContext, Stream, Transform, ValueRange};
@@ -248,7 +249,7 @@ impl<'a> ImageKit<'a> {
         input: &'a str,
         dataset: &Dataset,
         extremes: &mut Extremes,
-    ) -> Result<(Self, InputInterpretation), ScanError> {
+    ) -> Result<(Self, ImageInterpretation), ScanError> {
         let interpretation = interpret(battery, dataset, extremes)?;
         let geometry = geometry(dataset.shape(), interpretation.layout);
         let range = ValueRange {
@@ -400,13 +401,11 @@ impl Kit for ImageKit<'_> {
                 };
                 Example {
                     index,
-                    input: ExampleInput::Image {
-                        clean: to_chw(original.to_owned()),
-                        probed: to_chw(after),
-                        range: self.range.clone(),
-                    },
+                    clean_png: png_base64(&to_chw(original.to_owned()), &self.range),
+                    probed_png: png_base64(&to_chw(after), &self.range),
                     clean_class: clean.class[index],
                     probed_class: probed.class[k],
+                    ..Example::default()
                 }
             })
             .collect()
@@ -462,7 +461,7 @@ impl Session for ImageSession<'_> {
         clean_chunk(&self.input, self.dataset, chunk, candidate.then_some(&mut self.extremes))
     }
 
-    fn kit(&mut self, battery: &Battery, seed: u64) -> Result<(ImageKit<'_>, Option<InputInterpretation>), ScanError> {
+    fn kit(&mut self, battery: &Battery, seed: u64) -> Result<(ImageKit<'_>, Option<ImageInterpretation>), ScanError> {
         let (kit, interpretation) = ImageKit::new(battery, seed, &self.input, self.dataset, &mut self.extremes)?;
         Ok((kit, Some(interpretation)))
     }
@@ -570,8 +569,8 @@ fn summarise_search(found: &SearchOutcome, search_samples: usize, confirmation_s
         queries: found.queries,
         search_samples,
         confirmation_samples,
-        mask_png: crate::report::images::png_base64(&mask, &ValueRange { lo: vec![0.0], hi: vec![1.0] }),
-        pattern_png: crate::report::images::png_base64(&shown, &unit),
+        mask_png: png_base64(&mask, &ValueRange { lo: vec![0.0], hi: vec![1.0] }),
+        pattern_png: png_base64(&shown, &unit),
         mask_l1: f64::from(chosen.trigger.mask_l1()),
         mask_bounds: search::Bounds::of_mask(&chosen.trigger.mask),
         vocabulary: None,
@@ -621,7 +620,7 @@ fn channel_axis(layout: Layout) -> usize {
 }
 
 /// The battery's declared layout and range, or what the data says.
-fn interpret(battery: &Battery, dataset: &Dataset, extremes: &mut Extremes) -> Result<InputInterpretation, ScanError> {
+fn interpret(battery: &Battery, dataset: &Dataset, extremes: &mut Extremes) -> Result<ImageInterpretation, ScanError> {
     let shape = dataset.shape();
     let (layout, layout_inferred) = layout(battery, shape);
     let channels = geometry(shape, layout).channels;
@@ -637,7 +636,7 @@ fn interpret(battery: &Battery, dataset: &Dataset, extremes: &mut Extremes) -> R
             (ranges, true)
         }
     };
-    Ok(InputInterpretation { layout, layout_inferred, value_range, value_range_inferred })
+    Ok(ImageInterpretation { layout, layout_inferred, value_range, value_range_inferred })
 }
 
 #[cfg(test)]

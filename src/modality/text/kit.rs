@@ -10,7 +10,7 @@ use crate::battery::spec::{Battery, Modality, Probe, SearchSpec, TextPosition, T
 use crate::engine::{Engine, EngineError};
 use crate::predictions::{Predictions, ScoreKind};
 use crate::runner::{
-    Batch, CleanData, EXAMPLES, Example, ExampleInput, InputInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
+    Batch, CleanData, EXAMPLES, Example, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
     SearchContext, Session, with_budget,
 };
 use crate::search::vocabulary::{self, TokenOracle};
@@ -192,13 +192,14 @@ impl Kit for TextKit<'_> {
                 let fed = self.encoder.truncate(&tokens);
                 Some(Example {
                     index,
-                    input: ExampleInput::Text {
-                        clean: self.encoder.clip(&self.data.texts[index]).to_string(),
-                        probed: text,
-                        tokens: fed.iter().map(|&id| self.encoder.vocabulary.tokens[id as usize].clone()).collect(),
-                    },
+                    clean_text: Some(self.encoder.clip(&self.data.texts[index]).to_string()),
+                    probed_text: Some(text),
+                    probed_tokens: Some(
+                        fed.iter().map(|&id| self.encoder.vocabulary.tokens[id as usize].clone()).collect(),
+                    ),
                     clean_class: clean.class[index],
                     probed_class: probed.class[k],
+                    ..Example::default()
                 })
             })
             .collect()
@@ -282,7 +283,7 @@ impl<'a> Session for TextInputs<'a> {
         clean_chunk(self.data, self.encoder, chunk)
     }
 
-    fn kit(&mut self, _: &Battery, seed: u64) -> Result<(TextKit<'_>, Option<InputInterpretation>), ScanError> {
+    fn kit(&mut self, _: &Battery, seed: u64) -> Result<(TextKit<'_>, Option<ImageInterpretation>), ScanError> {
         Ok((TextKit { seed, data: self.data, encoder: self.encoder }, None))
     }
 }

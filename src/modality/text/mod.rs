@@ -5,6 +5,7 @@
 pub mod data;
 pub mod encoder;
 mod kit;
+mod prepare;
 
 pub use data::{TextDataset, claims, load};
 pub use encoder::{CHARS_PER_TOKEN, TextEncoder, TextError, is_text_model, tokenizer_path};
