@@ -166,7 +166,7 @@ fn name_version_and_modality() {
     assert_eq!(problems(&base.replace("version: 1", "version: [1]")), [("wrong-type", 3, 10)]);
     let d = only(&base.replace("modality: image", "modality: imag"));
     assert_eq!((d.code.as_str(), d.hint.as_deref()), ("bad-value", Some("did you mean `image`?")));
-    assert_eq!(d.message, "`modality` in the battery file must be one of image, text, found `imag`");
+    assert_eq!(d.message, "`modality` in the battery file must be one of image, text, tabular, found `imag`");
 }
 
 #[test]
