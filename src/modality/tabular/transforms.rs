@@ -500,6 +500,24 @@ mod tests {
     }
 
     #[test]
+    fn a_triggers_control_draws_the_data_values_nearest_the_trigger() {
+        // Feature 0 holds 0..20; the trigger 999 lies past the range, so its control draws
+        // from the 8 largest values; 5 lies inside, so its control draws around it, not 5.
+        let x = ndarray::Array2::from_shape_fn((20, 1), |(i, _)| i as f32);
+        let table = Table::new(vec!["f0".into()], vec![1.0], x.view());
+        assert_eq!(table.trigger(vec![(0, 999.0)]).pools, [vec![19.0, 18.0, 17.0, 16.0, 15.0, 14.0, 13.0, 12.0]]);
+        assert_eq!(table.trigger(vec![(0, 5.0)]).pools, [vec![4.0, 6.0, 3.0, 7.0, 2.0, 8.0, 1.0, 9.0]]);
+        let control = table.trigger(vec![(0, 999.0)]).control().expect("a trigger has a control");
+        for i in 0..50 {
+            let mut row = [0.0f32];
+            let (mut rng, mut placement) =
+                (sample_rng(1, "p", i, Stream::Control), sample_rng(1, "p", i, Stream::Placement));
+            control.apply(&mut row, &mut RowContext { rng: &mut rng, placement_rng: &mut placement });
+            assert!((12.0..=19.0).contains(&row[0]), "{}", row[0]);
+        }
+    }
+
+    #[test]
     fn noise_scales_with_each_features_spread() {
         // Feature 1's spread is 1000 times feature 0's: over many samples its deviations are
         // about 1000 times larger (each RMS is within a few percent of sigma · spread).
