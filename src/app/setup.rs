@@ -15,12 +15,16 @@ use crate::runner::{ScanError, ScanSettings, ScoreKind};
 /// Where the clean inputs come from and how to read them.
 #[derive(Debug, Clone, Default)]
 pub struct DataOptions {
-    /// `.npz`, `.npy`, a folder of images, `.jsonl` or `.txt`.
+    /// `.npz`, `.npy`, a folder of images, `.jsonl` or `.txt`, or `.csv`.
     pub path: PathBuf,
     /// Text models: the tokenizer (default: `tokenizer.json` beside the model).
     pub tokenizer: Option<PathBuf>,
     /// Image folders: how to turn the images into model inputs.
     pub image_folder: Option<ImageFolderOptions>,
+    /// The data's modality, when the path does not say it (`.npz` rows as tabular data).
+    pub modality: Option<battery::spec::Modality>,
+    /// Tabular CSV: the column holding the labels (default `label`, if present).
+    pub label_column: Option<String>,
 }
 
 impl DataOptions {
@@ -78,7 +82,12 @@ pub struct Prepared {
 
 /// Reads the data and the batteries and loads ONNX Runtime, in that order.
 pub fn prepare(setup: &Setup) -> Result<Prepared, Failure> {
-    let loaded = data::load_any(&setup.data.path, setup.data.image_folder.as_ref()).map_err(Failure::invalid)?;
+    let options = data::LoadOptions {
+        folder: setup.data.image_folder.as_ref(),
+        modality: setup.data.modality,
+        label_column: setup.data.label_column.as_deref(),
+    };
+    let loaded = data::load_any(&setup.data.path, &options).map_err(Failure::invalid)?;
     let batteries = load_batteries(&setup.probes.batteries, loaded.modality())?;
     if let Some(threads) = setup.engine.threads {
         // Input generation uses the same budget as ONNX Runtime; results do not depend on it.

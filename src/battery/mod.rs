@@ -28,11 +28,17 @@ const DEFAULT_TEXT_BATTERIES: [(&str, &str); 2] = [
     ("batteries/text-robustness.yaml", include_str!("../../batteries/text-robustness.yaml")),
 ];
 
+const DEFAULT_TABULAR_BATTERIES: [(&str, &str); 2] = [
+    ("batteries/tabular-triggers.yaml", include_str!("../../batteries/tabular-triggers.yaml")),
+    ("batteries/tabular-robustness.yaml", include_str!("../../batteries/tabular-robustness.yaml")),
+];
+
 /// The default batteries for a modality (what `scan` runs without `--battery`).
 pub fn defaults(modality: spec::Modality) -> Result<Vec<spec::Battery>, Diagnostics> {
     let sources: &[(&str, &str)] = match modality {
         spec::Modality::Image => &DEFAULT_IMAGE_BATTERIES,
         spec::Modality::Text => &DEFAULT_TEXT_BATTERIES,
+        spec::Modality::Tabular => &DEFAULT_TABULAR_BATTERIES,
     };
     sources.iter().map(|(name, text)| parse(Path::new(name), text)).collect()
 }

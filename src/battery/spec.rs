@@ -37,17 +37,19 @@ impl Battery {
 pub enum Modality {
     Image,
     Text,
+    Tabular,
 }
 
 impl Modality {
     /// Every modality, in the order messages list them.
-    pub const ALL: [Modality; 2] = [Self::Image, Self::Text];
+    pub const ALL: [Modality; 3] = [Self::Image, Self::Text, Self::Tabular];
 
     /// The name battery files use (`modality: image`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Image => "image",
             Self::Text => "text",
+            Self::Tabular => "tabular",
         }
     }
 }
@@ -233,6 +235,15 @@ pub enum TransformSpec {
     Typo { rate: f32 },
     /// Text: swap this share of words with their right-hand neighbour.
     WordSwap { rate: f32 },
+    /// Tabular: set one feature to a value (a magic-value trigger).
+    SetFeature { feature: FeatureRef, value: f32 },
+    /// Tabular: set two or more features jointly (a combination trigger).
+    SetFeatures { set: Vec<(FeatureRef, f32)> },
+    /// Tabular: add Gaussian noise of `scale` times each feature's standard deviation.
+    FeatureNoise { scale: f32 },
+    /// Tabular: mark the listed features missing (NaN) or, with no list, each value with
+    /// probability `rate`.
+    Missing { features: Vec<FeatureRef>, rate: f32 },
     /// Not a fixed transform: a search for an unknown trigger (written `search:` in YAML). The
     /// trigger it recovers is confirmed on held-out inputs like a transform probe.
     Search(SearchSpec),
@@ -246,6 +257,23 @@ pub enum TextPosition {
     Start,
     End,
     Random,
+}
+
+/// A feature of a table, as a battery names it: by its column name or its 0-based index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureRef {
+    Name(String),
+    Index(usize),
+}
+
+impl std::fmt::Display for FeatureRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Name(name) => f.write_str(name),
+            Self::Index(index) => write!(f, "#{index}"),
+        }
+    }
 }
 
 /// Which invisible characters a text probe inserts.
@@ -284,6 +312,10 @@ pub enum SearchSpec {
     /// is another class; successive halving spends more inputs on the most effective tokens,
     /// then the `pairs` best tokens are also tried two at a time (combination triggers).
     Vocabulary { tokens: Vec<TokenFilter>, pairs: usize, budget: u64 },
+    /// Tabular: set each feature to candidate values (quantiles, values beyond the data's range,
+    /// magic numbers) with successive halving, then the `pairs` best features two at a time
+    /// (`crate::modality::tabular::search`).
+    FeatureSweep { pairs: usize, budget: u64 },
 }
 
 impl SearchSpec {
@@ -293,6 +325,7 @@ impl SearchSpec {
             Self::Patch { .. } => "patch",
             Self::ReverseEngineer { .. } => "reverse-engineer",
             Self::Vocabulary { .. } => "vocabulary",
+            Self::FeatureSweep { .. } => "feature-sweep",
         }
     }
 
@@ -308,9 +341,10 @@ impl SearchSpec {
     /// Model queries the search may spend.
     pub fn budget(&self) -> u64 {
         match self {
-            Self::Patch { budget, .. } | Self::ReverseEngineer { budget, .. } | Self::Vocabulary { budget, .. } => {
-                *budget
-            }
+            Self::Patch { budget, .. }
+            | Self::ReverseEngineer { budget, .. }
+            | Self::Vocabulary { budget, .. }
+            | Self::FeatureSweep { budget, .. } => *budget,
         }
     }
 }
@@ -355,9 +389,14 @@ impl TransformSpec {
             Self::Invisible { .. } => "invisible",
             Self::Typo { .. } => "typo",
             Self::WordSwap { .. } => "word-swap",
+            Self::SetFeature { .. } => "set-feature",
+            Self::SetFeatures { .. } => "set-features",
+            Self::FeatureNoise { .. } => "feature-noise",
+            Self::Missing { .. } => "missing",
             Self::Search(SearchSpec::Vocabulary { .. }) => "search-vocabulary",
             Self::Search(SearchSpec::Patch { .. }) => "search-patch",
             Self::Search(SearchSpec::ReverseEngineer { .. }) => "search-reverse-engineer",
+            Self::Search(SearchSpec::FeatureSweep { .. }) => "search-feature-sweep",
         }
     }
 }

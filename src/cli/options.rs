@@ -3,13 +3,13 @@
 
 use super::baseline::RecordArgs;
 use super::calibrate::CalibrateArgs;
-use super::scan::{DataArgs, LayoutArg, ProbeArgs, ScanArgs};
+use super::scan::{DataArgs, LayoutArg, ModalityArg, ProbeArgs, ScanArgs};
 use super::{Cli, EngineArgs};
 use crate::app::baseline::RecordOptions;
 use crate::app::calibrate::CalibrateOptions;
 use crate::app::scan::ScanOptions;
 use crate::app::setup::{DataOptions, ProbeOptions, Setup};
-use crate::battery::spec::Layout;
+use crate::battery::spec::{Layout, Modality};
 use crate::modality::image::{ChannelOrder, ImageFolderOptions};
 
 impl DataArgs {
@@ -28,7 +28,17 @@ impl DataArgs {
                 },
             }
         });
-        DataOptions { path: self.data.clone(), tokenizer: self.tokenizer.clone(), image_folder }
+        DataOptions {
+            path: self.data.clone(),
+            tokenizer: self.tokenizer.clone(),
+            image_folder,
+            modality: self.modality.map(|m| match m {
+                ModalityArg::Image => Modality::Image,
+                ModalityArg::Text => Modality::Text,
+                ModalityArg::Tabular => Modality::Tabular,
+            }),
+            label_column: self.label_column.clone(),
+        }
     }
 }
 

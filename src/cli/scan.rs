@@ -12,8 +12,9 @@ use crate::error::{Failure, InconclusiveAs, Outcome};
 /// Where the clean inputs come from and how to read them.
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Clean inputs: .npz (x, optional y), .npy, a folder of PNG/JPEG images, or text: .jsonl
-    /// ({"text": ..., "label": ...} per line) or .txt (one text per line).
+    /// Clean inputs: .npz (x, optional y), .npy, a folder of PNG/JPEG images, text: .jsonl
+    /// ({"text": ..., "label": ...} per line) or .txt (one text per line), or table rows: .csv
+    /// with a header (numeric features and a `label` column).
     #[arg(long, value_name = "PATH")]
     pub data: PathBuf,
     /// Text models: the model's tokenizer.json (default: tokenizer.json beside the model).
@@ -34,6 +35,21 @@ pub struct DataArgs {
     /// Image folder data: layout the model expects.
     #[arg(long, value_enum, default_value_t = LayoutArg::Nchw)]
     pub layout: LayoutArg,
+    /// What the data is, where its extension does not say: `tabular` reads an .npz `x` [N, F]
+    /// as feature rows (by default .csv is tabular, .jsonl/.txt text, the rest images).
+    #[arg(long, value_enum, value_name = "MODALITY")]
+    pub modality: Option<ModalityArg>,
+    /// Tabular CSV data: the column holding the labels (default: `label`, if the header has it).
+    #[arg(long, value_name = "NAME")]
+    pub label_column: Option<String>,
+}
+
+/// The modality `--modality` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModalityArg {
+    Image,
+    Text,
+    Tabular,
 }
 
 /// Which probes run, and with which seed.

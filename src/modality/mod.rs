@@ -7,15 +7,17 @@
 //! loaded data: checking that a model takes its kind of input and readying the data for it
 //! ([`ModelInputs`]). What it readies implements [`ScanInputs`] (with a [`Session`] and a
 //! [`Kit`], whose examples are already in the form reports show). This file is the registry:
-//! which modality a `--data` path belongs to ([`load_any`]), and the [`Data`] it loads to; a new
-//! modality is its folder plus one [`Data`] variant, its arm in [`Data::clean`] and its line in
-//! [`load_any`].
+//! which modality a `--data` path belongs to ([`load_any`]: `.jsonl`/`.txt` text, `.csv`
+//! tabular, anything else images, unless [`LoadOptions::modality`] says), and the [`Data`] it
+//! loads to; a new modality is its folder plus one [`Data`] variant, its arm in [`Data::clean`]
+//! and its line in [`load_any`].
 //!
 //! [`Session`]: crate::runner::Session
 //! [`Kit`]: crate::runner::Kit
 
 use std::path::Path;
 
+use crate::battery::spec::Modality;
 use crate::data::DataError;
 use crate::digest::FileDigest;
 use crate::engine::Engine;
@@ -86,6 +88,7 @@ pub struct DataNotes {
 pub enum Data {
     Images(image::Dataset),
     Text(text::TextDataset),
+    Tabular(tabular::data::TabularData),
 }
 
 impl Data {
@@ -94,6 +97,7 @@ impl Data {
         match self {
             Self::Images(d) => d,
             Self::Text(d) => d,
+            Self::Tabular(d) => d,
         }
     }
 
@@ -138,8 +142,46 @@ impl Data {
     }
 }
 
-/// Loads `path` with the modality that claims it: text for `.jsonl` and `.txt`, images
-/// (`.npy`, `.npz`, or a folder with `folder` options) for everything else.
-pub fn load_any(path: &Path, folder: Option<&image::ImageFolderOptions>) -> Result<Data, DataError> {
-    if text::claims(path) { text::load(path).map(Data::Text) } else { image::load(path, folder).map(Data::Images) }
+/// How `--data` is read besides its path.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions<'a> {
+    /// Image folders: how to turn the images into model inputs.
+    pub folder: Option<&'a image::ImageFolderOptions>,
+    /// The modality the user named (`--modality`); `None` goes by the path.
+    pub modality: Option<Modality>,
+    /// Tabular CSV: the label column (`--label-column`); `None` takes `label` if there is one.
+    pub label_column: Option<&'a str>,
+}
+
+/// Why `--data` could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Tabular(#[from] tabular::data::TabularDataError),
+}
+
+/// Loads `path` with the modality the user named or, by default, the one that claims it: text
+/// for `.jsonl` and `.txt`, tabular for `.csv`, images (`.npy`, `.npz`, or a folder with
+/// `folder` options) for everything else.
+pub fn load_any(path: &Path, options: &LoadOptions<'_>) -> Result<Data, LoadError> {
+    let modality = options.modality.unwrap_or(if text::claims(path) {
+        Modality::Text
+    } else if tabular::claims(path) {
+        Modality::Tabular
+    } else {
+        Modality::Image
+    });
+    Ok(match modality {
+        Modality::Text => Data::Text(text::load(path)?),
+        Modality::Image => Data::Images(image::load(path, options.folder)?),
+        Modality::Tabular => {
+            let label = match options.label_column {
+                Some(name) => tabular::data::LabelColumn::Named(name.to_string()),
+                None => tabular::data::LabelColumn::Auto,
+            };
+            Data::Tabular(tabular::data::load(path, &label)?)
+        }
+    })
 }

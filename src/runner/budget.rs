@@ -19,11 +19,7 @@ pub(super) fn granted(spec: &SearchSpec, search_budget: Option<u64>, allowance: 
 
 /// A search's own query budget.
 fn budget_of(spec: &SearchSpec) -> u64 {
-    match spec {
-        SearchSpec::Patch { budget, .. }
-        | SearchSpec::ReverseEngineer { budget, .. }
-        | SearchSpec::Vocabulary { budget, .. } => *budget,
-    }
+    spec.budget()
 }
 
 /// Fewest queries a search probe is granted however tight the time budget: below this a
@@ -71,7 +67,8 @@ pub(crate) fn with_budget(spec: &SearchSpec, budget: Option<u64>) -> SearchSpec 
         match &mut spec {
             SearchSpec::Patch { budget, .. }
             | SearchSpec::ReverseEngineer { budget, .. }
-            | SearchSpec::Vocabulary { budget, .. } => *budget = b,
+            | SearchSpec::Vocabulary { budget, .. }
+            | SearchSpec::FeatureSweep { budget, .. } => *budget = b,
         }
     }
     spec

@@ -165,6 +165,12 @@ pub struct SearchSummary {
     /// A text vocabulary sweep's ranked tokens, controls and throughput.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vocabulary: Option<vocabulary::Sweep>,
+    /// A tabular feature sweep's ranked edits, controls and throughput.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<crate::modality::tabular::search::Sweep>,
+    /// The recovered trigger in words, where it has a short form (`f11 = 999 → class 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
     /// How much of the candidate space a patch search covered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,

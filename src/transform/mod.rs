@@ -153,13 +153,16 @@ pub fn build(spec: &TransformSpec, geometry: Geometry) -> Result<Box<dyn Transfo
         Some(Build::Text(_)) => {
             Err(TransformError::Invalid(format!("`{}` is a text transform, not an image one", spec.kind())))
         }
+        Some(Build::Tabular(_)) => {
+            Err(TransformError::Invalid(format!("`{}` is a tabular transform, not an image one", spec.kind())))
+        }
         None => Err(not_a_transform(spec)),
     }
 }
 
 /// Why a probe's spec has no transform to build: it is a search (the search module recovers a
 /// trigger instead) or, were a kind left out of [`registry::KINDS`], an unregistered kind.
-fn not_a_transform(spec: &TransformSpec) -> TransformError {
+pub(crate) fn not_a_transform(spec: &TransformSpec) -> TransformError {
     TransformError::Invalid(match spec {
         TransformSpec::Search(_) => "a search probe has no fixed transform; the search module recovers one".into(),
         other => format!("transform kind `{}` is not registered", other.kind()),
@@ -167,7 +170,7 @@ fn not_a_transform(spec: &TransformSpec) -> TransformError {
 }
 
 /// A kind's build was handed another kind's spec (a registry bug, never a user's mistake).
-fn mismatched(kind: &str, spec: &TransformSpec) -> TransformError {
+pub(crate) fn mismatched(kind: &str, spec: &TransformSpec) -> TransformError {
     TransformError::Invalid(format!("a `{}` spec cannot build a `{kind}` transform", spec.kind()))
 }
 

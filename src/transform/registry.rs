@@ -15,6 +15,7 @@ use super::text::{self, TextTransform, Vocabulary};
 use super::{Geometry, Transform, TransformError};
 use crate::battery::spec::{Modality, TransformSpec};
 use crate::battery::validate::{Checker, Fields};
+use crate::modality::tabular::transforms::{self as tabular, TabularTransform};
 
 /// Checks a transform's YAML map (`kind` already read and its keys already checked against
 /// [`TransformKind::keys`]), reporting every problem, and returns the validated spec when there
@@ -26,11 +27,18 @@ pub type BuildImage = fn(&TransformSpec, Geometry) -> Result<Box<dyn Transform>,
 /// Builds a text transform for this tokenizer's vocabulary.
 pub type BuildText = fn(&TransformSpec, &Vocabulary) -> Result<Box<dyn TextTransform>, TransformError>;
 
+/// Builds a tabular transform for this table's features.
+pub type BuildTabular = fn(
+    &TransformSpec,
+    &crate::modality::tabular::transforms::Table,
+) -> Result<Box<dyn TabularTransform>, TransformError>;
+
 /// How a validated spec of one kind becomes its runtime transform: one variant per modality,
 /// each with that modality's transform trait.
 pub enum Build {
     Image(BuildImage),
     Text(BuildText),
+    Tabular(BuildTabular),
 }
 
 /// One transform kind: everything probity knows about it, in one place.
@@ -52,6 +60,7 @@ impl TransformKind {
         match self.build {
             Build::Image(_) => Modality::Image,
             Build::Text(_) => Modality::Text,
+            Build::Tabular(_) => Modality::Tabular,
         }
     }
 }
@@ -71,6 +80,10 @@ pub static KINDS: &[&TransformKind] = &[
     &text::invisible::KIND,
     &text::typo::KIND,
     &text::word_swap::KIND,
+    &tabular::SET_FEATURE,
+    &tabular::SET_FEATURES,
+    &tabular::FEATURE_NOISE,
+    &tabular::MISSING,
 ];
 
 /// The kind named `name` in battery files.

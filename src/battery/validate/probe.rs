@@ -19,6 +19,7 @@ pub(super) fn with_article(modality: Modality) -> &'static str {
     match modality {
         Modality::Image => "an image",
         Modality::Text => "a text",
+        Modality::Tabular => "a tabular",
     }
 }
 
@@ -27,6 +28,7 @@ fn trigger_verb(modality: Modality) -> &'static str {
     match modality {
         Modality::Image => "stamps",
         Modality::Text => "inserts",
+        Modality::Tabular => "sets",
     }
 }
 
@@ -34,6 +36,7 @@ fn trigger_verb(modality: Modality) -> &'static str {
 fn example_transform(modality: Option<Modality>) -> &'static str {
     match modality {
         Some(Modality::Text) => "e.g. `transform: {kind: insert-text, text: cf}`",
+        Some(Modality::Tabular) => "e.g. `transform: {kind: set-feature, feature: f11, value: 999}`",
         Some(Modality::Image) | None => "e.g. `transform: {kind: patch, size: 2, content: {solid: 1.0}}`",
     }
 }

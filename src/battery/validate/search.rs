@@ -43,6 +43,14 @@ const METHODS: &[SearchMethod] = &[
         default_budget: 400_000,
         validate: vocabulary,
     },
+    SearchMethod {
+        name: "feature-sweep",
+        modality: Modality::Tabular,
+        keys: &["method", "pairs", "budget"],
+        // Single features of a few dozen columns over a few hundred rows, with 8 features paired.
+        default_budget: 200_000,
+        validate: feature_sweep,
+    },
 ];
 
 /// The method named `name` in battery files.
@@ -146,6 +154,18 @@ fn vocabulary(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Opti
         None => Some(VOCABULARY_PAIRS as usize),
     };
     Some(SearchSpec::Vocabulary { tokens: tokens?, pairs: pairs?, budget: budget? })
+}
+
+/// The feature sweep's default and largest number of best features tried two at a time.
+const SWEEP_PAIRS: u64 = 8;
+const MAX_SWEEP_PAIRS: u64 = 64;
+
+fn feature_sweep(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Option<SearchSpec> {
+    let pairs = match fields.get("pairs") {
+        Some(n) => c.integer(n, &fields.label("pairs"), 0, MAX_SWEEP_PAIRS).map(|p| p as usize),
+        None => Some(SWEEP_PAIRS as usize),
+    };
+    Some(SearchSpec::FeatureSweep { pairs: pairs?, budget: budget? })
 }
 
 fn patch(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Option<SearchSpec> {

@@ -166,7 +166,7 @@ fn name_version_and_modality() {
     assert_eq!(problems(&base.replace("version: 1", "version: [1]")), [("wrong-type", 3, 10)]);
     let d = only(&base.replace("modality: image", "modality: imag"));
     assert_eq!((d.code.as_str(), d.hint.as_deref()), ("bad-value", Some("did you mean `image`?")));
-    assert_eq!(d.message, "`modality` in the battery file must be one of image, text, found `imag`");
+    assert_eq!(d.message, "`modality` in the battery file must be one of image, text, tabular, found `imag`");
 }
 
 #[test]
@@ -562,6 +562,10 @@ fn every_kind_is_listed_with_the_modality_and_name_its_spec_has() {
         ("trigger", "{kind: invisible}"),
         ("robustness", "{kind: typo, rate: 0.1}"),
         ("robustness", "{kind: word-swap, rate: 0.1}"),
+        ("trigger", "{kind: set-feature, feature: f11, value: 999}"),
+        ("trigger", "{kind: set-features, features: {f03: -150, f07: 20000}}"),
+        ("robustness", "{kind: feature-noise, scale: 0.1}"),
+        ("robustness", "{kind: missing, rate: 0.1}"),
     ];
     assert_eq!(examples.len(), registry::KINDS.len());
     for ((category, example), kind) in examples.into_iter().zip(registry::KINDS) {
@@ -571,7 +575,7 @@ fn every_kind_is_listed_with_the_modality_and_name_its_spec_has() {
         assert_eq!((spec.kind(), spec.modality()), (kind.name, kind.modality()));
         assert_eq!(kind.has_control, category == "trigger", "{}", kind.name);
     }
-    for method in ["patch", "reverse-engineer", "vocabulary"] {
+    for method in ["patch", "reverse-engineer", "vocabulary", "feature-sweep"] {
         let modality = search::named(method).expect("a registered method").modality;
         let spec = transform(&search_probe(modality.name(), &format!("{{method: {method}}}")));
         assert_eq!((spec.kind(), spec.modality()), (format!("search-{method}").as_str(), modality));

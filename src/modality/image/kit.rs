@@ -316,6 +316,9 @@ impl<'a> ImageKit<'a> {
             SearchSpec::Vocabulary { .. } => {
                 return Err(ScanError::Incompatible(format!("probe {key}: a vocabulary sweep needs text inputs")));
             }
+            SearchSpec::FeatureSweep { .. } => {
+                return Err(ScanError::Incompatible(format!("probe {key}: a feature sweep needs tabular inputs")));
+            }
         };
         Ok(outcome?)
     }
@@ -574,6 +577,8 @@ fn summarise_search(found: &SearchOutcome, search_samples: usize, confirmation_s
         mask_l1: f64::from(chosen.trigger.mask_l1()),
         mask_bounds: search::Bounds::of_mask(&chosen.trigger.mask),
         vocabulary: None,
+        features: None,
+        trigger: None,
         coverage: found.coverage.clone(),
         budget: None,
     }

@@ -7,13 +7,364 @@
 //!   disturbance for a feature counted in cents and one counted in millions;
 //! - [`SetMissing`]: mark features missing (NaN), as a model must cope with absent values.
 //!
+//! Each is registered as a battery transform kind ([`SET_FEATURE`], [`SET_FEATURES`],
+//! [`FEATURE_NOISE`], [`MISSING`]) and runs behind [`TabularTransform`]. A trigger's matched
+//! control ([`NearValues`]) sets the same features to values the clean data holds, drawn per
+//! sample from the [`NEAR`] values of each feature nearest the trigger's: a trigger must move
+//! more rows than the data's own values next to it. A value beyond the data's range is thus
+//! compared with the data's extreme values, so an informative feature pushed past its range
+//! (which trees answer as they answer its extremes) is no trigger, while a value the model
+//! singles out (a split between the data and the value) is.
+//!
 //! Random transforms take the sample's generator, derived from (seed, probe id, sample index)
 //! by [`crate::transform::sample_rng`], so a row's noise does not depend on batch size or thread
 //! scheduling. Normal deviates come from `rand_distr::StandardNormal` (the ziggurat method, as
 //! the image noise transform uses).
 
+use ndarray::ArrayView2;
 use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
+
+use crate::battery::diagnostics::{Code, Range, UNIT_NONZERO};
+use crate::battery::spec::{FeatureRef, TransformSpec};
+use crate::battery::validate::{Checker, Fields};
+use crate::battery::yaml::{Node, Spanned, position};
+use crate::transform::TransformError;
+use crate::transform::registry::{Build, TransformKind};
+
+/// What tabular transforms are built for: the table's feature names and spreads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table {
+    /// Feature names, in column order.
+    pub names: Vec<String>,
+    /// Each feature's spread ([`super::data::FeatureStats::spread`]).
+    pub spreads: Vec<f32>,
+    /// Each feature's distinct present values, ascending: what controls draw from.
+    pub values: Vec<Vec<f32>>,
+}
+
+impl Table {
+    /// The table of `x` (`[N, F]`, NaN = missing) with these names and spreads.
+    pub fn new(names: Vec<String>, spreads: Vec<f32>, x: ArrayView2<'_, f32>) -> Self {
+        let values = x
+            .columns()
+            .into_iter()
+            .map(|column| {
+                let mut v: Vec<f32> = column.iter().copied().filter(|v| !v.is_nan()).collect();
+                v.sort_by(f32::total_cmp);
+                v.dedup();
+                v
+            })
+            .collect();
+        Self { names, spreads, values }
+    }
+
+    /// A trigger setting `assignments`, with its matched control.
+    pub fn trigger(&self, assignments: Vec<(usize, f32)>) -> Trigger {
+        let pools = assignments.iter().map(|&(j, value)| nearest(&self.values[j], value)).collect();
+        Trigger { set: SetFeatures { assignments }, pools }
+    }
+
+    /// The column `feature` names: a column name, else a 0-based index.
+    pub fn resolve(&self, feature: &FeatureRef) -> Result<usize, TransformError> {
+        let found = match feature {
+            FeatureRef::Index(j) => Some(*j).filter(|&j| j < self.names.len()),
+            FeatureRef::Name(name) => self
+                .names
+                .iter()
+                .position(|n| n == name)
+                .or_else(|| name.parse::<usize>().ok().filter(|&j| j < self.names.len())),
+        };
+        found.ok_or_else(|| {
+            TransformError::Invalid(format!(
+                "the data has no feature `{feature}`; its {} features are {} (or name one by its 0-based index)",
+                self.names.len(),
+                self.names.join(", ")
+            ))
+        })
+    }
+}
+
+/// What a row transform may use besides the row: its sample's generators.
+pub struct RowContext<'a> {
+    /// The sample's generator for the transform's stream (probe or control).
+    pub rng: &'a mut ChaCha8Rng,
+    /// The sample's placement generator (which values a rate-based edit touches).
+    pub placement_rng: &'a mut ChaCha8Rng,
+}
+
+/// A tabular probe's edit of one row. Applying cannot fail: everything is checked when built.
+pub trait TabularTransform: Send + Sync {
+    fn apply(&self, row: &mut [f32], ctx: &mut RowContext<'_>);
+
+    /// The matched control of a trigger (`None` for robustness perturbations).
+    fn control(&self) -> Option<Box<dyn TabularTransform>> {
+        None
+    }
+
+    /// Whether rows it edits may hold missing values (the model must take NaN).
+    fn makes_missing(&self) -> bool {
+        false
+    }
+}
+
+/// Values of a feature a trigger's control draws from: this many nearest the trigger's value.
+/// Enough that one odd value does not decide the control, few enough that they sit at the same
+/// end of the feature's range as the trigger.
+pub const NEAR: usize = 8;
+
+/// The (at most) [`NEAR`] values of `sorted` nearest `value`, `value` itself left out.
+fn nearest(sorted: &[f32], value: f32) -> Vec<f32> {
+    let mut others: Vec<f32> = sorted.iter().copied().filter(|v| v.to_bits() != value.to_bits()).collect();
+    others.sort_by(|a, b| (a - value).abs().total_cmp(&(b - value).abs()).then(a.total_cmp(b)));
+    others.truncate(NEAR);
+    others
+}
+
+/// A trigger: features set to fixed values, with the values its control draws from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    pub set: SetFeatures,
+    /// Per assignment, the clean values nearest its value.
+    pub pools: Vec<Vec<f32>>,
+}
+
+impl TabularTransform for Trigger {
+    fn apply(&self, row: &mut [f32], _: &mut RowContext<'_>) {
+        self.set.apply(row);
+    }
+
+    fn control(&self) -> Option<Box<dyn TabularTransform>> {
+        let features = self.set.assignments.iter().map(|a| a.0).zip(self.pools.iter().cloned()).collect();
+        Some(Box::new(NearValues { features }))
+    }
+}
+
+/// A trigger's matched control: each feature set to one of its pool's values, drawn per sample
+/// (a feature with an empty pool keeps its own value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NearValues {
+    pub features: Vec<(usize, Vec<f32>)>,
+}
+
+impl TabularTransform for NearValues {
+    fn apply(&self, row: &mut [f32], ctx: &mut RowContext<'_>) {
+        for (j, pool) in &self.features {
+            if !pool.is_empty() {
+                row[*j] = pool[ctx.rng.random_range(0..pool.len())];
+            }
+        }
+    }
+}
+
+impl TabularTransform for FeatureNoise {
+    fn apply(&self, row: &mut [f32], ctx: &mut RowContext<'_>) {
+        FeatureNoise::apply(self, row, ctx.rng);
+    }
+}
+
+impl TabularTransform for SetMissing {
+    fn apply(&self, row: &mut [f32], _: &mut RowContext<'_>) {
+        SetMissing::apply(self, row);
+    }
+
+    fn makes_missing(&self) -> bool {
+        true
+    }
+}
+
+/// Marks each value missing with probability `rate` (drawn from the placement generator).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MissingAtRate {
+    pub rate: f64,
+}
+
+impl TabularTransform for MissingAtRate {
+    fn apply(&self, row: &mut [f32], ctx: &mut RowContext<'_>) {
+        for value in row.iter_mut() {
+            if ctx.placement_rng.random_bool(self.rate) {
+                *value = f32::NAN;
+            }
+        }
+    }
+
+    fn makes_missing(&self) -> bool {
+        true
+    }
+}
+
+/// `kind: set-feature`: one feature set to a value (a magic-value trigger).
+pub static SET_FEATURE: TransformKind = TransformKind {
+    name: "set-feature",
+    has_control: true,
+    keys: &["kind", "feature", "value"],
+    validate: validate_set_feature,
+    build: Build::Tabular(build_set),
+};
+
+/// `kind: set-features`: two or more features set jointly (`features: {f03: -150, f07: 20000}`).
+pub static SET_FEATURES: TransformKind = TransformKind {
+    name: "set-features",
+    has_control: true,
+    keys: &["kind", "features"],
+    validate: validate_set_features,
+    build: Build::Tabular(build_set),
+};
+
+/// `kind: feature-noise`: Gaussian noise of `scale` standard deviations on every feature.
+pub static FEATURE_NOISE: TransformKind = TransformKind {
+    name: "feature-noise",
+    has_control: false,
+    keys: &["kind", "scale"],
+    validate: validate_noise,
+    build: Build::Tabular(build_noise),
+};
+
+/// `kind: missing`: the listed `features` missing, or each value with probability `rate`.
+pub static MISSING: TransformKind = TransformKind {
+    name: "missing",
+    has_control: false,
+    keys: &["kind", "features", "rate"],
+    validate: validate_missing,
+    build: Build::Tabular(build_missing),
+};
+
+/// `(0, 100]` standard deviations.
+const SCALE: Range = Range::new(0.0, true, 100.0, false);
+
+/// A feature named in a battery: a column name (string) or a 0-based index (integer).
+fn feature(c: &mut Checker, node: &Spanned<Node>, label: &str) -> Option<FeatureRef> {
+    match &node.value {
+        Node::String(name) if !name.trim().is_empty() => Some(FeatureRef::Name(name.clone())),
+        Node::Int(j) if *j >= 0 => usize::try_from(*j).ok().map(FeatureRef::Index),
+        _ => {
+            c.wrong_type(node, label, "a feature's column name or its 0-based index");
+            None
+        }
+    }
+}
+
+/// A finite value a float32 feature can hold.
+fn value(c: &mut Checker, node: &Spanned<Node>, label: &str) -> Option<f32> {
+    let v = c.number(node, label)?;
+    if !v.is_finite() || v.abs() > f64::from(f32::MAX) {
+        c.report(Code::BadValue, position(node), format!("{label} must be a finite float32 number, found {v}"), None);
+        return None;
+    }
+    Some(v as f32)
+}
+
+fn validate_set_feature(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let f = c.required(fields, "feature").and_then(|n| feature(c, n, &fields.label("feature")));
+    let v = c.required(fields, "value").and_then(|n| value(c, n, &fields.label("value")));
+    Some(TransformSpec::SetFeature { feature: f?, value: v? })
+}
+
+fn validate_set_features(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let node = c.required(fields, "features")?;
+    let label = fields.label("features");
+    let Node::Map(entries) = &node.value else {
+        c.wrong_type(node, &label, "a map of two or more `feature: value` entries, e.g. `{f03: -150, f07: 20000}`");
+        return None;
+    };
+    if entries.len() < 2 {
+        let hint = Some("a single feature is `kind: set-feature`".to_string());
+        c.report(Code::BadValue, position(node), format!("{label} must set two or more features"), hint);
+        return None;
+    }
+    let set: Vec<Option<(FeatureRef, f32)>> = entries
+        .iter()
+        .map(|(key, v)| {
+            value(c, v, &format!("{label}.{}", key.value.0)).map(|v| (FeatureRef::Name(key.value.0.clone()), v))
+        })
+        .collect();
+    Some(TransformSpec::SetFeatures { set: set.into_iter().collect::<Option<_>>()? })
+}
+
+fn validate_noise(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    let scale = c.required(fields, "scale").and_then(|n| c.number_in(n, &fields.label("scale"), SCALE))?;
+    Some(TransformSpec::FeatureNoise { scale: scale as f32 })
+}
+
+fn validate_missing(c: &mut Checker, fields: &Fields<'_>, _probe: &str) -> Option<TransformSpec> {
+    match (fields.get("features"), fields.get("rate")) {
+        (Some(node), None) => {
+            let label = fields.label("features");
+            let items = match &node.value {
+                Node::Seq(items) if !items.is_empty() => items,
+                _ => {
+                    c.wrong_type(node, &label, "a non-empty list of features (column names or 0-based indices)");
+                    return None;
+                }
+            };
+            let features: Vec<Option<FeatureRef>> = items.iter().map(|i| feature(c, i, &label)).collect();
+            Some(TransformSpec::Missing { features: features.into_iter().collect::<Option<_>>()?, rate: 0.0 })
+        }
+        (None, Some(node)) => {
+            let rate = c.number_in(node, &fields.label("rate"), UNIT_NONZERO)?;
+            Some(TransformSpec::Missing { features: Vec::new(), rate: rate as f32 })
+        }
+        (Some(_), Some(node)) => {
+            let message = format!("{} takes `features` or `rate`, not both", fields.place());
+            c.report(Code::BadValue, position(node), message, Some("keep one of them".into()));
+            None
+        }
+        (None, None) => {
+            let message = format!("{} needs `features` (which to mark missing) or `rate`", fields.place());
+            c.report(Code::MissingKey, fields.at(), message, Some("e.g. `rate: 0.1`".into()));
+            None
+        }
+    }
+}
+
+fn build_set(spec: &TransformSpec, table: &Table) -> Result<Box<dyn TabularTransform>, TransformError> {
+    let set: Vec<(FeatureRef, f32)> = match spec {
+        TransformSpec::SetFeature { feature, value } => vec![(feature.clone(), *value)],
+        TransformSpec::SetFeatures { set } => set.clone(),
+        _ => return Err(crate::transform::mismatched(SET_FEATURE.name, spec)),
+    };
+    let mut assignments = Vec::with_capacity(set.len());
+    for (feature, value) in &set {
+        let j = table.resolve(feature)?;
+        if assignments.iter().any(|&(k, _)| k == j) {
+            return Err(TransformError::Invalid(format!("`{}` sets feature `{}` twice", spec.kind(), table.names[j])));
+        }
+        assignments.push((j, *value));
+    }
+    Ok(Box::new(table.trigger(assignments)))
+}
+
+fn build_noise(spec: &TransformSpec, table: &Table) -> Result<Box<dyn TabularTransform>, TransformError> {
+    let TransformSpec::FeatureNoise { scale } = spec else {
+        return Err(crate::transform::mismatched(FEATURE_NOISE.name, spec));
+    };
+    Ok(Box::new(FeatureNoise { sigma: *scale, spreads: table.spreads.clone() }))
+}
+
+fn build_missing(spec: &TransformSpec, table: &Table) -> Result<Box<dyn TabularTransform>, TransformError> {
+    let TransformSpec::Missing { features, rate } = spec else {
+        return Err(crate::transform::mismatched(MISSING.name, spec));
+    };
+    if features.is_empty() {
+        return Ok(Box::new(MissingAtRate { rate: f64::from(*rate) }));
+    }
+    let features = features.iter().map(|f| table.resolve(f)).collect::<Result<_, _>>()?;
+    Ok(Box::new(SetMissing { features }))
+}
+
+/// Builds the tabular transform a probe declares, for this table.
+pub fn build(spec: &TransformSpec, table: &Table) -> Result<Box<dyn TabularTransform>, TransformError> {
+    match crate::transform::registry::of(spec).map(|kind| &kind.build) {
+        Some(Build::Tabular(build)) => build(spec, table),
+        Some(_) => Err(TransformError::Invalid(format!(
+            "`{}` transforms {} inputs, not tabular ones",
+            spec.kind(),
+            spec.modality().name()
+        ))),
+        None => Err(crate::transform::not_a_transform(spec)),
+    }
+}
 
 /// Sets features to fixed values: `[(feature, value)]`, applied in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +496,24 @@ mod tests {
             SetMissing { features: vec![j] }.apply(&mut edited);
             prop_assert!(edited[j].is_nan());
             prop_assert_eq!(edited.iter().filter(|v| v.is_nan()).count(), 1);
+        }
+    }
+
+    #[test]
+    fn a_triggers_control_draws_the_data_values_nearest_the_trigger() {
+        // Feature 0 holds 0..20; the trigger 999 lies past the range, so its control draws
+        // from the 8 largest values; 5 lies inside, so its control draws around it, not 5.
+        let x = ndarray::Array2::from_shape_fn((20, 1), |(i, _)| i as f32);
+        let table = Table::new(vec!["f0".into()], vec![1.0], x.view());
+        assert_eq!(table.trigger(vec![(0, 999.0)]).pools, [vec![19.0, 18.0, 17.0, 16.0, 15.0, 14.0, 13.0, 12.0]]);
+        assert_eq!(table.trigger(vec![(0, 5.0)]).pools, [vec![4.0, 6.0, 3.0, 7.0, 2.0, 8.0, 1.0, 9.0]]);
+        let control = table.trigger(vec![(0, 999.0)]).control().expect("a trigger has a control");
+        for i in 0..50 {
+            let mut row = [0.0f32];
+            let (mut rng, mut placement) =
+                (sample_rng(1, "p", i, Stream::Control), sample_rng(1, "p", i, Stream::Placement));
+            control.apply(&mut row, &mut RowContext { rng: &mut rng, placement_rng: &mut placement });
+            assert!((12.0..=19.0).contains(&row[0]), "{}", row[0]);
         }
     }
 

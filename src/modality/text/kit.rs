@@ -331,6 +331,8 @@ fn summarise(found: &vocabulary::Sweep, search_samples: usize, confirmation_samp
         mask_l1: found.chosen.ids.len() as f64,
         mask_bounds: None,
         vocabulary: Some(found.clone()),
+        features: None,
+        trigger: None,
         coverage: None,
         budget: None,
     }

@@ -145,6 +145,9 @@ pub fn build(spec: &TransformSpec, vocabulary: &Vocabulary) -> Result<Box<dyn Te
         Some(Build::Image(_)) => {
             Err(TransformError::Invalid(format!("`{}` is an image transform, not a text one", spec.kind())))
         }
+        Some(Build::Tabular(_)) => {
+            Err(TransformError::Invalid(format!("`{}` is a tabular transform, not a text one", spec.kind())))
+        }
         None => Err(super::not_a_transform(spec)),
     }
 }
