@@ -21,6 +21,7 @@
 //! references), through the gating statistics — so the verdict keeps its significance
 //! guarantee however many candidates the search looked at.
 
+pub mod halving;
 pub mod patch;
 pub mod reverse;
 pub mod vocabulary;

@@ -38,6 +38,7 @@
 //! the chosen token(s) to held-out inputs against a matched control through the gating
 //! statistics, so the verdict keeps its significance guarantee however many tokens were tried.
 
+use crate::search::halving::Halving;
 use std::time::Instant;
 
 use rand::Rng;
@@ -335,32 +336,8 @@ pub fn sweep(
 /// `n, n/3, n/9, …` (at least [`MIN_FIRST_RUNG`]) whose halving schedule fits; at the smallest
 /// `n0`, as many tokens as fit.
 fn schedule(tokens: usize, n: usize, budget: u64) -> (usize, usize) {
-    let cost = |n0: usize, v: usize| -> u64 {
-        let (mut m, mut alive, mut total) = (n0, v, (v * n0) as u64);
-        while m < n {
-            alive = alive.div_ceil(ETA).max(KEEP_MIN).min(alive);
-            m = (m * ETA).min(n);
-            total += (alive * m) as u64;
-        }
-        total
-    };
-    let floor = MIN_FIRST_RUNG.min(n);
-    let mut n0 = n;
-    loop {
-        if cost(n0, tokens) <= budget {
-            return (n0, tokens);
-        }
-        if n0 <= floor {
-            break;
-        }
-        n0 = (n0 / ETA).max(floor);
-    }
-    let (mut lo, mut hi) = (1usize, tokens);
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        if cost(floor, mid) <= budget { lo = mid } else { hi = mid - 1 }
-    }
-    (floor, lo)
+    Halving { eta: ETA, keep_min: KEEP_MIN, min_first_rung: MIN_FIRST_RUNG, min_candidates: 1 }
+        .schedule(tokens, n, budget)
 }
 
 /// The class a candidate moves inputs into most, by the ranking lower bound.

@@ -53,6 +53,7 @@
 //! deterministic. As with the other searches, these numbers only *choose* what to confirm; the
 //! verdict comes from held-out rows through the gating statistics.
 
+use crate::search::halving::Halving;
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -558,32 +559,8 @@ fn halve(
 /// `n, n/2, n/4, …` (at least [`MIN_FIRST_RUNG`]) whose halving schedule fits; at the smallest
 /// `n0`, as many candidates as fit.
 fn schedule(candidates: usize, n: usize, budget: u64) -> (usize, usize) {
-    let cost = |n0: usize, v: usize| -> u64 {
-        let (mut m, mut alive, mut total) = (n0, v, (v * n0) as u64);
-        while m < n {
-            alive = alive.div_ceil(ETA).max(KEEP_MIN).min(alive);
-            m = (m * ETA).min(n);
-            total += (alive * m) as u64;
-        }
-        total
-    };
-    let floor = MIN_FIRST_RUNG.min(n);
-    let mut n0 = n;
-    loop {
-        if cost(n0, candidates) <= budget {
-            return (n0, candidates);
-        }
-        if n0 <= floor {
-            break;
-        }
-        n0 = (n0 / ETA).max(floor);
-    }
-    let (mut lo, mut hi) = (0usize, candidates);
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        if cost(floor, mid) <= budget { lo = mid } else { hi = mid - 1 }
-    }
-    (floor, lo)
+    Halving { eta: ETA, keep_min: KEEP_MIN, min_first_rung: MIN_FIRST_RUNG, min_candidates: 0 }
+        .schedule(candidates, n, budget)
 }
 
 fn lower_bound(moved: u64, eligible: u64) -> f64 {
