@@ -126,6 +126,16 @@ pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         })
         .collect();
     inconclusive.extend(adequacy::underpowered(&shortfalls, probes.len(), ctx.dataset.len()));
+    // Said once: when the clean outputs are not finite already, every probe's are too.
+    let clean_not_finite = health.iter().any(|h| h.code == adequacy::Code::NonFiniteOutput);
+    let non_finite: Vec<(&str, verdict::NonFinite)> = outcome
+        .probes
+        .iter()
+        .zip(&probes)
+        .filter(|(o, _)| !clean_not_finite && o.evidence.non_finite.inputs > 0)
+        .map(|(o, p)| (p.id.as_str(), o.evidence.non_finite))
+        .collect();
+    inconclusive.extend(adequacy::non_finite_probes(&non_finite));
     let engine = ctx.engine;
     Report {
         schema: super::SCHEMA.into(),

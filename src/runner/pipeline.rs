@@ -35,6 +35,9 @@ pub(super) struct Job<'a, T: ?Sized> {
 pub(super) struct JobOutput {
     pub candidate: Predictions,
     pub references: Vec<Predictions>,
+    /// Inputs on which the candidate's scores are not all finite (NaN or ±Inf): its
+    /// predictions there rest on no number, and no verdict may rest on them.
+    pub non_finite: usize,
 }
 
 /// A chunk: consecutive parts of consecutive jobs, `(job, indices)`.
@@ -95,7 +98,11 @@ fn consume<K: Kit>(
         .iter()
         .map(|job| {
             let n = if job.references { references } else { 0 };
-            Some(JobOutput { candidate: Predictions::default(), references: vec![Predictions::default(); n] })
+            Some(JobOutput {
+                candidate: Predictions::default(),
+                references: vec![Predictions::default(); n],
+                non_finite: 0,
+            })
         })
         .collect();
     let mut next = 0;
@@ -115,13 +122,14 @@ fn consume<K: Kit>(
         // A chunk mixing runs with and without references is classified by the references
         // whole; the rows of runs that did not ask are dropped.
         let with_references = chunk.iter().any(|&(j, _)| jobs[j].references);
-        let (own, others) = classify_all(models, &batch, kinds, with_references)?;
+        let (own, finite, others) = classify_all(models, &batch, kinds, with_references)?;
         kit.recycle(batch);
         let mut offset = 0;
         for &(j, indices) in chunk {
             let rows = offset..offset + indices.len();
             let output = outputs[j].as_mut().expect("a job's parts come before it is handed over");
             output.candidate.extend(own.rows(rows.clone()));
+            output.non_finite += finite[rows.clone()].iter().filter(|&&f| !f).count();
             for (out, predictions) in output.references.iter_mut().zip(&others) {
                 out.extend(predictions.rows(rows.clone()));
             }
@@ -133,19 +141,22 @@ fn consume<K: Kit>(
 }
 
 /// One batch through the candidate and, when `references`, every reference, each read with
-/// its own score kind (decided on its clean pass, never again per batch).
+/// its own score kind (decided on its clean pass, never again per batch); with, per input,
+/// whether the candidate's scores are all finite.
 fn classify_all(
     models: &mut Models<'_>,
     batch: &[(String, crate::engine::InputData)],
     kinds: &ScoreKinds,
     references: bool,
-) -> Result<(Predictions, Vec<Predictions>), ScanError> {
-    let own = Predictions::from_scores(&models.candidate.classify(batch)?, kinds.candidate);
+) -> Result<(Predictions, Vec<bool>, Vec<Predictions>), ScanError> {
+    let scores = models.candidate.classify(batch)?;
+    let finite = scores.rows().into_iter().map(|row| row.iter().all(|v| v.is_finite())).collect();
+    let own = Predictions::from_scores(&scores, kinds.candidate);
     let mut others = Vec::new();
     for (reference, &kind) in models.references.iter_mut().zip(&kinds.references).filter(|_| references) {
         others.push(Predictions::from_scores(&reference.classify(batch)?, kind));
     }
-    Ok((own, others))
+    Ok((own, finite, others))
 }
 
 fn stopped() -> ScanError {

@@ -11,7 +11,7 @@ use super::{
 use crate::battery::spec::{Battery, Category, Probe, SearchSpec, Thresholds, TransformSpec};
 use crate::calibration::CalibratedThresholds;
 use crate::transform::Stream;
-use crate::verdict::{self, Comparison, Direction, Observation, ProbeEvidence, ProbeJudgement};
+use crate::verdict::{self, Comparison, Direction, NonFinite, Observation, ProbeEvidence, ProbeJudgement};
 
 /// A prepared probe waiting in the queue for [`Run::run_queue`].
 struct Ready<'b, T: ?Sized> {
@@ -194,12 +194,18 @@ impl<'s> Run<'s> {
         for ready in queue.drain(..) {
             let Ready { index, probe, key, prepared, control } = ready;
             let own = outputs.next().expect("one output per job");
-            let control_predictions = control.map(|_| outputs.next().expect("one output per job").candidate);
+            let control_output = control.map(|_| outputs.next().expect("one output per job"));
+            let non_finite = NonFinite {
+                inputs: own.non_finite + control_output.as_ref().map_or(0, |c| c.non_finite),
+                of: own.candidate.len() + control_output.as_ref().map_or(0, |c| c.candidate.len()),
+            };
+            let control_predictions = control_output.map(|c| c.candidate);
             let indices = prepared.indices;
             let probed = own.candidate;
             let examples = kit.examples(&key, &indices, prepared.transform.as_ref(), &self.clean, &probed);
-            let evidence =
+            let mut evidence =
                 self.evidence(models, probe, &key, &indices, &probed, control_predictions.as_ref(), &own.references);
+            evidence.non_finite = non_finite;
             self.outcomes.push(ProbeOutcome {
                 battery_index: b,
                 probe_index: index,
@@ -280,7 +286,14 @@ impl<'s> Run<'s> {
             self.tally.unmatched += 1;
         }
         let thresholds = calibrated(probe.thresholds, self.settings.thresholds.as_ref(), key);
-        ProbeEvidence { category: probe.category, thresholds, own, references, baseline }
+        ProbeEvidence {
+            category: probe.category,
+            thresholds,
+            own,
+            references,
+            baseline,
+            non_finite: NonFinite::default(),
+        }
     }
 }
 

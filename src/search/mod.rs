@@ -23,6 +23,7 @@
 
 pub mod halving;
 pub mod patch;
+pub mod ranking;
 pub mod reverse;
 pub mod vocabulary;
 

@@ -39,6 +39,7 @@
 //! statistics, so the verdict keeps its significance guarantee however many tokens were tried.
 
 use crate::search::halving::Halving;
+use crate::search::ranking::{MAD_SCALE, Outlier, lower_bound};
 use std::time::Instant;
 
 use rand::Rng;
@@ -48,7 +49,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::battery::spec::TokenFilter;
 use crate::engine::EngineError;
-use crate::stats::{binomial_test_greater, clopper_pearson, fisher_exact_greater, mad, median};
+use crate::stats::{binomial_test_greater, clopper_pearson, fisher_exact_greater};
 use crate::transform::text::{TokenSequence, Vocabulary};
 use crate::transform::{Stream, sample_rng};
 
@@ -64,10 +65,6 @@ pub const CONTROL_TOKENS: usize = 32;
 const RANKED: usize = 20;
 /// Sequences per oracle call: large batches amortise the per-call cost on small models.
 const ORACLE_BATCH: usize = 2048;
-/// Two-sided alpha of the ranking lower bound (one-sided 90%).
-const RANKING_ALPHA: f64 = 0.2;
-/// The scale that makes the MAD a consistent estimator of a normal standard deviation.
-const MAD_SCALE: f64 = 1.4826;
 /// Significance level of the combination-trigger tests (inert tokens, synergistic pair).
 pub const SYNERGY_ALPHA: f64 = 1e-3;
 
@@ -204,7 +201,7 @@ pub fn sweep(
             counts.iter().map(|c| c.moved[k] as f64 / e).collect()
         })
         .collect();
-    let outlier = Outlier::new(&population, |k| eligible(k, n0));
+    let outlier = Outlier::new(&population, |k| MAD_SCALE * (1.0 / eligible(k, n0).max(1) as f64));
     let mut alive: Vec<usize> = (0..singles.len()).collect();
     let mut rungs = 1;
     while m < n {
@@ -350,48 +347,6 @@ fn best(counts: &Counts, eligible: impl Fn(usize) -> u64) -> (usize, f64) {
         }
     }
     out
-}
-
-fn lower_bound(moved: u64, eligible: u64) -> f64 {
-    thread_local! {
-        // Thousands of tokens share a handful of (moved, eligible) pairs, and each exact bound
-        // costs a bisection of binomial tails (~20 µs at n = 400).
-        static BOUNDS: std::cell::RefCell<std::collections::HashMap<(u64, u64), f64>> = Default::default();
-    }
-    if eligible == 0 {
-        return 0.0;
-    }
-    BOUNDS.with(|cache| {
-        *cache
-            .borrow_mut()
-            .entry((moved, eligible))
-            .or_insert_with(|| clopper_pearson(moved, eligible, RANKING_ALPHA).lower)
-    })
-}
-
-/// The vocabulary's first-rung flip-into rates per class, as medians and floored MADs.
-struct Outlier {
-    median: Vec<f64>,
-    scale: Vec<f64>,
-}
-
-impl Outlier {
-    fn new(population: &[Vec<f64>], eligible: impl Fn(usize) -> u64) -> Self {
-        let median: Vec<f64> = population.iter().map(|p| median(p).unwrap_or(0.0)).collect();
-        let scale = population
-            .iter()
-            .enumerate()
-            .map(|(k, p)| {
-                let floor = 1.0 / eligible(k).max(1) as f64;
-                MAD_SCALE * mad(p).unwrap_or(0.0).max(floor)
-            })
-            .collect();
-        Self { median, scale }
-    }
-
-    fn z(&self, class: usize, rate: f64) -> f64 {
-        (rate - self.median[class]) / self.scale[class]
-    }
 }
 
 /// Runs candidates through the oracle in large batches, counting flips into each class.

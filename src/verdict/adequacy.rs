@@ -66,6 +66,8 @@ pub enum Code {
     Underpowered,
     /// The classifier output holds NaN or ±Inf on clean inputs.
     NonFiniteOutput,
+    /// The classifier output holds NaN or ±Inf on some probe's inputs (the probe has no verdict).
+    NonFiniteProbeOutput,
     /// Every clean input gets the same class and (nearly) the same scores.
     ConstantOutput,
     /// With labels, clean accuracy is not above the majority-class rate.
@@ -80,6 +82,7 @@ impl Code {
         match self {
             Self::Underpowered => "underpowered",
             Self::NonFiniteOutput => "non-finite-output",
+            Self::NonFiniteProbeOutput => "non-finite-probe-output",
             Self::ConstantOutput => "constant-output",
             Self::ChanceAccuracy => "chance-accuracy",
             Self::LowCleanAccuracy => "low-clean-accuracy",
@@ -262,6 +265,23 @@ pub fn underpowered(shortfalls: &[Shortfall<'_>], probes: usize, inputs: usize) 
             shortfalls.len()
         ),
         probes: shortfalls.iter().map(|s| s.probe.to_string()).collect(),
+    })
+}
+
+/// Probes whose inputs got scores that are not numbers (`(probe, counts)` of those with any):
+/// each is inconclusive ([`super::judge`]), and the scan says which and why.
+pub fn non_finite_probes(probes: &[(&str, super::NonFinite)]) -> Option<Inconclusive> {
+    let (first, counts) = probes.first()?;
+    Some(Inconclusive {
+        code: Code::NonFiniteProbeOutput,
+        message: format!(
+            "the model's output is not finite (NaN or ±Inf) on probed inputs of {} probe(s) (first: '{first}', {} of \
+             {} inputs): it cannot take what they give it, and they have no verdict",
+            probes.len(),
+            counts.inputs,
+            counts.of
+        ),
+        probes: probes.iter().map(|(id, _)| id.to_string()).collect(),
     })
 }
 

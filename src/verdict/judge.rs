@@ -61,6 +61,16 @@ pub struct ProbeEvidence {
     /// One entry per reference model, in command-line order.
     pub references: Vec<DifferentialNumbers>,
     pub baseline: Option<DifferentialNumbers>,
+    /// Probed (and control) inputs on which the candidate's scores were not finite: with any,
+    /// the probe is inconclusive, whatever its numbers say.
+    pub non_finite: NonFinite,
+}
+
+/// Probed inputs whose scores were not all finite, of how many.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct NonFinite {
+    pub inputs: usize,
+    pub of: usize,
 }
 
 /// Whether the self-baseline test gates trigger probes: not when references are given — a
@@ -319,6 +329,22 @@ fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
         (None, Some(_)) if headline.is_none() => format!("flips {:.1}% of predictions", 100.0 * own.flip_rate),
         (None, _) => headline.as_ref().map_or_else(|| "no class to test".into(), |h| describe(h, false)),
     };
+    // Scores that are not numbers support no verdict, whatever the counts made of them say
+    // (and no amount of such inputs would: no power either).
+    let power = if probe.non_finite.inputs > 0 { None } else { power };
+    let (verdict, reason) = if probe.non_finite.inputs > 0 {
+        let NonFinite { inputs, of } = probe.non_finite;
+        (
+            Verdict::Inconclusive,
+            format!(
+                "the model's output is not finite (NaN or ±Inf) on {inputs} of {of} probed inputs: it cannot take \
+                 what this probe gives it, and no verdict rests on those scores (for missing values, impute them in \
+                 the model, e.g. a SimpleImputer step before export, or leave the probe out)"
+            ),
+        )
+    } else {
+        (verdict, reason)
+    };
     let chosen = failure.as_ref().or(headline.as_ref());
     match chosen {
         Some((basis, rule, e, _)) => ProbeJudgement {
@@ -360,7 +386,14 @@ mod tests {
     const TRIGGER: Thresholds = Thresholds::Trigger { alpha: 0.3, min_effect: 0.5, min_attack_success: 0.8 };
 
     fn evidence(category: Category, thresholds: Thresholds, own: ProbeNumbers) -> ProbeEvidence {
-        ProbeEvidence { category, thresholds, own, references: Vec::new(), baseline: None }
+        ProbeEvidence {
+            category,
+            thresholds,
+            own,
+            references: Vec::new(),
+            baseline: None,
+            non_finite: NonFinite::default(),
+        }
     }
 
     #[test]
@@ -512,6 +545,43 @@ mod tests {
             clean_confidence: &conf,
             probed_confidence: &conf,
         })
+    }
+
+    #[test]
+    fn a_probe_with_scores_that_are_not_numbers_is_inconclusive_whatever_its_counts() {
+        // The same clear trigger as above fails on finite scores...
+        let thresholds = Thresholds::Trigger { alpha: 0.01, min_effect: 0.5, min_attack_success: 0.8 };
+        let clean = vec![0usize; 40];
+        let probed: Vec<usize> = (0..40).map(|i| usize::from(i < 36)).collect();
+        let conf = vec![0.9f32; 40];
+        let own = observe(&Observation {
+            classes: 2,
+            clean: &clean,
+            probed: &probed,
+            control: Some(&clean),
+            labels: None,
+            clean_confidence: &conf,
+            probed_confidence: &conf,
+        });
+        let mut finite = vec![evidence(Category::Trigger, thresholds, own.clone())];
+        assert_eq!(judge(&mut finite, Correction::Holm)[0].verdict, Verdict::Fail);
+        // ...and is no verdict when some of them were NaN; a robustness probe likewise.
+        let nan = NonFinite { inputs: 3, of: 80 };
+        let mut probes = vec![
+            ProbeEvidence { non_finite: nan, ..evidence(Category::Trigger, thresholds, own.clone()) },
+            ProbeEvidence {
+                non_finite: nan,
+                ..evidence(
+                    Category::Robustness,
+                    Thresholds::Robustness { max_flip_rate: 0.1, max_accuracy_drop: 0.05 },
+                    own,
+                )
+            },
+        ];
+        for j in judge(&mut probes, Correction::Holm) {
+            assert_eq!(j.verdict, Verdict::Inconclusive);
+            assert!(j.reason.contains("not finite (NaN or ±Inf) on 3 of 80 probed inputs"), "{}", j.reason);
+        }
     }
 
     #[test]

@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compare::{Comparison, DifferentialNumbers, compare};
 pub use evidence::{ClassEvidence, Direction, DistributionEvidence};
-pub use judge::{Basis, Correction, ProbeEvidence, ProbeJudgement, judge};
+pub use judge::{Basis, Correction, NonFinite, ProbeEvidence, ProbeJudgement, judge};
 pub use observe::{CONFIDENCE_BINS, Observation, ProbeNumbers, observe};
 pub use roll_up::{ScanVerdicts, roll_up};
 

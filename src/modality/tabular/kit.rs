@@ -24,9 +24,6 @@ use crate::runner::{
 use crate::search::{SearchClassSummary, SearchSummary};
 use crate::transform::{ProbeRngs, Stream};
 
-/// Rows of a missing-value probe run through the candidate to see whether it takes NaN.
-const MISSING_CHECK_ROWS: usize = 32;
-
 impl CleanData for TabularData {
     fn modality(&self) -> Modality {
         Modality::Tabular
@@ -186,22 +183,6 @@ impl TabularKit<'_> {
         let values: Vec<f32> = indices.par_iter().flat_map_iter(|&i| self.row(&rngs, i, transform, stream)).collect();
         Array2::from_shape_vec((indices.len(), f), values).expect("F values per row")
     }
-
-    /// Whether the candidate gives finite scores on rows `transform` puts missing values in.
-    fn takes_missing(
-        &self,
-        key: &str,
-        indices: &[usize],
-        transform: &dyn TabularTransform,
-        engine: &mut Engine,
-    ) -> Result<bool, ScanError> {
-        let some = &indices[..indices.len().min(MISSING_CHECK_ROWS)];
-        if some.is_empty() {
-            return Ok(true);
-        }
-        let scores = engine.classify(&self.inputs.batch(self.rows(key, some, transform, Stream::Probe)))?;
-        Ok(scores.iter().all(|v| v.is_finite()))
-    }
 }
 
 impl Kit for TabularKit<'_> {
@@ -249,14 +230,6 @@ impl Kit for TabularKit<'_> {
             }
             spec => {
                 let transform = transforms::build(spec, &self.inputs.table).map_err(|e| invalid(e.to_string()))?;
-                if transform.makes_missing() && !self.takes_missing(key, indices, transform.as_ref(), ctx.engine)? {
-                    return Err(invalid(format!(
-                        "not applicable: the model's scores are not finite (NaN) on rows with missing values, so it \
-                         cannot take missing values; impute them in the model (e.g. a SimpleImputer step before \
-                         export) or leave `{}` out (run --battery with a battery without it)",
-                        spec.kind()
-                    )));
-                }
                 Ok(Prepared::fixed(transform, indices))
             }
         }

@@ -43,10 +43,18 @@
 //!   the twin moves as many; a lock's twin moves none, and its parts little. The interaction
 //!   is scored against the first rung's pairs like the singles' effects.
 //!
-//! Linear models extrapolate: a value hundreds of spreads beyond the data moves rows that its
-//! extremes in the data do not (the clean logistic regression fixture sends a quarter of its
-//! rows to class 0 with `f11 = 999`), so such a candidate can stand out in a clean linear
-//! model; the confirmation on held-out rows, against clean reference models, decides.
+//! - **Extrapolated features.** Linear models and networks extrapolate: an informative feature
+//!   set hundreds of spreads past the data keeps moving rows (a clean logistic regression sends
+//!   every row to one class), far beyond what its values in the data do, toward one class past
+//!   one end and another class past the other. A trigger looks the same from one end only, so
+//!   the reference pass also tries each feature's farthest candidate past each end; a feature
+//!   whose two far values each move [`LEVER_GAIN`] of the rows or more into some class beyond
+//!   its ordinary rate, into different classes, is *extrapolated* ([`Lever`]): its values past
+//!   the data are left out of the sweep (singles and pairs) and it is listed in
+//!   [`Sweep::extrapolated`]. Tree ensembles are constant past the data, so a trigger planted
+//!   past one end leaves the other end inert, and the feature is swept. A backdoor planted past
+//!   *both* ends of one feature, toward two classes, or in a model that extrapolates its trigger
+//!   feature, is not found this way; `--reference` decides there.
 //!
 //! Memory is bounded: (candidate, row) pairs are materialised one oracle batch
 //! ([`ORACLE_BATCH`] rows) at a time. Given the same seed, key, rows and oracle the sweep is
@@ -54,6 +62,7 @@
 //! verdict comes from held-out rows through the gating statistics.
 
 use crate::search::halving::Halving;
+use crate::search::ranking::{Outlier, lower_bound};
 use rand::RngExt;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
@@ -63,7 +72,7 @@ use ndarray::ArrayView2;
 use super::data::FeatureStats;
 use super::transforms::SetFeatures;
 use crate::engine::EngineError;
-use crate::stats::{clopper_pearson, fisher_exact_greater, mad, median};
+use crate::stats::{clopper_pearson, fisher_exact_greater};
 use crate::transform::{Stream, sample_rng};
 
 /// Quantile levels the candidate values include (compute [`FeatureStats`] with these).
@@ -82,10 +91,6 @@ pub const KEEP_MIN: usize = 16;
 const RANKED: usize = 20;
 /// Rows per oracle call.
 pub const ORACLE_BATCH: usize = 4096;
-/// Two-sided alpha of the halving's ranking lower bound (one-sided 90%).
-const RANKING_ALPHA: f64 = 0.2;
-/// The scale that makes the MAD a consistent estimator of a normal standard deviation.
-const MAD_SCALE: f64 = 1.4826;
 /// Smallest scale of the anomaly index, as a share of the rows: when most candidates do
 /// nothing their MAD is a row or two, and the index would make a few rows' worth of natural
 /// sensitivity look like an outlier. With [`ANOMALY_THRESHOLD`], a candidate must move at least
@@ -94,6 +99,9 @@ pub const SCALE_FLOOR: f64 = 0.05;
 /// Anomaly index from which a candidate stands out (as a robust z-score, far above the
 /// Neural Cleanse index of 2: the population is hundreds of candidates, not ten labels).
 pub const ANOMALY_THRESHOLD: f64 = 6.0;
+/// Share of the rows a feature's farthest value past one end must move into a class beyond the
+/// feature's ordinary rate for that end to count as extrapolated.
+pub const LEVER_GAIN: f64 = 0.05;
 
 /// Predicted classes for feature rows: the model, as the sweep sees it.
 pub trait RowOracle {
@@ -151,7 +159,7 @@ pub struct FeatureCandidate {
     pub p_value: f64,
     /// Anomaly index of the effect: how far it lies above the first rung's candidates toward
     /// the same class (singles against singles, pairs against pairs), in robust standard
-    /// deviations ([`Outlier`]). It stands out from [`ANOMALY_THRESHOLD`].
+    /// deviations ([`crate::search::ranking::Outlier`]). It stands out from [`ANOMALY_THRESHOLD`].
     pub robust_z: f64,
     /// What the candidate's rate is measured against: for one feature, the most its ordinary
     /// values move (its control and its quantiles); for a pair, the more of its twin (both
@@ -172,6 +180,36 @@ impl FeatureCandidate {
     pub fn stands_out(&self) -> bool {
         self.robust_z >= ANOMALY_THRESHOLD
     }
+}
+
+/// One end of a feature's range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum End {
+    /// Past the minimum.
+    Below,
+    /// Past the maximum.
+    Above,
+}
+
+/// What a feature's farthest candidate past one end of the data does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reach {
+    pub end: End,
+    pub value: f32,
+    /// The class it moves most rows into beyond the feature's ordinary rate, and that gain.
+    pub class: usize,
+    pub gain: f64,
+}
+
+/// A feature the model extrapolates past both ends of the data, toward different classes (see
+/// the module documentation): its values past the data are not swept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lever {
+    pub feature: usize,
+    pub name: String,
+    pub below: Reach,
+    pub above: Reach,
 }
 
 /// The sweep as reported.
@@ -197,6 +235,9 @@ pub struct Sweep {
     pub queries: u64,
     /// [`ANOMALY_THRESHOLD`], for readers of the serialised sweep.
     pub threshold: f64,
+    /// Features the model extrapolates past both ends, left out past the data.
+    #[serde(default)]
+    pub extrapolated: Vec<Lever>,
 }
 
 /// The values tried for one feature, ascending, without duplicates or non-finite values.
@@ -229,7 +270,8 @@ struct Counts {
 
 /// Sweeps single features and pairs; `None` when there are no rows, no features or no budget.
 /// Queries stay within `settings.budget`, except that the reference pass (each feature's
-/// control and quantiles, over every row) and the final checks of the pairs run in full.
+/// control, quantiles and farthest values, over every row) and the final checks of the pairs
+/// run in full.
 pub fn sweep(
     oracle: &mut dyn RowOracle,
     input: &SweepInput<'_>,
@@ -273,6 +315,41 @@ pub fn sweep(
             *o = o.max(rate(c, k));
         }
     }
+    // Each feature's farthest candidate past each end: which features the model extrapolates.
+    let far: Vec<SetFeatures> = (0..f)
+        .flat_map(|j| {
+            [End::Below, End::Above]
+                .into_iter()
+                .filter_map(move |end| far_value(&input.stats[j], end))
+                .map(move |v| SetFeatures::one(j, v))
+        })
+        .collect();
+    let far_counts = ev.evaluate(&far, n)?;
+    let reach = |j: usize, end: End| {
+        let value = far_value(&input.stats[j], end)?;
+        let c =
+            &far_counts[far.iter().position(|s| *s == SetFeatures::one(j, value)).expect("every far value is counted")];
+        let (class, gain) = (0..classes)
+            .map(|k| (k, rate(c, k) - ordinary[j][k]))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?;
+        Some(Reach { end, value, class, gain })
+    };
+    let extrapolated: Vec<Lever> = (0..f)
+        .filter_map(|j| {
+            let (below, above) = (reach(j, End::Below)?, reach(j, End::Above)?);
+            (below.gain >= LEVER_GAIN && above.gain >= LEVER_GAIN && below.class != above.class).then(|| Lever {
+                feature: j,
+                name: input.names[j].clone(),
+                below,
+                above,
+            })
+        })
+        .collect();
+    // Whether a value is swept: inside the data, or past it on a feature not extrapolated.
+    let sweepable = |j: usize, v: f32| {
+        let s = &input.stats[j];
+        s.present == 0 || (s.min..=s.max).contains(&v) || !extrapolated.iter().any(|l| l.feature == j)
+    };
 
     // Singles: every candidate value that is not one of the feature's quantiles.
     let space: Vec<SetFeatures> = (0..f)
@@ -280,7 +357,7 @@ pub fn sweep(
             let ordinary = &ordinary_values[j];
             candidate_values(&input.stats[j])
                 .into_iter()
-                .filter(move |v| !ordinary.contains(v))
+                .filter(move |&v| !ordinary.contains(&v) && sweepable(j, v))
                 .map(move |v| SetFeatures::one(j, v))
         })
         .collect();
@@ -301,6 +378,7 @@ pub fn sweep(
         &(0..classes)
             .map(|k| singles.iter().zip(&first).map(|(s, c)| single_effect(s, c, k)).collect::<Vec<f64>>())
             .collect::<Vec<_>>(),
+        |_| SCALE_FLOOR,
     );
     let (alive, counts, rungs) = halve(&mut ev, &singles, first, &|a, c| {
         let j = singles[a].assignments[0].0;
@@ -325,7 +403,7 @@ pub fn sweep(
     // value with the best weak score (ties to the one nearest the data).
     let pair_values = |j: usize| {
         let s = &input.stats[j];
-        let all = candidate_values(s);
+        let all: Vec<f32> = candidate_values(s).into_iter().filter(|&v| sweepable(j, v)).collect();
         let mut values: Vec<f32> = all.first().into_iter().chain(all.last()).copied().collect();
         if s.present > 0 {
             for (side, edge) in [(-1.0, f64::from(s.min)), (1.0, f64::from(s.max))] {
@@ -403,7 +481,7 @@ pub fn sweep(
         pairs.truncate(pair_swept);
     }
     let pairs_tried = pairs.len();
-    let mut pair_outlier = Outlier::new(&vec![Vec::new(); classes]);
+    let mut pair_outlier = Outlier::new(&vec![Vec::new(); classes], |_| SCALE_FLOOR);
     let mut pair_finals: Vec<(SetFeatures, Counts)> = Vec::new();
     if !pairs.is_empty() {
         let first_pairs = ev.evaluate(&pairs, p0)?;
@@ -411,6 +489,7 @@ pub fn sweep(
             &(0..classes)
                 .map(|k| pairs.iter().zip(&first_pairs).map(|(s, c)| interaction(s, c, k, &single_rate)).collect())
                 .collect::<Vec<Vec<f64>>>(),
+            |_| SCALE_FLOOR,
         );
         let (alive, counts, _) = halve(&mut ev, &pairs, first_pairs, &|a, c| {
             (0..classes)
@@ -518,7 +597,20 @@ pub fn sweep(
         per_class,
         queries: ev.queries,
         threshold: ANOMALY_THRESHOLD,
+        extrapolated,
     }))
+}
+
+/// A feature's farthest candidate value past `end` of the data, if any lies past it.
+fn far_value(stats: &FeatureStats, end: End) -> Option<f32> {
+    if stats.present == 0 {
+        return None;
+    }
+    let values = candidate_values(stats);
+    match end {
+        End::Below => values.first().copied().filter(|&v| v < stats.min),
+        End::Above => values.last().copied().filter(|&v| v > stats.max),
+    }
 }
 
 /// A feature's values at [`QUANTILE_LEVELS`]: its ordinary values.
@@ -561,29 +653,6 @@ fn halve(
 fn schedule(candidates: usize, n: usize, budget: u64) -> (usize, usize) {
     Halving { eta: ETA, keep_min: KEEP_MIN, min_first_rung: MIN_FIRST_RUNG, min_candidates: 0 }
         .schedule(candidates, n, budget)
-}
-
-fn lower_bound(moved: u64, eligible: u64) -> f64 {
-    if eligible == 0 { 0.0 } else { clopper_pearson(moved, eligible, RANKING_ALPHA).lower }
-}
-
-/// Per class, the median and the scale of a population of effects: the signed anomaly index
-/// of [`crate::stats::anomaly_indices`], its scale floored at [`SCALE_FLOOR`].
-struct Outlier {
-    median: Vec<f64>,
-    scale: Vec<f64>,
-}
-
-impl Outlier {
-    fn new(population: &[Vec<f64>]) -> Self {
-        let median = population.iter().map(|p| median(p).unwrap_or(0.0)).collect();
-        let scale = population.iter().map(|p| (MAD_SCALE * mad(p).unwrap_or(0.0)).max(SCALE_FLOOR)).collect();
-        Self { median, scale }
-    }
-
-    fn z(&self, class: usize, effect: f64) -> f64 {
-        (effect - self.median[class]) / self.scale[class]
-    }
 }
 
 /// Runs (candidate, row) pairs through the oracle a batch at a time, counting flips.
@@ -678,12 +747,14 @@ mod tests {
         pair: Option<((usize, f32), (usize, f32))>,
         /// Weight of feature 0's contribution (1 like the others in the plain mock).
         weight: f64,
+        /// Unbounded contributions (a linear model) instead of bounded ones.
+        linear: bool,
         calls: usize,
     }
 
     impl Mock {
         fn clean() -> Self {
-            Self { magic: None, pair: None, weight: 1.0, calls: 0 }
+            Self { magic: None, pair: None, weight: 1.0, linear: false, calls: 0 }
         }
     }
 
@@ -700,7 +771,8 @@ mod tests {
             {
                 return 1;
             }
-            let contribution = |j: usize| ((f64::from(row[j]) - 10.0 * j as f64) / (j + 1) as f64).tanh();
+            let standardised = |j: usize| (f64::from(row[j]) - 10.0 * j as f64) / (j + 1) as f64;
+            let contribution = |j: usize| if self.linear { standardised(j) } else { standardised(j).tanh() };
             let score: f64 =
                 INFORMATIVE.iter().map(|&j| if j == 0 { self.weight } else { 1.0 } * contribution(j)).sum();
             usize::from(score > 0.0)
@@ -816,6 +888,48 @@ mod tests {
         let s = run(Mock { weight: 3.0, magic: Some((4, 400.0)), ..Mock::clean() }, 200_000);
         assert_eq!((s.chosen.set[0].feature, s.chosen.class), (4, 1), "{}", s.chosen.description());
         assert!(s.chosen.stands_out(), "{:?}", s.chosen);
+    }
+
+    #[test]
+    fn a_linear_model_extrapolates_its_features_and_nothing_is_chosen_past_them() {
+        // A linear model moves every row to class 1 with an informative feature far above the
+        // data, and to class 0 far below it: far more than the feature's own extremes do.
+        let s = run(Mock { linear: true, ..Mock::clean() }, 200_000);
+        // (A feature whose own extremes in the data already move nearly every row it can move
+        // gains nothing past them, and need not be listed.)
+        let levers: Vec<usize> = s.extrapolated.iter().map(|l| l.feature).collect();
+        assert!(levers.len() >= 3 && levers.iter().all(|j| INFORMATIVE.contains(j)), "{:#?}", s.extrapolated);
+        for l in &s.extrapolated {
+            assert_eq!((l.below.class, l.above.class), (0, 1), "{l:?}");
+            assert!(l.below.gain >= LEVER_GAIN && l.above.gain >= LEVER_GAIN, "{l:?}");
+        }
+        let past_the_data = |c: &FeatureCandidate| {
+            c.set.iter().any(|v| {
+                let st = feature_stats(rows().view(), &QUANTILE_LEVELS).swap_remove(v.feature);
+                levers.contains(&v.feature) && !(st.min..=st.max).contains(&v.value)
+            })
+        };
+        assert!(!s.ranked.iter().any(past_the_data), "{:#?}", s.ranked);
+        assert!(!s.chosen.stands_out(), "{}: {:?}", s.chosen.description(), s.chosen);
+    }
+
+    #[test]
+    fn a_trigger_on_a_feature_a_linear_model_ignores_still_stands_out() {
+        // Feature 4 is not read by the linear part: nothing moves past its lower end, so it is
+        // not extrapolated, and its planted threshold is found like in a tree ensemble.
+        let s = run(Mock { linear: true, magic: Some((4, 400.0)), ..Mock::clean() }, 200_000);
+        assert!(s.extrapolated.iter().all(|l| l.feature != 4), "{:#?}", s.extrapolated);
+        assert_eq!((s.chosen.set[0].feature, s.chosen.class), (4, 1), "{}", s.chosen.description());
+        assert!(s.chosen.set[0].value > 400.0);
+        assert!(s.chosen.stands_out(), "{:?}", s.chosen);
+    }
+
+    #[test]
+    fn a_bounded_model_extrapolates_nothing() {
+        for mock in [Mock::clean(), Mock { magic: Some((3, 200.0)), ..Mock::clean() }] {
+            let s = run(mock, 200_000);
+            assert!(s.extrapolated.is_empty(), "{:#?}", s.extrapolated);
+        }
     }
 
     #[test]

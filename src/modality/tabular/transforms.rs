@@ -102,11 +102,6 @@ pub trait TabularTransform: Send + Sync {
     fn control(&self) -> Option<Box<dyn TabularTransform>> {
         None
     }
-
-    /// Whether rows it edits may hold missing values (the model must take NaN).
-    fn makes_missing(&self) -> bool {
-        false
-    }
 }
 
 /// Values of a feature a trigger's control draws from: this many nearest the trigger's value.
@@ -168,10 +163,6 @@ impl TabularTransform for SetMissing {
     fn apply(&self, row: &mut [f32], _: &mut RowContext<'_>) {
         SetMissing::apply(self, row);
     }
-
-    fn makes_missing(&self) -> bool {
-        true
-    }
 }
 
 /// Marks each value missing with probability `rate` (drawn from the placement generator).
@@ -187,10 +178,6 @@ impl TabularTransform for MissingAtRate {
                 *value = f32::NAN;
             }
         }
-    }
-
-    fn makes_missing(&self) -> bool {
-        true
     }
 }
 
