@@ -387,3 +387,11 @@ fn the_dashboard_shows_a_model_regressing_on_night_three() {
     ]);
     assert_eq!(code(&steady), 0, "no regression between nights 1 and 2: {}", stderr(&steady));
 }
+
+#[test]
+fn the_diagnostics_of_a_malformed_suite_file_render_like_rustc() {
+    let out = run(&["suite", "run", "tests/fixtures/suites/malformed.yaml", "--results", "unused"]);
+    assert_eq!(code(&out), 2);
+    assert!(!root().join("unused").exists());
+    insta::assert_snapshot!("malformed-suite", stderr(&out));
+}

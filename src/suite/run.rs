@@ -98,7 +98,8 @@ struct Done {
 pub fn run(options: &RunOptions) -> Result<SuiteRun, Failure> {
     let clock = Instant::now();
     let started = crate::output::utc_now();
-    let suite = super::spec::load(&options.suite).map_err(Failure::invalid)?;
+    let suite = super::spec::load(&options.suite)
+        .map_err(|d| Failure::invalid(anyhow::anyhow!("invalid suite file {}:\n{d}", options.suite.display())))?;
     crate::output::check_folder(&options.results).map_err(Failure::invalid)?;
     let runtime = crate::onnxruntime::load(options.ort_lib.as_deref())?;
     let facts = RunFacts {
