@@ -8,7 +8,7 @@
 //! `std`, `sha2`, `hex` and `zip`) to verify the ONNX Runtime it fetches; the rest of the crate
 //! reaches it here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -18,6 +18,33 @@ pub use crate::onnxruntime::provision::sha256_file;
 /// SHA-256 of `bytes`, as lowercase hex.
 pub fn sha256_bytes(bytes: impl AsRef<[u8]>) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// SHA-256 of a file's bytes or, for a folder (an image folder, a recorded baseline), of every
+/// file under it: the digest of the lines `RELATIVE-PATH SHA-256`, one per file, sorted by path
+/// (`/`-separated), so it changes when any file is added, removed, renamed or edited.
+pub fn sha256_tree(path: &Path) -> std::io::Result<String> {
+    if !std::fs::metadata(path)?.is_dir() {
+        return sha256_file(path);
+    }
+    let mut lines = Vec::new();
+    let mut folders = vec![path.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let entry = entry?;
+            let file = entry.path();
+            if entry.file_type()?.is_dir() {
+                folders.push(file);
+                continue;
+            }
+            let relative = file.strip_prefix(path).unwrap_or(&file);
+            let name: Vec<String> =
+                relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            lines.push(format!("{} {}\n", name.join("/"), sha256_file(&file)?));
+        }
+    }
+    lines.sort();
+    Ok(sha256_bytes(lines.concat()))
 }
 
 /// A file and the SHA-256 of its bytes, serialised as `{"path": ..., "sha256": ...}`.
@@ -55,6 +82,20 @@ mod tests {
         assert_eq!(sha256_file(&path).unwrap(), sha256_bytes(&bytes));
         std::fs::write(&path, b"").unwrap();
         assert_eq!(sha256_file(&path).unwrap(), EMPTY);
+    }
+
+    #[test]
+    fn a_folder_digest_covers_every_file_and_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("a.txt"), b"abc").unwrap();
+        std::fs::write(dir.path().join("sub/b.txt"), b"").unwrap();
+        // printf 'a.txt ABC\nsub/b.txt EMPTY\n' | sha256sum, with the digests written out.
+        let expected = sha256_bytes(format!("a.txt {ABC}\nsub/b.txt {EMPTY}\n"));
+        assert_eq!(sha256_tree(dir.path()).unwrap(), expected);
+        assert_eq!(sha256_tree(&dir.path().join("a.txt")).unwrap(), ABC, "a file is its own digest");
+        std::fs::rename(dir.path().join("sub/b.txt"), dir.path().join("sub/c.txt")).unwrap();
+        assert_ne!(sha256_tree(dir.path()).unwrap(), expected, "a renamed file changes the digest");
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! - [`stats`]: pure statistical functions;
 //! - [`app`]: the scan, baseline and calibrate flows, as library calls;
 //! - [`report`]: the report model ([`report::build`] assembles it), its exporters;
+//! - [`suite`]: the nightly job over many models: suite files, stored results, shards, trends;
 //! - [`cli`]: what the user typed, turned into [`app`] options.
 
 pub mod app;
@@ -34,5 +35,6 @@ pub mod report;
 pub mod runner;
 pub mod search;
 pub mod stats;
+pub mod suite;
 pub mod transform;
 pub mod verdict;

@@ -242,6 +242,12 @@ pub fn unique_name(stem: &str) -> String {
     format!("{stem}-{}-{:06x}", utc_stamp(now.as_secs()), hasher.finish() & 0xff_ffff)
 }
 
+/// The current UTC time as `YYYYMMDDTHHMMSSZ`.
+pub fn utc_now() -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    utc_stamp(now.as_secs())
+}
+
 /// Seconds since the Unix epoch as `YYYYMMDDTHHMMSSZ`.
 fn utc_stamp(seconds: u64) -> String {
     let days = seconds / 86_400;

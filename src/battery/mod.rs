@@ -45,33 +45,47 @@ pub fn defaults(modality: spec::Modality) -> Result<Vec<spec::Battery>, Diagnost
 
 /// Reads and validates the battery file at `path`. Image paths in it resolve against its folder.
 pub fn load(path: &Path) -> Result<spec::Battery, Diagnostics> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        let (code, message) = match e.kind() {
-            std::io::ErrorKind::NotFound => (Code::FileNotFound, "battery file not found".to_string()),
-            _ => (Code::FileNotFound, format!("cannot read battery file: {e}")),
-        };
-        Diagnostics(vec![Diagnostic { code, file: path.to_path_buf(), line: 0, column: 0, message, hint: None }])
-    })?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => parse(path, text),
-        Err(e) => {
-            let (line, column) = line_column(&bytes[..e.valid_up_to()]);
-            Err(Diagnostics(vec![Diagnostic {
-                code: Code::YamlSyntax,
-                file: path.to_path_buf(),
-                line,
-                column,
-                message: "the battery file is not valid UTF-8".into(),
-                hint: Some("save the file as UTF-8".into()),
-            }]))
-        }
-    }
+    parse(path, &read_text(path, "battery file")?)
 }
 
 /// Validates `text` as the battery file `path` (used for messages, the recorded path and as the
 /// folder that image paths resolve against; the file itself is not read).
 pub fn parse(path: &Path, text: &str) -> Result<spec::Battery, Diagnostics> {
-    let root = yaml::parse(text).map_err(|e| {
+    let root = parse_yaml(path, text)?;
+    let sha256 = crate::digest::sha256_bytes(text.as_bytes());
+    validate::battery(path, sha256, &root)
+}
+
+/// The text of a YAML file checked the battery way (`what`: "battery file", "suite file"): a
+/// missing file is one diagnostic without a line, bytes that are not UTF-8 one pointing at the
+/// first bad byte.
+pub(crate) fn read_text(path: &Path, what: &str) -> Result<String, Diagnostics> {
+    let one = |code, (line, column), message: String, hint: Option<&str>| {
+        Diagnostics(vec![Diagnostic {
+            code,
+            file: path.to_path_buf(),
+            line,
+            column,
+            message,
+            hint: hint.map(String::from),
+        }])
+    };
+    let bytes = std::fs::read(path).map_err(|e| {
+        let message = match e.kind() {
+            std::io::ErrorKind::NotFound => format!("{what} not found"),
+            _ => format!("cannot read {what}: {e}"),
+        };
+        one(Code::FileNotFound, (0, 0), message, None)
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = line_column(&e.as_bytes()[..e.utf8_error().valid_up_to()]);
+        one(Code::YamlSyntax, at, format!("the {what} is not valid UTF-8"), Some("save the file as UTF-8"))
+    })
+}
+
+/// `text` as a span-preserving YAML tree; a syntax error is one diagnostic in `path`.
+pub(crate) fn parse_yaml(path: &Path, text: &str) -> Result<yaml::Spanned<yaml::Node>, Diagnostics> {
+    yaml::parse(text).map_err(|e| {
         Diagnostics(vec![Diagnostic {
             code: Code::YamlSyntax,
             file: path.to_path_buf(),
@@ -80,9 +94,7 @@ pub fn parse(path: &Path, text: &str) -> Result<spec::Battery, Diagnostics> {
             message: e.message,
             hint: None,
         }])
-    })?;
-    let sha256 = crate::digest::sha256_bytes(text.as_bytes());
-    validate::battery(path, sha256, &root)
+    })
 }
 
 /// 1-based line and column (in characters) just after `prefix`.

@@ -11,6 +11,7 @@ mod options;
 mod progress;
 mod report;
 mod scan;
+mod suite;
 mod values;
 
 use std::path::PathBuf;
@@ -53,6 +54,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Verify that a model file is the one an attestation says passed, or sign an attestation.
     Attest(attest::AttestArgs),
+    /// Scan every model of a suite file (resumable, shardable), merge shards, report trends.
+    Suite(Box<suite::SuiteArgs>),
 }
 
 /// Flags that decide how models are run; shared by every command that runs one.
@@ -105,6 +108,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Calibrate(args) => calibrate::run(&cli, args),
         Command::Report(args) => report::run(args),
         Command::Attest(args) => attest::run(args),
+        Command::Suite(args) => suite::run(&cli, args),
     }
 }
 

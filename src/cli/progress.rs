@@ -1,11 +1,14 @@
-//! A progress bar on stderr for long scans: probes done, queries, rate, ETA. Hidden when
-//! stderr is not a terminal (CI logs stay clean) or with `--quiet`.
+//! A progress bar on stderr for long scans (probes done, queries, rate, ETA) and for suites
+//! (models done, the last one's verdict). Hidden when stderr is not a terminal (CI logs stay
+//! clean) or with `--quiet`.
 
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::runner::{Progress, ProgressHandle};
+use crate::suite::ItemVerdict;
+use crate::suite::run::SuiteProgress;
 
 struct Bar {
     bar: ProgressBar,
@@ -30,6 +33,18 @@ impl Progress for Bar {
 
 /// The progress receiver for a command: a bar on an interactive stderr, nothing otherwise.
 pub fn handle(quiet: bool) -> Option<ProgressHandle> {
+    let bar = bar(quiet, "{bar:30} {pos}/{len} probes · {elapsed} · ETA {eta} · {msg}")?;
+    Some(ProgressHandle(Arc::new(Bar { bar, started: std::time::Instant::now() })))
+}
+
+/// The suite's one bar, over its models (the scans inside it show none).
+pub fn suite(quiet: bool) -> Option<Arc<dyn SuiteProgress>> {
+    let bar = bar(quiet, "{bar:30} {pos}/{len} models · {elapsed} · ETA {eta} · {msg}")?;
+    Some(Arc::new(SuiteBar(bar)))
+}
+
+/// A bar with `template` on an interactive stderr, unless `quiet`.
+fn bar(quiet: bool, template: &str) -> Option<ProgressBar> {
     if quiet {
         return None;
     }
@@ -38,8 +53,24 @@ pub fn handle(quiet: bool) -> Option<ProgressHandle> {
         return None;
     }
     let bar = ProgressBar::with_draw_target(Some(0), target);
-    let style = ProgressStyle::with_template("{bar:30} {pos}/{len} probes · {elapsed} · ETA {eta} · {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    Some(ProgressHandle(Arc::new(Bar { bar, started: std::time::Instant::now() })))
+    bar.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+    Some(bar)
+}
+
+struct SuiteBar(ProgressBar);
+
+impl SuiteProgress for SuiteBar {
+    fn start(&self, items: usize) {
+        self.0.set_length(items as u64);
+    }
+
+    fn item_done(&self, model: &str, verdict: ItemVerdict, kept: bool) {
+        let how = if kept { " (kept)" } else { "" };
+        self.0.set_message(format!("{model}: {}{how}", verdict.name()));
+        self.0.inc(1);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }

@@ -142,6 +142,18 @@ impl Data {
     }
 }
 
+/// The modality of the data at `path`: `named` (`--modality`) when given, else the one whose
+/// extension it has (`.jsonl`/`.txt` text, `.csv` tabular), else images. Reads nothing.
+pub fn modality_of(path: &Path, named: Option<Modality>) -> Modality {
+    named.unwrap_or(if text::claims(path) {
+        Modality::Text
+    } else if tabular::claims(path) {
+        Modality::Tabular
+    } else {
+        Modality::Image
+    })
+}
+
 /// How `--data` is read besides its path.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadOptions<'a> {
@@ -166,14 +178,7 @@ pub enum LoadError {
 /// for `.jsonl` and `.txt`, tabular for `.csv`, images (`.npy`, `.npz`, or a folder with
 /// `folder` options) for everything else.
 pub fn load_any(path: &Path, options: &LoadOptions<'_>) -> Result<Data, LoadError> {
-    let modality = options.modality.unwrap_or(if text::claims(path) {
-        Modality::Text
-    } else if tabular::claims(path) {
-        Modality::Tabular
-    } else {
-        Modality::Image
-    });
-    Ok(match modality {
+    Ok(match modality_of(path, options.modality) {
         Modality::Text => Data::Text(text::load(path)?),
         Modality::Image => Data::Images(image::load(path, options.folder)?),
         Modality::Tabular => {

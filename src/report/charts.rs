@@ -278,3 +278,96 @@ pub fn confidence_histograms(clean: &[u64], probed: &[u64]) -> String {
         Ok(())
     })
 }
+
+/// Line colours for trend charts: distinct, none of them the red that marks a failing night.
+const SERIES: [RGBColor; 8] = [
+    RGBColor(38, 96, 176),
+    RGBColor(60, 160, 80),
+    RGBColor(230, 140, 20),
+    RGBColor(130, 80, 170),
+    RGBColor(20, 150, 160),
+    RGBColor(140, 100, 60),
+    RGBColor(110, 110, 110),
+    RGBColor(200, 90, 160),
+];
+
+/// One model's line on a trend chart: its value per night (`None`: not scanned that night), and
+/// which nights it failed.
+pub struct TrendLine {
+    pub label: String,
+    pub values: Vec<Option<f64>>,
+    pub failing: Vec<bool>,
+}
+
+/// A rate over nights: one line per model (consecutive nights joined), a dot per night, red
+/// where the model failed that night. `nights` label the x axis, oldest first.
+pub fn trend(y_desc: &str, nights: &[String], lines: &[TrendLine]) -> String {
+    let last = nights.len().saturating_sub(1).max(1) as i32;
+    let legend_rows = lines.len() as u32;
+    svg(960, 320 + 18 * legend_rows.min(20), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .margin(14)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.25f64..f64::from(last) + 0.25, 0f64..1.02f64)?;
+        let night_at = |x: &f64| {
+            let i = x.round();
+            if (x - i).abs() > 1e-6 || i < 0.0 {
+                String::new()
+            } else {
+                nights.get(i as usize).cloned().unwrap_or_default()
+            }
+        };
+        chart
+            .configure_mesh()
+            .x_labels(nights.len().max(2))
+            .x_label_formatter(&night_at)
+            .y_labels(6)
+            .y_label_formatter(&|y| format!("{:.0}%", 100.0 * y))
+            .y_desc(y_desc)
+            .x_desc("night")
+            .label_style((FONT, 11))
+            .axis_desc_style((FONT, 12))
+            .max_light_lines(1)
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()?;
+        for (i, line) in lines.iter().enumerate() {
+            let color = SERIES[i % SERIES.len()];
+            // Runs of consecutive nights with a value, each drawn as one path.
+            let mut run: Vec<(f64, f64)> = Vec::new();
+            let mut runs = Vec::new();
+            for (night, value) in line.values.iter().enumerate() {
+                match value {
+                    Some(v) => run.push((night as f64, *v)),
+                    None if !run.is_empty() => runs.push(std::mem::take(&mut run)),
+                    None => {}
+                }
+            }
+            if !run.is_empty() {
+                runs.push(run);
+            }
+            for points in runs {
+                chart.draw_series(std::iter::once(PathElement::new(points, color.stroke_width(2))))?;
+            }
+            let dots = line.values.iter().enumerate().filter_map(|(night, value)| {
+                let failing = line.failing.get(night).copied().unwrap_or(false);
+                value.map(|v| {
+                    let style = if failing { FAIL.filled() } else { color.filled() };
+                    Circle::new((night as f64, v), if failing { 6 } else { 4 }, style)
+                })
+            });
+            chart
+                .draw_series(dots)?
+                .label(line.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], color.stroke_width(3)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(RGBColor(200, 200, 200))
+            .label_font((FONT, 11))
+            .draw()?;
+        Ok(())
+    })
+}

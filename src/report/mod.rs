@@ -8,7 +8,7 @@
 //! [`build`] makes the report of a scan: the verdict roll-up and the summary live there.
 
 pub mod build;
-mod charts;
+pub(crate) mod charts;
 pub mod diff;
 pub mod html;
 pub mod images;

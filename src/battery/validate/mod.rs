@@ -115,9 +115,26 @@ pub(crate) struct Checker {
 }
 
 impl Checker {
-    fn new(file: &Path) -> Self {
+    /// A checker for `file` (its folder is where relative paths in it resolve). Other files
+    /// checked the battery way (suites) use it too, then [`finish`](Self::finish).
+    pub(crate) fn new(file: &Path) -> Self {
         let base = file.parent().map(Path::to_path_buf).unwrap_or_default();
         Self { file: file.to_path_buf(), base, diagnostics: Vec::new() }
+    }
+
+    /// Every problem found, in file order; `Ok` when there was none.
+    pub(crate) fn finish(self) -> Result<(), Diagnostics> {
+        let mut diagnostics = self.diagnostics;
+        if diagnostics.is_empty() {
+            return Ok(());
+        }
+        diagnostics.sort_by_key(|d| (d.line, d.column));
+        Err(Diagnostics(diagnostics))
+    }
+
+    /// The folder relative paths in the file resolve against.
+    pub(crate) fn base(&self) -> &Path {
+        &self.base
     }
 
     pub(crate) fn report(&mut self, code: Code, at: Pos, message: impl Into<String>, hint: Option<String>) {
