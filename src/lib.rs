@@ -15,6 +15,7 @@
 //! - [`cli`]: what the user typed, turned into [`app`] options.
 
 pub mod app;
+pub mod attack;
 pub mod attest;
 pub mod baseline;
 pub mod battery;
