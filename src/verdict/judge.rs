@@ -61,6 +61,8 @@ pub struct ProbeEvidence {
     /// One entry per reference model, in command-line order.
     pub references: Vec<DifferentialNumbers>,
     pub baseline: Option<DifferentialNumbers>,
+    /// An adversarial probe's attack on the candidate.
+    pub attack: Option<super::AttackNumbers>,
 }
 
 /// Whether the self-baseline test gates trigger probes: not when references are given — a
@@ -76,7 +78,7 @@ fn gating_tests(probe: &mut ProbeEvidence) -> Vec<&mut ClassEvidence> {
     if own_gates {
         tests.extend(probe.own.per_class.iter_mut());
     }
-    if probe.category == Category::Trigger {
+    if matches!(probe.category, Category::Trigger | Category::Adversarial) {
         for reference in &mut probe.references {
             tests.extend(reference.per_class.iter_mut());
         }
@@ -180,7 +182,7 @@ fn underpowered_reason(category: Category, p: &adequacy::Power) -> String {
             p.alpha,
             p.tests
         ),
-        Category::Robustness => format!(
+        Category::Robustness | Category::Adversarial => format!(
             "cannot pass with this data: even no flips in {} samples leaves a flip rate above {:.0}% possible \
              (p = {:.2} ≥ {}); {needed} samples",
             p.eligible,
@@ -192,12 +194,15 @@ fn underpowered_reason(category: Category, p: &adequacy::Power) -> String {
 }
 
 fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
+    if probe.category == Category::Adversarial {
+        return super::adversarial::judge(probe, tests);
+    }
     let own = &probe.own;
     let classes = own.flip_matrix.len();
     let accuracy_drop = own.accuracy_clean.zip(own.accuracy_probed).map(|(a, b)| a - b);
     let (alpha, min_effect, min_attack_success) = match probe.thresholds {
         Thresholds::Trigger { alpha, min_effect, min_attack_success } => (alpha, min_effect, min_attack_success),
-        Thresholds::Robustness { .. } => (0.05, 0.5, 0.0),
+        Thresholds::Robustness { .. } | Thresholds::Adversarial { .. } => (0.05, 0.5, 0.0),
     };
     // Analyses in order of precedence for the headline numbers.
     let mut analyses: Vec<(Basis, Rule, &[ClassEvidence], String)> = Vec::new();
@@ -248,6 +253,7 @@ fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
         }
     }
     let robustness = match probe.thresholds {
+        Thresholds::Adversarial { .. } => unreachable!("adversarial probes are judged in adversarial.rs"),
         Thresholds::Robustness { max_flip_rate, max_accuracy_drop } => {
             let mut problems = Vec::new();
             if own.flip_rate > max_flip_rate {
@@ -360,7 +366,7 @@ mod tests {
     const TRIGGER: Thresholds = Thresholds::Trigger { alpha: 0.3, min_effect: 0.5, min_attack_success: 0.8 };
 
     fn evidence(category: Category, thresholds: Thresholds, own: ProbeNumbers) -> ProbeEvidence {
-        ProbeEvidence { category, thresholds, own, references: Vec::new(), baseline: None }
+        ProbeEvidence { category, thresholds, own, references: Vec::new(), baseline: None, attack: None }
     }
 
     #[test]
