@@ -251,3 +251,27 @@ impl crate::transform::Transform for Adversarial {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quartiles_interpolate_like_numpy() {
+        // numpy.percentile([1, 2, 3, 4], [25, 50, 75]) = [1.75, 2.5, 3.25]
+        assert_eq!(Quartiles::of(&[4.0, 1.0, 3.0, 2.0]), Some(Quartiles { q1: 1.75, median: 2.5, q3: 3.25 }));
+        assert_eq!(Quartiles::of(&[7.0]), Some(Quartiles { q1: 7.0, median: 7.0, q3: 7.0 }));
+        assert_eq!(Quartiles::of(&[]), None);
+    }
+
+    #[test]
+    fn the_margin_is_the_logit_margin_of_a_softmax() {
+        // Logits [2, 0, -1]: softmax, then the margin of class 0 over the best other is 2 - 0.
+        let logits = [2.0f32, 0.0, -1.0];
+        let total: f32 = logits.iter().map(|v| v.exp()).sum();
+        let p = ndarray::Array1::from_iter(logits.iter().map(|v| v.exp() / total));
+        assert!((margin(p.view(), 0, false) - 2.0).abs() < 1e-6);
+        // Targeted at class 2: the best other (class 0) minus the target, 2 - (-1).
+        assert!((margin(p.view(), 2, true) - 3.0).abs() < 1e-6);
+    }
+}

@@ -219,4 +219,52 @@ mod tests {
         // scipy.stats.binomtest(6, 7, 0.5, alternative="greater").pvalue = 0.0625
         assert!((e.p_value - 0.0625).abs() < 1e-12, "{}", e.p_value);
     }
+
+    /// A probe that broke `successes` of `attacked` inputs, with these limits.
+    fn probe(successes: usize, attacked: usize, max: Option<f64>, min: Option<f64>) -> ProbeEvidence {
+        let clean = vec![0usize; attacked];
+        let probed: Vec<usize> = (0..attacked).map(|i| usize::from(i < successes)).collect();
+        let labels = vec![0i64; attacked];
+        let confidence = vec![0.9f32; attacked];
+        let own = crate::verdict::observe(&crate::verdict::Observation {
+            classes: 2,
+            clean: &clean,
+            probed: &probed,
+            control: None,
+            labels: Some(&labels),
+            clean_confidence: &confidence,
+            probed_confidence: &confidence,
+        });
+        ProbeEvidence {
+            category: crate::battery::spec::Category::Adversarial,
+            thresholds: Thresholds::Adversarial {
+                alpha: 0.05,
+                min_effect: 0.1,
+                max_attack_success: max,
+                min_robust_accuracy: min,
+            },
+            own,
+            references: Vec::new(),
+            baseline: None,
+            attack: Some(AttackNumbers { attacked, successes }),
+        }
+    }
+
+    #[test]
+    fn limits_fail_above_them_pass_below_and_thin_evidence_is_inconclusive() {
+        let fail = judge(&probe(30, 100, Some(0.2), None), 0);
+        assert_eq!(fail.verdict, Verdict::Fail);
+        assert_eq!(fail.attack_success_rate, Some(0.3));
+        let interval = fail.attack_success_interval.unwrap();
+        assert!(interval.lower < 0.3 && 0.3 < interval.upper);
+        assert_eq!(judge(&probe(10, 100, Some(0.2), None), 0).verdict, Verdict::Pass);
+        // Robust accuracy 70% < 80%.
+        assert_eq!(judge(&probe(30, 100, None, Some(0.8)), 0).verdict, Verdict::Fail);
+        // Five inputs cannot show a 20% limit is met: P(no success | 20%) = 0.8^5 = 0.33 ≥ 0.05.
+        assert_eq!(judge(&probe(0, 5, Some(0.2), None), 0).verdict, Verdict::Inconclusive);
+        // Nothing to judge against: inconclusive, never a silent pass.
+        let nothing = judge(&probe(0, 100, None, None), 0);
+        assert_eq!(nothing.verdict, Verdict::Inconclusive);
+        assert!(nothing.reason.contains("nothing to judge it against"), "{}", nothing.reason);
+    }
 }
