@@ -288,7 +288,7 @@ fn probed_inputs(dataset: &Dataset, battery: &Battery, input: &str, chunk: usize
         let probed = transform::build(&probe.transform, geometry).expect("the battery's transforms build");
         let control = match probe.category {
             Category::Trigger => Some(probed.control().expect("trigger transforms have a control")),
-            Category::Robustness => None,
+            Category::Robustness | Category::Adversarial => None,
         };
         let streams =
             std::iter::once((probed.as_ref(), Stream::Probe)).chain(control.as_deref().map(|c| (c, Stream::Control)));

@@ -76,7 +76,8 @@ fn bench_apply(
             |sample| {
                 let mut lazy = LazyRng::from_rng(rng.clone());
                 let mut lazy_placement = LazyRng::from_rng(placement_rng.clone());
-                let mut ctx = SampleContext { rng: &mut lazy, placement_rng: &mut lazy_placement, range: &range };
+                let mut ctx =
+                    SampleContext { rng: &mut lazy, placement_rng: &mut lazy_placement, range: &range, index: 0 };
                 transform.apply(sample.view_mut(), &mut ctx);
             },
             BatchSize::SmallInput,

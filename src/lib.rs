@@ -16,6 +16,7 @@
 //! - [`cli`]: what the user typed, turned into [`app`] options.
 
 pub mod app;
+pub mod attack;
 pub mod attest;
 pub mod baseline;
 pub mod battery;

@@ -101,6 +101,9 @@ pub enum Category {
     Trigger,
     /// Quality gate: judged on flip rate and accuracy drop.
     Robustness,
+    /// Quality gate against an adversary: a black-box attack per input, judged on attack
+    /// success and robust accuracy (and against references or a recorded baseline).
+    Adversarial,
 }
 
 /// One probe, validated. `line` is where its `id` stands in the battery file.
@@ -119,8 +122,23 @@ pub struct Probe {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind")]
 pub enum Thresholds {
-    Trigger { alpha: f64, min_effect: f64, min_attack_success: f64 },
-    Robustness { max_flip_rate: f64, max_accuracy_drop: f64 },
+    Trigger {
+        alpha: f64,
+        min_effect: f64,
+        min_attack_success: f64,
+    },
+    Robustness {
+        max_flip_rate: f64,
+        max_accuracy_drop: f64,
+    },
+    /// `alpha` and `min_effect` (the battery's) gate comparisons with references and a recorded
+    /// baseline; with neither threshold given, the attack is judged only by those comparisons.
+    Adversarial {
+        alpha: f64,
+        min_effect: f64,
+        max_attack_success: Option<f64>,
+        min_robust_accuracy: Option<f64>,
+    },
 }
 
 /// An intensity in `[0, 1]` image space, mapped into each channel's valid range
@@ -247,6 +265,51 @@ pub enum TransformSpec {
     /// Not a fixed transform: a search for an unknown trigger (written `search:` in YAML). The
     /// trigger it recovers is confirmed on held-out inputs like a transform probe.
     Search(SearchSpec),
+    /// Not a fixed transform: a black-box attack on each input (written `attack:` in YAML); the
+    /// adversarial inputs it finds are what the probe classifies.
+    Attack(AttackSpec),
+}
+
+/// A black-box evasion attack ([`crate::attack`]), as a probe declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "method")]
+pub enum AttackSpec {
+    /// Square Attack (Andriushchenko et al., 2020): score-based random search over square windows.
+    Square {
+        norm: crate::attack::Norm,
+        epsilon: Epsilon,
+        /// Queries per input, the initial point included.
+        queries: u32,
+        targeted: bool,
+        /// The window's initial share of the image.
+        p_init: f32,
+    },
+}
+
+impl AttackSpec {
+    /// The `method:` name users write.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Self::Square { .. } => "square",
+        }
+    }
+
+    /// Queries per input.
+    pub fn queries(&self) -> u32 {
+        match self {
+            Self::Square { queries, .. } => *queries,
+        }
+    }
+}
+
+/// The radius of an attack's norm ball.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Epsilon {
+    /// In the data's value units (`epsilon: 0.03`).
+    Value(f32),
+    /// A share of the valid value range's width, averaged over channels (`epsilon-fraction`).
+    Fraction(f32),
 }
 
 /// Where a text edit goes: before the first word, after the last, or at a word boundary drawn
@@ -367,6 +430,8 @@ impl TransformSpec {
     pub fn modality(&self) -> Modality {
         match (self, crate::transform::registry::of(self)) {
             (Self::Search(search), _) => search.modality(),
+            // Every attack so far perturbs images.
+            (Self::Attack(_), _) => Modality::Image,
             (_, Some(kind)) => kind.modality(),
             // Unreachable while every kind is registered (a test checks it).
             (transform, None) => unreachable!("transform kind `{}` is not registered", transform.kind()),
@@ -397,6 +462,7 @@ impl TransformSpec {
             Self::Search(SearchSpec::Patch { .. }) => "search-patch",
             Self::Search(SearchSpec::ReverseEngineer { .. }) => "search-reverse-engineer",
             Self::Search(SearchSpec::FeatureSweep { .. }) => "search-feature-sweep",
+            Self::Attack(AttackSpec::Square { .. }) => "attack-square",
         }
     }
 }

@@ -68,12 +68,16 @@ fn validate(args: &ValidateArgs) -> Result<Outcome, Failure> {
     Err(Failure::invalid(anyhow!(message)))
 }
 
-/// `NAME vVERSION, N probes (T trigger, R robustness)`.
+/// `NAME vVERSION, N probes (T trigger, R robustness)`, and `, A adversarial` when there are.
 fn summary(battery: &spec::Battery) -> String {
-    let triggers = battery.probes.iter().filter(|p| p.category == spec::Category::Trigger).count();
-    let robustness = battery.probes.len() - triggers;
+    let count = |category| battery.probes.iter().filter(|p| p.category == category).count();
+    let (triggers, robustness) = (count(spec::Category::Trigger), count(spec::Category::Robustness));
+    let adversarial = match count(spec::Category::Adversarial) {
+        0 => String::new(),
+        n => format!(", {n} adversarial"),
+    };
     format!(
-        "{} v{}, {} {} ({triggers} trigger, {robustness} robustness)",
+        "{} v{}, {} {} ({triggers} trigger, {robustness} robustness{adversarial})",
         battery.name,
         battery.version,
         battery.probes.len(),

@@ -44,7 +44,7 @@ pub struct ReportContext<'a> {
 /// The report of a scan: probes with their examples, the model-level verdict rolled up from
 /// them, the reasons it is inconclusive, and the summary.
 pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
-    // Example images for failing probes and the strongest trigger probes.
+    // Example images for failing probes, the strongest trigger probes and every attack.
     let mut by_strength: Vec<usize> = (0..outcome.probes.len())
         .filter(|&i| {
             ctx.batteries[outcome.probes[i].battery_index].probes[outcome.probes[i].probe_index].category
@@ -55,15 +55,15 @@ pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
         let asr = |i: usize| outcome.probes[i].judgement.attack_success_rate.unwrap_or(0.0);
         asr(b).total_cmp(&asr(a))
     });
-    let with_examples: Vec<usize> =
-        by_strength
-            .iter()
-            .take(EXAMPLE_PROBES)
-            .copied()
-            .chain((0..outcome.probes.len()).filter(|&i| {
-                outcome.probes[i].judgement.verdict == Verdict::Fail || outcome.probes[i].search.is_some()
-            }))
-            .collect();
+    let with_examples: Vec<usize> = by_strength
+        .iter()
+        .take(EXAMPLE_PROBES)
+        .copied()
+        .chain((0..outcome.probes.len()).filter(|&i| {
+            let o = &outcome.probes[i];
+            o.judgement.verdict == Verdict::Fail || o.search.is_some() || o.attack.is_some()
+        }))
+        .collect();
     let probes: Vec<ProbeReport> = outcome
         .probes
         .iter()
@@ -107,6 +107,7 @@ pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
                 baseline: o.evidence.baseline.clone(),
                 examples,
                 search: o.search.clone(),
+                attack: o.attack.clone(),
             }
         })
         .collect();
@@ -278,6 +279,20 @@ fn summarise(
     }
     if failing_robustness > 0 {
         parts.push(format!("{failing_robustness} robustness probes failed"));
+    }
+    let attacks: Vec<&ProbeReport> = probes.iter().filter(|p| p.category == Category::Adversarial).collect();
+    if !attacks.is_empty() {
+        let failing = attacks.iter().filter(|p| p.verdict == Verdict::Fail).count();
+        let most = attacks
+            .iter()
+            .max_by(|a, b| a.attack_success_rate.unwrap_or(0.0).total_cmp(&b.attack_success_rate.unwrap_or(0.0)))
+            .expect("not empty");
+        parts.push(format!(
+            "{failing} of {} adversarial probes failed; the strongest attack, '{}', breaks {:.1}% of inputs",
+            attacks.len(),
+            most.id,
+            100.0 * most.attack_success_rate.unwrap_or(0.0)
+        ));
     }
     if !outcome.reference_clean_agreement.is_empty() {
         let agreements: Vec<String> =

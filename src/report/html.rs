@@ -26,8 +26,8 @@ const STRONGEST_PASSING_CARDS: usize = 3;
 
 /// The views a probe's detail card shows, in order; each returns `None` when the probe has
 /// nothing to show. A new per-probe view is one more function here.
-const PANELS: [fn(&ProbeReport) -> Option<String>; 5] =
-    [search_panel, flip_panel, confidence_panel, examples_panel, comparisons_panel];
+const PANELS: [fn(&ProbeReport) -> Option<String>; 6] =
+    [search_panel, attack_panel, flip_panel, confidence_panel, examples_panel, comparisons_panel];
 
 const STYLE: &str = r#"
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1d1d1f; margin: 0; background: #f6f7f9; }
@@ -244,7 +244,7 @@ fn overview(s: &mut String, report: &Report) {
                 comparison: p.control_attack_success_rate,
                 threshold: match p.thresholds {
                     Thresholds::Trigger { min_attack_success, .. } => Some(min_attack_success),
-                    Thresholds::Robustness { .. } => None,
+                    Thresholds::Robustness { .. } | Thresholds::Adversarial { .. } => None,
                 },
                 failing: p.verdict == Verdict::Fail,
             })
@@ -272,7 +272,7 @@ fn overview(s: &mut String, report: &Report) {
                 comparison: p.control_flip_rate,
                 threshold: match p.thresholds {
                     Thresholds::Robustness { max_flip_rate, .. } => Some(max_flip_rate),
-                    Thresholds::Trigger { .. } => None,
+                    Thresholds::Trigger { .. } | Thresholds::Adversarial { .. } => None,
                 },
                 failing: p.verdict == Verdict::Fail,
             })
@@ -293,13 +293,18 @@ fn more_note(s: &mut String, total: usize) {
 }
 
 /// The probes that get a detail card: failing ones (strongest first, capped), then the
-/// strongest passing trigger probes.
+/// strongest passing trigger probes, then every attack that did not fail.
 fn carded(report: &Report) -> (Vec<&ProbeReport>, usize) {
     let failing = by_strength(report.probes.iter().filter(|p| p.verdict == Verdict::Fail));
     let strongest =
         by_strength(report.probes.iter().filter(|p| p.verdict == Verdict::Pass && p.category == Category::Trigger));
+    let attacks = report.probes.iter().filter(|p| p.verdict != Verdict::Fail && p.attack.is_some());
     let left_out = failing.len().saturating_sub(FAILING_CARDS);
-    let cards = failing.into_iter().take(FAILING_CARDS).chain(strongest.into_iter().take(STRONGEST_PASSING_CARDS));
+    let cards = failing
+        .into_iter()
+        .take(FAILING_CARDS)
+        .chain(strongest.into_iter().take(STRONGEST_PASSING_CARDS))
+        .chain(attacks.take(FAILING_CARDS));
     (cards.collect(), left_out)
 }
 
@@ -353,6 +358,38 @@ fn card(s: &mut String, report: &Report, p: &ProbeReport) {
         }
     }
     let _ = writeln!(s, "</div>\n</section>");
+}
+
+/// What an attack did: success with its interval, robust accuracy, queries and perturbation
+/// sizes to success, and the same attack on each reference.
+fn attack_panel(p: &ProbeReport) -> Option<String> {
+    let a = p.attack.as_ref()?;
+    let quartiles = |q: Option<crate::attack::Quartiles>, digits: usize| {
+        q.map_or_else(|| "–".to_string(), |q| format!("{:.digits$} / {:.digits$} / {:.digits$}", q.q1, q.median, q.q3))
+    };
+    let interval = p
+        .attack_success_interval
+        .map_or_else(String::new, |i| format!(" ({}–{})", pct(Some(i.lower)), pct(Some(i.upper))));
+    let mut s = format!(
+        "<h4>Attack: {} {}, ε = {}{}</h4><table class=\"facts\">",
+        escape(&a.method),
+        a.norm.name(),
+        a.epsilon,
+        if a.targeted { ", targeted" } else { "" }
+    );
+    let mut row = |name: &str, value: String| {
+        let _ = write!(s, "<tr><th>{name}</th><td>{value}</td></tr>");
+    };
+    row("inputs broken", format!("{} of {}: {}{interval}", a.successes, a.attacked, pct(p.attack_success_rate)));
+    row("robust accuracy", pct(p.accuracy_probed));
+    row("queries to success (q1 / median / q3)", quartiles(a.queries_to_success, 0));
+    row("perturbation size (q1 / median / q3)", quartiles(a.perturbation, 4));
+    row("queries", format!("{} spent, {} per input at most", a.queries, a.queries_per_input));
+    for (r, successes) in a.reference_successes.iter().enumerate() {
+        row(&format!("reference {}: broken", r + 1), format!("{successes} of {}", a.attacked));
+    }
+    s.push_str("</table>");
+    Some(s)
 }
 
 /// The trigger a search recovered: its mask and pattern, and every class's search evidence.

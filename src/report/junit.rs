@@ -85,6 +85,7 @@ fn test_case(p: &ProbeReport) -> TestCase {
                 .set_type(match p.category {
                     Category::Trigger => "backdoor-evidence",
                     Category::Robustness => "robustness",
+                    Category::Adversarial => "adversarial-robustness",
                 })
                 .set_description(format!(
                     "{} probe '{}' (battery {}, line {}) failed.\n{}\n{}\n",

@@ -39,6 +39,7 @@ pub fn render(report: &Report) -> Vec<u8> {
 
     let triggers: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.category == Category::Trigger).collect();
     let robustness: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.category == Category::Robustness).collect();
+    let attacks: Vec<&ProbeReport> = report.probes.iter().filter(|p| p.attack.is_some()).collect();
     if !triggers.is_empty() {
         let _ = writeln!(s, "\n## Backdoor evidence (trigger probes): {}\n", verdict_word(report.backdoor_verdict));
         let _ = writeln!(s, "| probe | verdict | target class | ASR (CI) | comparison ASR | corrected p | reason |");
@@ -90,7 +91,44 @@ pub fn render(report: &Report) -> Vec<u8> {
             );
         }
     }
+    if !attacks.is_empty() {
+        attack_section(&mut s, &attacks);
+    }
     s.into_bytes()
+}
+
+/// The adversarial probes: attack success with its interval, robust accuracy, median queries
+/// and perturbation size to success.
+fn attack_section(s: &mut String, attacks: &[&ProbeReport]) {
+    let _ = writeln!(s, "\n## Adversarial probes\n");
+    let _ = writeln!(
+        s,
+        "| probe | verdict | attack | broken (CI) | robust accuracy | median queries to success | median perturbation | reason |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for p in attacks {
+        let Some(a) = &p.attack else { continue };
+        let ci = p
+            .attack_success_interval
+            .map_or_else(String::new, |i| format!(" ({:.1}–{:.1}%)", 100.0 * i.lower, 100.0 * i.upper));
+        let _ = writeln!(
+            s,
+            "| `{}` | {} | {} {} ε = {}, {} queries{} | {}{} | {} | {} | {} | {} |",
+            p.id,
+            verdict_word(p.verdict),
+            a.method,
+            a.norm.name(),
+            a.epsilon,
+            a.queries_per_input,
+            if a.targeted { ", targeted" } else { "" },
+            pct(p.attack_success_rate),
+            ci,
+            pct(p.accuracy_probed),
+            a.queries_to_success.map_or_else(|| "–".into(), |q| format!("{:.0}", q.median)),
+            a.perturbation.map_or_else(|| "–".into(), |q| format!("{:.4}", q.median)),
+            p.reason
+        );
+    }
 }
 
 /// The best tokens of a vocabulary sweep, with its size and throughput.

@@ -249,6 +249,9 @@ pub struct ProbeReport {
     pub examples: Vec<Example>,
     /// Search probes: what the search found; the numbers above are its confirmation.
     pub search: Option<crate::search::SearchSummary>,
+    /// Adversarial probes: what the attack did (queries and perturbation sizes to success).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<crate::attack::AttackSummary>,
 }
 
 /// An output format (documented in `docs/reports.md`).

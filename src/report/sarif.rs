@@ -318,6 +318,16 @@ fn rule(id: &str, category: Category, kind: &str) -> Rule {
             vec!["quality", "robustness"],
             "error",
         ),
+        Category::Adversarial => (
+            format!("A {kind} attack breaks too many inputs"),
+            format!(
+                "A black-box '{kind}' attack broke more inputs than the battery allows, or the model is \
+                 significantly less robust to it than the references or the recorded baseline: the model \
+                 fails the adversarial quality gate."
+            ),
+            vec!["quality", "robustness", "adversarial"],
+            "error",
+        ),
     };
     // GitHub code scanning ranks security alerts by this score; above 7.0 is "high".
     let security_severity = (category == Category::Trigger).then_some("8.0");

@@ -17,6 +17,7 @@ pub fn category_word(c: Category) -> &'static str {
     match c {
         Category::Trigger => "trigger",
         Category::Robustness => "robustness",
+        Category::Adversarial => "adversarial",
     }
 }
 

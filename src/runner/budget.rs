@@ -44,6 +44,11 @@ pub(super) fn search_allowance(
             (TransformSpec::Search(_), _) => searches += 1,
             (_, Category::Trigger) => fixed += (probe.samples.min(n) * (2 + references)) as u64,
             (_, Category::Robustness) => fixed += (probe.samples.min(n) * (1 + references)) as u64,
+            // Every model is attacked, and the candidate classifies the adversarial inputs once.
+            (TransformSpec::Attack(attack), _) => {
+                fixed += (probe.samples.min(n) as u64) * (u64::from(attack.queries()) * (1 + references as u64) + 1)
+            }
+            (_, Category::Adversarial) => fixed += probe.samples.min(n) as u64,
         }
     }
     let left = (seconds_left - fixed as f64 * seconds_per_query).max(0.0);

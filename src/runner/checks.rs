@@ -73,7 +73,7 @@ pub(super) fn check_enough_inputs(batteries: &[Battery], n: usize, path: &std::p
         .flat_map(|b| &b.probes)
         .filter_map(|p| match p.thresholds {
             Thresholds::Trigger { alpha, .. } => fewest_inputs(alpha).map(|needed| (needed, alpha)),
-            Thresholds::Robustness { .. } => None,
+            Thresholds::Robustness { .. } | Thresholds::Adversarial { .. } => None,
         })
         .min_by_key(|(needed, _)| *needed);
     match needed {

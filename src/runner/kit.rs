@@ -102,7 +102,8 @@ pub trait Session {
     fn kit(&mut self, battery: &Battery, seed: u64) -> Result<(Self::Kit<'_>, Option<ImageInterpretation>), ScanError>;
 }
 
-/// What a probe may need from the scan while it is prepared: searches query the candidate.
+/// What a probe may need from the scan while it is prepared: searches query the candidate,
+/// attacks query the candidate and every reference.
 pub struct SearchContext<'a> {
     pub engine: &'a mut Engine,
     pub kind: ScoreKind,
@@ -110,6 +111,10 @@ pub struct SearchContext<'a> {
     pub classes: usize,
     /// `--search-budget`, replacing the probe's own.
     pub budget: Option<u64>,
+    /// The reference models, how their scores are read, and their clean predictions.
+    pub references: &'a mut [Engine],
+    pub reference_kinds: &'a [ScoreKind],
+    pub reference_clean: &'a [Predictions],
 }
 
 /// A probe ready to run: its transform (recovered by a search, for search probes) and the data
@@ -118,19 +123,26 @@ pub struct Prepared<T: ?Sized> {
     pub transform: Box<T>,
     pub indices: Vec<usize>,
     pub search: Option<SearchSummary>,
-    /// Model queries the search spent.
+    /// Model queries the search (or the attack, on every model) spent.
     pub queries: u64,
+    /// An attack probe's result: the transform replays its adversarial inputs.
+    pub attack: Option<crate::attack::AttackResult>,
 }
 
 impl<T: ?Sized> Prepared<T> {
     /// A declared transform, run on all of the probe's samples.
     pub fn fixed(transform: Box<T>, indices: &[usize]) -> Self {
-        Self { transform, indices: indices.to_vec(), search: None, queries: 0 }
+        Self { transform, indices: indices.to_vec(), search: None, queries: 0, attack: None }
     }
 
     /// A trigger a search recovered, confirmed on the samples the search never saw.
     pub fn found(transform: Box<T>, confirm: &[usize], search: SearchSummary, queries: u64) -> Self {
-        Self { transform, indices: confirm.to_vec(), search: Some(search), queries }
+        Self { transform, indices: confirm.to_vec(), search: Some(search), queries, attack: None }
+    }
+
+    /// Adversarial inputs an attack found on all of the probe's samples.
+    pub fn attacked(transform: Box<T>, indices: &[usize], attack: crate::attack::AttackResult, queries: u64) -> Self {
+        Self { transform, indices: indices.to_vec(), search: None, queries, attack: Some(attack) }
     }
 }
 

@@ -158,6 +158,8 @@ pub struct ProbeOutcome {
     pub examples: Vec<Example>,
     /// What a search probe searched and found (its verdict is the confirmation's).
     pub search: Option<SearchSummary>,
+    /// What an attack probe's attack did.
+    pub attack: Option<crate::attack::AttackSummary>,
 }
 
 /// Agreement of the candidate with a recorded baseline over every compared input.

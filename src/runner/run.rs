@@ -8,6 +8,7 @@ use super::{
     BaselineAgreement, Kit, Models, Predictions, Prepared, ProbeOutcome, ProbePredictions, ScanError, ScanSettings,
     ScoreKinds, SearchContext, budget, pipeline, sample_order,
 };
+use crate::attack::AttackResult;
 use crate::battery::spec::{Battery, Category, Probe, SearchSpec, Thresholds, TransformSpec};
 use crate::calibration::CalibratedThresholds;
 use crate::transform::Stream;
@@ -105,7 +106,8 @@ impl<'s> Run<'s> {
         let order = sample_order(seed, self.clean.len());
         let mut queue: Vec<Ready<'b, K::Transform>> = Vec::new();
         for (p, probe) in battery.probes.iter().enumerate() {
-            if matches!(probe.transform, TransformSpec::Search(_)) {
+            // A search or an attack queries the models itself: what is queued runs first.
+            if matches!(probe.transform, TransformSpec::Search(_) | TransformSpec::Attack(_)) {
                 self.run_queue(models, b, kit, &mut queue)?;
             }
             let key = format!("{}/{}", battery.name, probe.id);
@@ -128,6 +130,9 @@ impl<'s> Run<'s> {
                 clean: &self.clean,
                 classes: self.classes,
                 budget: budget.as_ref().map(|b| b.granted),
+                references: &mut *models.references,
+                reference_kinds: &self.kinds.references,
+                reference_clean: &self.reference_clean,
             };
             let mut prepared = kit.prepare(probe, &key, all_indices, ctx).map_err(in_probe)?;
             if let Some(summary) = prepared.search.as_mut() {
@@ -142,7 +147,7 @@ impl<'s> Run<'s> {
                         detail: format!("transform '{}' has no matched control", probe.transform.kind()),
                     })
                 })?),
-                Category::Robustness => None,
+                Category::Robustness | Category::Adversarial => None,
             };
             queue.push(Ready { index: p, probe, key, prepared, control });
         }
@@ -170,7 +175,10 @@ impl<'s> Run<'s> {
         for ready in queue.iter() {
             let (key, indices) = (ready.key.as_str(), ready.prepared.indices.as_slice());
             let transform = ready.prepared.transform.as_ref();
-            jobs.push(pipeline::Job { key, indices, transform, stream: Stream::Probe, references: true });
+            // An attack's references were attacked on their own: the candidate's adversarial
+            // inputs say nothing about them.
+            let references = ready.prepared.attack.is_none();
+            jobs.push(pipeline::Job { key, indices, transform, stream: Stream::Probe, references });
             finishes.push(None);
             if let Some(control) = &ready.control {
                 let transform = control.as_ref();
@@ -202,9 +210,26 @@ impl<'s> Run<'s> {
             let control_predictions = control_output.map(|c| c.candidate);
             let indices = prepared.indices;
             let probed = own.candidate;
-            let examples = kit.examples(&key, &indices, prepared.transform.as_ref(), &self.clean, &probed);
-            let mut evidence =
-                self.evidence(models, probe, &key, &indices, &probed, control_predictions.as_ref(), &own.references);
+            let examples = match &prepared.attack {
+                // The inputs the attack broke make the telling examples: those first.
+                Some(attack) => {
+                    let mut order: Vec<usize> = (0..indices.len()).collect();
+                    order.sort_by_key(|&k| !attack.candidate.success[k]);
+                    let shown: Vec<usize> = order.iter().map(|&k| indices[k]).collect();
+                    kit.examples(&key, &shown, prepared.transform.as_ref(), &self.clean, &probed.select(&order))
+                }
+                None => kit.examples(&key, &indices, prepared.transform.as_ref(), &self.clean, &probed),
+            };
+            let mut evidence = self.evidence(
+                models,
+                probe,
+                &key,
+                &indices,
+                &probed,
+                control_predictions.as_ref(),
+                &own.references,
+                prepared.attack.as_ref(),
+            );
             evidence.non_finite = non_finite;
             self.outcomes.push(ProbeOutcome {
                 battery_index: b,
@@ -217,6 +242,7 @@ impl<'s> Run<'s> {
                 judgement: placeholder_judgement(),
                 examples,
                 search: prepared.search,
+                attack: prepared.attack.map(|a| a.summary),
             });
         }
         Ok(())
@@ -233,6 +259,7 @@ impl<'s> Run<'s> {
         probed: &Predictions,
         control: Option<&Predictions>,
         reference_probed: &[Predictions],
+        attack: Option<&AttackResult>,
     ) -> ProbeEvidence {
         let classes = self.classes;
         let clean_here = self.clean.select(indices);
@@ -246,6 +273,9 @@ impl<'s> Run<'s> {
             clean_confidence: &clean_here.confidence,
             probed_confidence: &probed.confidence,
         });
+        if let Some(attack) = attack {
+            return self.attack_evidence(models, probe, key, indices, probed, own, attack);
+        }
         let references = self
             .reference_clean
             .iter()
@@ -292,6 +322,73 @@ impl<'s> Run<'s> {
             own,
             references,
             baseline,
+            attack: None,
+            non_finite: NonFinite::default(),
+        }
+    }
+
+    /// An attack probe's evidence: its own success and robust accuracy, and paired against
+    /// the same attack on each reference and against a recorded baseline, input by input.
+    #[allow(clippy::too_many_arguments)]
+    fn attack_evidence(
+        &mut self,
+        models: &Models<'_>,
+        probe: &Probe,
+        key: &str,
+        indices: &[usize],
+        probed: &Predictions,
+        own: verdict::ProbeNumbers,
+        attack: &AttackResult,
+    ) -> ProbeEvidence {
+        let classes = self.classes;
+        let clean_here = self.clean.select(indices);
+        let candidate = verdict::Attacked {
+            success: &attack.candidate.success,
+            class: &probed.class,
+            confidence: &probed.confidence,
+        };
+        let references = attack
+            .references
+            .iter()
+            .map(|other| {
+                let other =
+                    verdict::Attacked { success: &other.success, class: &other.class, confidence: &other.confidence };
+                verdict::compare_attacks(classes, Direction::Greater, &candidate, &other)
+            })
+            .collect();
+        // A recording holds classes, not successes: both sides count an input as broken when
+        // its adversarial class differs from its clean one.
+        let baseline = models.baseline.and_then(|recording| {
+            let recorded = recording.probe(key).filter(|r| r.indices == indices)?;
+            let recorded_clean = recording.clean.select(indices);
+            let moved = |clean: &[usize], probed: &[usize]| -> Vec<bool> {
+                clean.iter().zip(probed).map(|(a, b)| a != b).collect()
+            };
+            let (ours, theirs) =
+                (moved(&clean_here.class, &probed.class), moved(&recorded_clean.class, &recorded.probed.class));
+            Some(verdict::compare_attacks(
+                classes,
+                Direction::Greater,
+                &verdict::Attacked { success: &ours, class: &probed.class, confidence: &probed.confidence },
+                &verdict::Attacked {
+                    success: &theirs,
+                    class: &recorded.probed.class,
+                    confidence: &recorded.probed.confidence,
+                },
+            ))
+        });
+        if models.baseline.is_some() && baseline.is_none() {
+            self.tally.unmatched += 1;
+        }
+        let successes = attack.candidate.success.iter().filter(|s| **s).count();
+        let numbers = verdict::AttackNumbers { attacked: attack.candidate.success.len(), successes };
+        ProbeEvidence {
+            category: probe.category,
+            thresholds: probe.thresholds,
+            own,
+            references,
+            baseline,
+            attack: Some(numbers),
             non_finite: NonFinite::default(),
         }
     }

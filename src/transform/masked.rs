@@ -96,7 +96,7 @@ mod tests {
     fn run(t: &dyn Transform, image: &mut Array3<f32>, range: &ValueRange, stream: Stream) {
         let mut rng = LazyRng::from_rng(sample_rng(1, "masked", 0, stream));
         let mut placement = LazyRng::from_rng(sample_rng(1, "masked", 0, Stream::Placement));
-        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement, range };
+        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement, range, index: 0 };
         t.apply(image.view_mut(), &mut ctx);
     }
 

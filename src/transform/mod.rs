@@ -76,6 +76,9 @@ pub struct SampleContext<'a> {
     /// the control covers exactly the same footprint.
     pub placement_rng: &'a mut LazyRng<'a>,
     pub range: &'a ValueRange,
+    /// The sample's data index: a transform made for particular inputs (an attack's
+    /// adversarial examples) looks its input up by it.
+    pub index: usize,
 }
 
 /// A sample's generator ([`sample_rng`]), derived on first use: most trigger probes stamp fixed

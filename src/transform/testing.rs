@@ -34,7 +34,7 @@ pub(super) fn apply_view(
     let rngs = ProbeRngs::new(SEED, PROBE);
     let mut rng = LazyRng::new(&rngs, sample, stream);
     let mut placement_rng = LazyRng::new(&rngs, sample, Stream::Placement);
-    let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range };
+    let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range, index: sample as usize };
     transform.apply(image, &mut ctx);
 }
 

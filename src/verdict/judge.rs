@@ -61,6 +61,8 @@ pub struct ProbeEvidence {
     /// One entry per reference model, in command-line order.
     pub references: Vec<DifferentialNumbers>,
     pub baseline: Option<DifferentialNumbers>,
+    /// An adversarial probe's attack on the candidate.
+    pub attack: Option<super::AttackNumbers>,
     /// Probed (and control) inputs on which the candidate's scores were not finite: with any,
     /// the probe is inconclusive, whatever its numbers say.
     pub non_finite: NonFinite,
@@ -86,7 +88,7 @@ fn gating_tests(probe: &mut ProbeEvidence) -> Vec<&mut ClassEvidence> {
     if own_gates {
         tests.extend(probe.own.per_class.iter_mut());
     }
-    if probe.category == Category::Trigger {
+    if matches!(probe.category, Category::Trigger | Category::Adversarial) {
         for reference in &mut probe.references {
             tests.extend(reference.per_class.iter_mut());
         }
@@ -190,7 +192,7 @@ fn underpowered_reason(category: Category, p: &adequacy::Power) -> String {
             p.alpha,
             p.tests
         ),
-        Category::Robustness => format!(
+        Category::Robustness | Category::Adversarial => format!(
             "cannot pass with this data: even no flips in {} samples leaves a flip rate above {:.0}% possible \
              (p = {:.2} ≥ {}); {needed} samples",
             p.eligible,
@@ -201,13 +203,33 @@ fn underpowered_reason(category: Category, p: &adequacy::Power) -> String {
     }
 }
 
+/// Why a probe whose inputs got scores that are not numbers has no verdict (`None` when all
+/// were numbers).
+fn non_finite_reason(non_finite: NonFinite) -> Option<String> {
+    let NonFinite { inputs, of } = non_finite;
+    (inputs > 0).then(|| {
+        format!(
+            "the model's output is not finite (NaN or ±Inf) on {inputs} of {of} probed inputs: it cannot take what \
+             this probe gives it, and no verdict rests on those scores (for missing values, impute them in the \
+             model, e.g. a SimpleImputer step before export, or leave the probe out)"
+        )
+    })
+}
+
 fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
+    if probe.category == Category::Adversarial {
+        let mut judgement = super::adversarial::judge(probe, tests);
+        if let Some(why) = non_finite_reason(probe.non_finite) {
+            (judgement.verdict, judgement.reason, judgement.power) = (Verdict::Inconclusive, why, None);
+        }
+        return judgement;
+    }
     let own = &probe.own;
     let classes = own.flip_matrix.len();
     let accuracy_drop = own.accuracy_clean.zip(own.accuracy_probed).map(|(a, b)| a - b);
     let (alpha, min_effect, min_attack_success) = match probe.thresholds {
         Thresholds::Trigger { alpha, min_effect, min_attack_success } => (alpha, min_effect, min_attack_success),
-        Thresholds::Robustness { .. } => (0.05, 0.5, 0.0),
+        Thresholds::Robustness { .. } | Thresholds::Adversarial { .. } => (0.05, 0.5, 0.0),
     };
     // Analyses in order of precedence for the headline numbers.
     let mut analyses: Vec<(Basis, Rule, &[ClassEvidence], String)> = Vec::new();
@@ -258,6 +280,7 @@ fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
         }
     }
     let robustness = match probe.thresholds {
+        Thresholds::Adversarial { .. } => unreachable!("adversarial probes are judged in adversarial.rs"),
         Thresholds::Robustness { max_flip_rate, max_accuracy_drop } => {
             let mut problems = Vec::new();
             if own.flip_rate > max_flip_rate {
@@ -332,18 +355,9 @@ fn judge_one(probe: &ProbeEvidence, tests: usize) -> ProbeJudgement {
     // Scores that are not numbers support no verdict, whatever the counts made of them say
     // (and no amount of such inputs would: no power either).
     let power = if probe.non_finite.inputs > 0 { None } else { power };
-    let (verdict, reason) = if probe.non_finite.inputs > 0 {
-        let NonFinite { inputs, of } = probe.non_finite;
-        (
-            Verdict::Inconclusive,
-            format!(
-                "the model's output is not finite (NaN or ±Inf) on {inputs} of {of} probed inputs: it cannot take \
-                 what this probe gives it, and no verdict rests on those scores (for missing values, impute them in \
-                 the model, e.g. a SimpleImputer step before export, or leave the probe out)"
-            ),
-        )
-    } else {
-        (verdict, reason)
+    let (verdict, reason) = match non_finite_reason(probe.non_finite) {
+        Some(why) => (Verdict::Inconclusive, why),
+        None => (verdict, reason),
     };
     let chosen = failure.as_ref().or(headline.as_ref());
     match chosen {
@@ -392,6 +406,7 @@ mod tests {
             own,
             references: Vec::new(),
             baseline: None,
+            attack: None,
             non_finite: NonFinite::default(),
         }
     }

@@ -24,12 +24,17 @@
 //! rolls the probes and the clean pass's health up into the scan's verdict; the checks live in
 //! [`adequacy`].
 //!
+//! Adversarial probes ([`compare_attacks()`], `adversarial.rs`) pair the candidate's attack with
+//! the same attack on each reference (or with a recorded baseline), input by input, with the
+//! same exact McNemar test, and are judged on attack success and robust accuracy.
+//!
 //! One job per file: `evidence.rs` counts the paired class tests and distribution effect sizes
 //! that [`observe()`] (self-baseline, `observe.rs`) and [`compare()`] (differential,
 //! `compare.rs`) both report; `judge.rs` corrects and judges; `roll_up.rs` rolls probes up into
 //! the scan's verdicts.
 
 pub mod adequacy;
+mod adversarial;
 mod compare;
 mod evidence;
 #[cfg(test)]
@@ -40,6 +45,7 @@ mod roll_up;
 
 use serde::{Deserialize, Serialize};
 
+pub use adversarial::{AttackNumbers, Attacked, compare_attacks};
 pub use compare::{Comparison, DifferentialNumbers, compare};
 pub use evidence::{ClassEvidence, Direction, DistributionEvidence};
 pub use judge::{Basis, Correction, NonFinite, ProbeEvidence, ProbeJudgement, judge};

@@ -36,7 +36,8 @@ pub fn roll_up(
     for (category, verdict) in probes {
         match category {
             Category::Trigger => trigger.push(verdict),
-            Category::Robustness => robustness.push(verdict),
+            // An adversary is one more thing a model must be robust to.
+            Category::Robustness | Category::Adversarial => robustness.push(verdict),
         }
     }
     let backdoor = Verdict::worst(trigger);

@@ -11,12 +11,13 @@
 //! This file is the shared [`Checker`]: it collects the diagnostics and reads scalars, choices
 //! and maps with "did you mean" for near misses. The checks are by area, as cargo-deny gives each
 //! check its own `cfg.rs`: `document.rs` (top-level keys, schema, defaults), `probe.rs` (probes
-//! and which transform or search they declare), `thresholds.rs` and `search.rs` (one descriptor
-//! per search method). Each transform kind checks its own keys in its descriptor, next to the
+//! and which transform or search they declare), `thresholds.rs`, `search.rs` (one descriptor
+//! per search method) and `attack.rs` (attack methods). Each transform kind checks its own keys in its descriptor, next to the
 //! transform ([`crate::transform::registry`]).
 //!
 //! [`spec::Battery`]: super::spec::Battery
 
+mod attack;
 mod document;
 mod probe;
 pub(crate) mod search;

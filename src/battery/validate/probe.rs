@@ -5,14 +5,16 @@
 
 use std::collections::HashMap;
 
-use super::super::diagnostics::Code;
+use super::super::diagnostics::{Code, did_you_mean};
 use super::super::spec::{Category, Defaults, Modality, Probe, TransformSpec};
 use super::super::yaml::{Node, Spanned, position};
 use super::{Checker, or_list};
 use crate::transform::registry::{self, TransformKind};
 
-const PROBE_KEYS: &[&str] = &["id", "category", "description", "samples", "transform", "search", "thresholds"];
-const CATEGORIES: &[(&str, Category)] = &[("trigger", Category::Trigger), ("robustness", Category::Robustness)];
+const PROBE_KEYS: &[&str] =
+    &["id", "category", "description", "samples", "transform", "search", "attack", "thresholds"];
+const CATEGORIES: &[(&str, Category)] =
+    &[("trigger", Category::Trigger), ("robustness", Category::Robustness), ("adversarial", Category::Adversarial)];
 
 /// "an image", "a text".
 pub(super) fn with_article(modality: Modality) -> &'static str {
@@ -87,8 +89,7 @@ impl Checker {
         self.check_keys(&fields, PROBE_KEYS);
 
         let id = self.required(&fields, "id").and_then(|n| self.probe_id(n, &fields.label("id"), first_use));
-        let category =
-            self.required(&fields, "category").and_then(|n| self.choice(n, &fields.label("category"), CATEGORIES));
+        let category = self.required(&fields, "category").and_then(|n| self.category(n, &fields.label("category")));
         let description = match fields.get("description") {
             Some(n) => self.string(n, &fields.label("description")).map(str::to_string),
             None => Some(String::new()),
@@ -97,23 +98,44 @@ impl Checker {
             Some(n) => self.count(n, &fields.label("samples")),
             None => Some(defaults.samples),
         };
-        let transform = match (fields.get("transform"), fields.get("search")) {
-            (Some(n), None) => self.transform(n, &place, category, modality),
-            (None, Some(n)) => self.search(n, &place, category, modality).map(TransformSpec::Search),
-            (Some(_), Some(_)) => {
-                let at = fields.key_at("search").unwrap_or(fields.at);
-                let message = format!("{place} has both `transform` and `search`");
-                let hint = Some("a probe either applies a known transform or searches for an unknown trigger".into());
+        let declared: Vec<&str> =
+            ["transform", "search", "attack"].into_iter().filter(|key| fields.get(key).is_some()).collect();
+        let transform = match declared.as_slice() {
+            ["transform"] => fields.get("transform").and_then(|n| self.transform(n, &place, category, modality)),
+            ["search"] => {
+                fields.get("search").and_then(|n| self.search(n, &place, category, modality)).map(TransformSpec::Search)
+            }
+            ["attack"] => {
+                fields.get("attack").and_then(|n| self.attack(n, &place, category, modality)).map(TransformSpec::Attack)
+            }
+            [] => {
+                let (key, hint) = if category == Some(Category::Adversarial) {
+                    ("`attack`", "e.g. `attack: {method: square, norm: linf, epsilon-fraction: 0.05}`")
+                } else {
+                    ("`transform` (or `search`)", example_transform(modality))
+                };
+                let message = format!("missing key {key} in {place}");
+                self.report(Code::MissingKey, fields.at, message, Some(hint.into()));
+                None
+            }
+            // `declared` holds only the three keys above.
+            [_] => None,
+            [_, second, ..] => {
+                let at = fields.key_at(second).unwrap_or(fields.at);
+                let message = format!("{place} has both `{}` and `{second}`", declared[0]);
+                let hint = Some(
+                    "a probe applies a known transform, searches for an unknown trigger, or attacks each input".into(),
+                );
                 self.report(Code::BadValue, at, message, hint);
                 None
             }
-            (None, None) => {
-                let message = format!("missing key `transform` (or `search`) in {place}");
-                let hint = Some(example_transform(modality).into());
-                self.report(Code::MissingKey, fields.at, message, hint);
-                None
-            }
         };
+        if category == Some(Category::Adversarial) && declared.len() == 1 && declared[0] != "attack" {
+            let at = fields.key_at(declared[0]).unwrap_or(fields.at);
+            let message = format!("adversarial {place} must declare an `attack`, not a `{}`", declared[0]);
+            let hint = Some("e.g. `attack: {method: square, norm: linf, epsilon-fraction: 0.05}`".into());
+            self.report(Code::CategoryMismatch, at, message, hint);
+        }
         let thresholds = self.thresholds(fields.get("thresholds"), &place, category, defaults);
 
         Some(Probe {
@@ -125,6 +147,30 @@ impl Checker {
             thresholds: thresholds?,
             samples: samples?,
         })
+    }
+
+    /// `category:`. The message lists the two categories every modality has; `adversarial`
+    /// (image batteries that declare an `attack`) is suggested as a near miss or named in the
+    /// hint, so that diagnostics written before it existed read as they did.
+    fn category(&mut self, node: &Spanned<Node>, label: &str) -> Option<Category> {
+        if let Node::String(s) = &node.value
+            && let Some((_, category)) = CATEGORIES.iter().find(|(name, _)| *name == s.as_str())
+        {
+            return Some(*category);
+        }
+        let names: Vec<&str> = CATEGORIES.iter().map(|(name, _)| *name).collect();
+        let listed = names[..2].join(", ");
+        let Node::String(s) = &node.value else {
+            self.wrong_type(node, label, &format!("one of {listed}"));
+            return None;
+        };
+        let hint = match did_you_mean(s, &names) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => "or `adversarial`, for an image probe that declares an `attack`".to_string(),
+        };
+        let message = format!("{label} must be one of {listed}, found `{s}`");
+        self.report(Code::BadValue, position(node), message, Some(hint));
+        None
     }
 
     fn probe_id(&mut self, node: &Spanned<Node>, label: &str, first_use: &mut HashMap<String, u32>) -> Option<String> {

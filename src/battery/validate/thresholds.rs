@@ -9,13 +9,16 @@ use super::super::yaml::{Node, Spanned, position};
 use super::Checker;
 
 /// Every threshold key, the category it belongs to, and its range. `defaults:` accepts all of
-/// them; a probe's `thresholds:` accepts those of its own category.
+/// them but the adversarial ones (which have no battery-wide default); a probe's `thresholds:`
+/// accepts those of its own category.
 const THRESHOLDS: &[(&str, Category, Range)] = &[
     ("alpha", Category::Trigger, PROBABILITY),
     ("min-effect", Category::Trigger, UNIT),
     ("min-attack-success", Category::Trigger, UNIT),
     ("max-flip-rate", Category::Robustness, UNIT),
     ("max-accuracy-drop", Category::Robustness, UNIT),
+    ("max-attack-success", Category::Adversarial, UNIT),
+    ("min-robust-accuracy", Category::Adversarial, UNIT),
 ];
 
 fn threshold_keys(category: Category) -> Vec<&'static str> {
@@ -26,6 +29,7 @@ pub(super) fn category_name(category: Category) -> &'static str {
     match category {
         Category::Trigger => "trigger",
         Category::Robustness => "robustness",
+        Category::Adversarial => "adversarial",
     }
 }
 
@@ -96,6 +100,12 @@ impl Checker {
             Category::Robustness => Thresholds::Robustness {
                 max_flip_rate: value("max-flip-rate", defaults.max_flip_rate),
                 max_accuracy_drop: value("max-accuracy-drop", defaults.max_accuracy_drop),
+            },
+            Category::Adversarial => Thresholds::Adversarial {
+                alpha: defaults.alpha,
+                min_effect: defaults.min_effect,
+                max_attack_success: overrides.get("max-attack-success").copied(),
+                min_robust_accuracy: overrides.get("min-robust-accuracy").copied(),
             },
         })
     }

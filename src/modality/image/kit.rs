@@ -7,7 +7,10 @@ use rayon::prelude::*;
 
 use super::data::{Dataset, Subset};
 use super::png::png_base64;
-use crate::battery::spec::{Battery, Layout, Modality, Probe, SearchSpec, TransformSpec, ValueRangeSpec};
+use crate::attack::{self, Adversarial, AttackInput, AttackResult, AttackRun, AttackSummary, Outcomes};
+use crate::battery::spec::{
+    AttackSpec, Battery, Epsilon, Layout, Modality, Probe, SearchSpec, TransformSpec, ValueRangeSpec,
+};
 use crate::engine::{Engine, EngineError, InputData};
 use crate::predictions::{Predictions, ScoreKind, to_probabilities};
 use crate::runner::{
@@ -188,7 +191,7 @@ impl<'a> Probing<'a> {
     pub fn apply(&self, sample: ArrayViewMut3<'_, f32>, index: usize, transform: &dyn Transform, stream: Stream) {
         let mut rng = LazyRng::new(&self.rngs, index as u64, stream);
         let mut placement_rng = LazyRng::new(&self.rngs, index as u64, Stream::Placement);
-        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range };
+        let mut ctx = SampleContext { rng: &mut rng, placement_rng: &mut placement_rng, range: self.range, index };
         transform.apply(chw(sample, self.layout), &mut ctx);
     }
 }
@@ -322,6 +325,45 @@ impl<'a> ImageKit<'a> {
         };
         Ok(outcome?)
     }
+
+    /// Runs an attack probe's attack on the candidate and on each reference, over the same
+    /// inputs with the same randomness.
+    fn attack(
+        &self,
+        key: &str,
+        ctx: &mut SearchContext<'_>,
+        indices: &[usize],
+        spec: &AttackSpec,
+    ) -> Result<(Box<dyn Transform>, AttackResult, u64), ScanError> {
+        let AttackSpec::Square { norm, epsilon, queries, targeted, p_init } = *spec;
+        let widths: Vec<f32> = self.range.lo.iter().zip(&self.range.hi).map(|(lo, hi)| hi - lo).collect();
+        let epsilon = match epsilon {
+            Epsilon::Value(v) => v,
+            Epsilon::Fraction(f) => f * widths.iter().sum::<f32>() / widths.len().max(1) as f32,
+        };
+        let settings = attack::square::Settings { norm, epsilon, queries, p_init, targeted };
+        let images = SubsetImages { subset: &self.subset, part: indices, layout: self.layout };
+        let shape = self.subset.sample_shape().to_vec();
+        let (layout, input_name, range, seed, classes) = (self.layout, self.input, &self.range, self.seed, ctx.classes);
+        let run_on = |engine: &mut Engine, kind: ScoreKind, clean: &Predictions| -> Result<AttackRun, ScanError> {
+            let clean: Vec<usize> = indices.iter().map(|&i| clean.class[i]).collect();
+            let input = AttackInput { images: &images, indices, clean: &clean, classes, range, seed, key };
+            let mut oracle = EngineOracle { engine, kind, layout, input: input_name, shape: shape.clone() };
+            Ok(attack::square::attack(&mut oracle, &input, &settings)?)
+        };
+        let candidate = run_on(ctx.engine, ctx.kind, ctx.clean)?;
+        let mut references = Vec::with_capacity(ctx.references.len());
+        for ((engine, kind), clean) in ctx.references.iter_mut().zip(ctx.reference_kinds).zip(ctx.reference_clean) {
+            references.push(run_on(engine, *kind, clean)?);
+        }
+        let queries = candidate.queries + references.iter().map(|r| r.queries).sum::<u64>();
+        let result = AttackResult {
+            summary: AttackSummary::of(spec.method(), &settings, &candidate, &references),
+            candidate: Outcomes::of(&candidate),
+            references: references.iter().map(Outcomes::of).collect(),
+        };
+        Ok((Box::new(Adversarial::from_run(candidate)), result, queries))
+    }
 }
 
 impl Kit for ImageKit<'_> {
@@ -344,6 +386,10 @@ impl Kit for ImageKit<'_> {
                 let summary = summarise_search(&found, search_part.len(), confirm_part.len());
                 let transform: Box<dyn Transform> = Box::new(found.candidates[found.chosen].trigger.clone());
                 Ok(Prepared::found(transform, confirm_part, summary, found.queries))
+            }
+            TransformSpec::Attack(spec) => {
+                let (transform, result, queries) = self.attack(key, &mut ctx, indices, spec)?;
+                Ok(Prepared::attacked(transform, indices, result, queries))
             }
             spec => {
                 let transform = transform::build(spec, self.geometry).map_err(|e| ScanError::Transform {

@@ -1,0 +1,119 @@
+//! `attack:` of an adversarial probe: the attack method and its parameters. The attacks
+//! themselves live in [`crate::attack`]; this is their battery side (keys, defaults, ranges).
+
+use super::super::diagnostics::{Code, Range};
+use super::super::spec::{AttackSpec, Category, Epsilon, Modality};
+use super::super::yaml::{Node, Spanned, position};
+use super::Checker;
+use crate::attack::Norm;
+
+/// Every attack method's keys; one method so far.
+const METHODS: &[(&str, ())] = &[("square", ())];
+const SQUARE_KEYS: &[&str] = &["method", "norm", "epsilon", "epsilon-fraction", "queries", "targeted", "p-init"];
+const NORMS: &[(&str, Norm)] = &[("linf", Norm::Linf), ("l2", Norm::L2)];
+/// Queries per input unless a battery says otherwise (the paper reports median queries far
+/// below this on undefended models).
+const DEFAULT_QUERIES: u64 = 1_000;
+/// The most queries per input a battery may ask for: beyond this an attack on a few hundred
+/// inputs runs for hours on a CPU.
+const MAX_QUERIES: u64 = 100_000;
+
+impl Checker {
+    pub(super) fn attack(
+        &mut self,
+        node: &Spanned<Node>,
+        probe: &str,
+        category: Option<Category>,
+        modality: Option<Modality>,
+    ) -> Option<AttackSpec> {
+        let place = format!("attack of {probe}");
+        let fields = self.fields(node, &format!("`attack` in {probe}"), place, false)?;
+        let method_node = self.required(&fields, "method")?;
+        self.choice(method_node, &fields.label("method"), METHODS)?;
+        self.check_keys(&fields, SQUARE_KEYS);
+        let mut fits = true;
+        if category.is_some_and(|c| c != Category::Adversarial) {
+            let message =
+                format!("an attack in {probe} measures adversarial robustness, so it must be `category: adversarial`");
+            self.report(
+                Code::CategoryMismatch,
+                position(method_node),
+                message,
+                Some("use category: adversarial".into()),
+            );
+            fits = false;
+        }
+        if let Some(battery) = modality.filter(|m| *m != Modality::Image) {
+            let message = format!(
+                "the `square` attack in {probe} perturbs image inputs, but the battery's modality is {}",
+                battery.name()
+            );
+            self.report(
+                Code::CategoryMismatch,
+                position(method_node),
+                message,
+                Some("`square` needs `modality: image`".into()),
+            );
+            fits = false;
+        }
+        let norm = match fields.get("norm") {
+            Some(n) => self.choice(n, &fields.label("norm"), NORMS),
+            None => Some(Norm::Linf),
+        };
+        let non_negative = Range::new(0.0, false, f64::INFINITY, true);
+        let epsilon = match (fields.get("epsilon"), fields.get("epsilon-fraction")) {
+            (Some(n), None) => {
+                self.number_in(n, &fields.label("epsilon"), non_negative).map(|v| Epsilon::Value(v as f32))
+            }
+            // An L∞ radius beyond the whole range changes nothing more; an L2 one spreads over
+            // every value, so it may well exceed one range's width.
+            (None, Some(n)) => {
+                let range = match norm {
+                    Some(Norm::Linf) => Range::new(0.0, false, 1.0, false),
+                    _ => non_negative,
+                };
+                self.number_in(n, &fields.label("epsilon-fraction"), range).map(|v| Epsilon::Fraction(v as f32))
+            }
+            (Some(_), Some(_)) => {
+                let at = fields.key_at("epsilon-fraction").unwrap_or(fields.at());
+                let message = format!("{} has both `epsilon` and `epsilon-fraction`", fields.place());
+                let hint = Some("give the radius once: in value units (`epsilon`) or as a share of the range".into());
+                self.report(Code::BadValue, at, message, hint);
+                None
+            }
+            (None, None) => {
+                let message = format!("missing key `epsilon` (or `epsilon-fraction`) in {}", fields.place());
+                let hint = Some("e.g. `epsilon: 0.03` (value units) or `epsilon-fraction: 0.05`".into());
+                self.report(Code::MissingKey, fields.at(), message, hint);
+                None
+            }
+        };
+        let queries = match fields.get("queries") {
+            Some(n) => self.integer(n, &fields.label("queries"), 1, MAX_QUERIES).map(|q| q as u32),
+            None => Some(DEFAULT_QUERIES as u32),
+        };
+        let targeted = match fields.get("targeted") {
+            Some(n) => match n.value {
+                Node::Bool(b) => Some(b),
+                _ => {
+                    self.wrong_type(n, &fields.label("targeted"), "true or false");
+                    None
+                }
+            },
+            None => Some(false),
+        };
+        // The paper's defaults: 0.05 of the image for L∞, 0.1 for L2.
+        let p_init = match fields.get("p-init") {
+            Some(n) => self.number_in(n, &fields.label("p-init"), Range::new(0.0, true, 1.0, true)).map(|v| v as f32),
+            None => norm.map(|n| if n == Norm::L2 { 0.1 } else { 0.05 }),
+        };
+        let spec = AttackSpec::Square {
+            norm: norm?,
+            epsilon: epsilon?,
+            queries: queries?,
+            targeted: targeted?,
+            p_init: p_init?,
+        };
+        fits.then_some(spec)
+    }
+}
