@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use common::{probity, scan};
 use predicates::prelude::*;
 use probity::engine::{Engine, EngineOptions, InputData};
-use probity::modality::text::TextEncoder;
+use probity::modality::text::{Padding, TextEncoder};
 
 fn text_fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/text").join(name)
@@ -40,9 +40,18 @@ fn tokenization_and_outputs_match_the_generator() {
     let tolerance = expected["tolerance"].as_f64().unwrap() as f32;
     for model in CLEAN_TEXT_MODELS.iter().chain(&["text-backdoor-cf.onnx"]) {
         let mut engine = engine(model);
-        let encoder = TextEncoder::new(&text_fixture("tokenizer.json"), &engine).unwrap();
-        assert_eq!((encoder.max_length, encoder.fixed_length, encoder.pad_id), (32, true, 0));
+        let mut encoder = TextEncoder::new(&text_fixture("tokenizer.json"), &engine).unwrap();
+        // The tokenizer asks for 32 positions; the model's sequence axis is dynamic.
+        assert_eq!(
+            (encoder.max_length, encoder.padding, encoder.tokenizer_length, encoder.pad_id),
+            (32, Padding::Longest, Some(32), 0)
+        );
         let sequences: Vec<_> = texts.iter().enumerate().map(|(i, t)| encoder.encode(t, i).unwrap()).collect();
+        let natural = encoder.batch(&sequences);
+        let longest = sequences.iter().map(|s| encoder.truncate(s).len()).max().unwrap();
+        assert_eq!(column(&natural, "input_ids")[0].len(), longest, "{model}: padded to the batch's longest");
+        // The generator padded to the tokenizer's 32, as the tokenizer asks.
+        encoder.padding = Padding::Tokenizer { length: 32 };
         let batch = encoder.batch(&sequences);
         let want = |key: &str| -> Vec<Vec<i64>> { serde_json::from_value(expected[key].clone()).unwrap() };
         assert_eq!(column(&batch, "input_ids"), want("input_ids"), "{model}");
@@ -53,6 +62,11 @@ fn tokenization_and_outputs_match_the_generator() {
             assert_eq!(batch.len(), 2, "{model} takes input_ids and attention_mask only");
         }
         let outputs = engine.classify(&batch).unwrap();
+        // Natural lengths give the same scores: the models mask their padding.
+        let shorter = engine.classify(&natural).unwrap();
+        for (a, b) in outputs.iter().zip(&shorter) {
+            assert!((a - b).abs() <= tolerance, "{model}: {a} padded to 32 vs {b} padded to {longest}");
+        }
         let reference: Vec<Vec<f32>> = serde_json::from_value(expected["models"][model]["outputs"].clone()).unwrap();
         for (row, want) in outputs.rows().into_iter().zip(&reference) {
             for (got, want) in row.iter().zip(want) {
@@ -431,4 +445,28 @@ fn all_blank_texts_exit_2_and_some_blank_texts_are_skipped_with_a_warning() {
         serde_json::from_slice(&std::fs::read(dir.path().join("out/report.json")).unwrap()).unwrap();
     assert_eq!(report["data"]["blank_skipped"], 2, "the report says what was dropped");
     assert!(report["data"].get("texts_clipped").is_none(), "absent when nothing was cut");
+}
+
+/// Issue 18: a tokenizer's fixed padding does not make every batch 32 positions long when the
+/// model masks padding: the check on the data finds the same scores both ways, the scan pads
+/// each batch to its longest text, and the report says so with the lengths it fed.
+#[test]
+fn batches_are_padded_to_their_longest_text_when_the_model_masks_padding() {
+    let mut engine = engine("text-clean-h32-s1.onnx");
+    let mut encoder = TextEncoder::new(&text_fixture("tokenizer.json"), &engine).unwrap();
+    let texts = std::fs::read_to_string(text_fixture("text-test.txt")).unwrap();
+    let sample: Vec<_> = texts.lines().take(32).enumerate().map(|(i, t)| encoder.encode(t, i).unwrap()).collect();
+    let check = encoder.check_padding(&mut engine, &sample).unwrap().expect("the tokenizer asks for 32");
+    assert_eq!((check.texts, check.tokenizer_length, check.same_classes), (32, 32, true));
+    assert!(check.max_difference <= probity::modality::text::encoder::PADDING_TOLERANCE, "{check:?}");
+    assert_eq!(encoder.padding, Padding::Longest);
+
+    let s = scan(&text_fixture("text-clean-h32-s1.onnx"), &text_fixture("text-test.txt"), &[]);
+    let tokenizer = &s.report["data"]["tokenizer"];
+    assert_eq!(tokenizer["padding"]["to"], "longest", "{tokenizer}");
+    assert_eq!(tokenizer["padding_check"]["same_classes"], true);
+    let lengths: Vec<u64> =
+        tokenizer["sequence_lengths"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    assert!(lengths[0] <= lengths[1] && lengths[1] <= lengths[2] && lengths[2] <= 32, "{lengths:?}");
+    assert!(lengths[1] < 32, "most texts are shorter than the tokenizer's 32: {lengths:?}");
 }

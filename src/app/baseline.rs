@@ -47,7 +47,7 @@ pub fn record(options: &RecordOptions) -> Result<Recorded, Failure> {
     floor_needs_labels(options.min_clean_accuracy, &dataset)?;
     let engine_options = engine_options(&options.setup.engine, &batteries);
     let mut engine = load_engine(runtime, &options.model, &engine_options)?;
-    let ready = model_inputs(&dataset, &options.setup.data, &engine)?;
+    let ready = model_inputs(&dataset, &options.setup.data, &mut engine)?;
     let settings = ScanSettings {
         progress: options.progress.clone(),
         min_clean_accuracy: options.min_clean_accuracy,

@@ -55,7 +55,7 @@ pub fn calibrate(options: &CalibrateOptions) -> Result<CalibratedThresholds, Fai
     }
     for path in &options.models {
         let mut engine = load_engine(runtime, path, &engine_options)?;
-        let ready = model_inputs(&dataset, &options.setup.data, &engine)?;
+        let ready = model_inputs(&dataset, &options.setup.data, &mut engine)?;
         calibration_set.push(FileDigest { path: path.clone(), sha256: engine.model_sha256.clone() });
         for offset in 0..options.seeds {
             let settings = ScanSettings { seed_offset: offset, ..options.setup.probes.settings() };

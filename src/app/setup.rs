@@ -151,7 +151,11 @@ pub fn load_engine(runtime: &Runtime, path: &Path, options: &EngineOptions) -> R
 
 /// The data readied for `engine`'s model (for text models, with the tokenizer checked against
 /// it); what the model will not see of the data in full is said on stderr.
-pub fn model_inputs<'a>(data: &'a Data, options: &DataOptions, engine: &Engine) -> Result<ModelInputs<'a>, Failure> {
+pub fn model_inputs<'a>(
+    data: &'a Data,
+    options: &DataOptions,
+    engine: &mut Engine,
+) -> Result<ModelInputs<'a>, Failure> {
     let ready = data.prepare(engine, &options.model_inputs())?;
     for warning in &ready.warnings {
         super::warn(warning);

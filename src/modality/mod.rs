@@ -49,7 +49,7 @@ pub trait LoadedData: CleanData + Sync {
 
     /// Checks that `engine`'s model takes this kind of input and readies the data for it.
     /// Failures are the user's input (exit 2) and say what to pass instead.
-    fn prepare<'a>(&'a self, engine: &Engine, options: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure>;
+    fn prepare<'a>(&'a self, engine: &mut Engine, options: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure>;
 }
 
 /// Loaded data readied for one model: what the runner scans and what reports say about it.
@@ -132,7 +132,7 @@ impl Data {
     }
 
     /// See [`LoadedData::prepare`].
-    pub fn prepare(&self, engine: &Engine, options: &ModelInputOptions<'_>) -> Result<ModelInputs<'_>, Failure> {
+    pub fn prepare(&self, engine: &mut Engine, options: &ModelInputOptions<'_>) -> Result<ModelInputs<'_>, Failure> {
         self.clean().prepare(engine, options)
     }
 

@@ -187,6 +187,15 @@ pub struct TokenizerSection {
     pub vocabulary: usize,
     /// Longest sequence fed to the model, special tokens included.
     pub max_length: usize,
+    /// How batches were padded (absent in reports before natural-length batches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding: Option<crate::modality::text::Padding>,
+    /// The check that chose between the tokenizer's fixed length and natural lengths.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub padding_check: Option<crate::modality::text::PaddingCheck>,
+    /// Clean texts' lengths in tokens as fed (truncated): shortest, median, longest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence_lengths: Option<[usize; 3]>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

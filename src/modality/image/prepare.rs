@@ -8,7 +8,7 @@ use crate::modality::text::is_text_model;
 use crate::modality::{LoadedData, ModelInputOptions, ModelInputs};
 
 impl LoadedData for Dataset {
-    fn prepare<'a>(&'a self, engine: &Engine, _: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure> {
+    fn prepare<'a>(&'a self, engine: &mut Engine, _: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure> {
         if is_text_model(engine) {
             return Err(Failure::invalid(anyhow::anyhow!(
                 "{} takes token ids (a text model) but {} holds images; pass text data (.jsonl or .txt) and the \

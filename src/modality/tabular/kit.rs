@@ -47,7 +47,7 @@ impl CleanData for TabularData {
 }
 
 impl LoadedData for TabularData {
-    fn prepare<'a>(&'a self, engine: &Engine, _: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure> {
+    fn prepare<'a>(&'a self, engine: &mut Engine, _: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure> {
         let input = table_input(engine, self).map_err(Failure::invalid)?;
         let stats = self.stats(&search::QUANTILE_LEVELS);
         let spreads = stats.iter().map(|s| s.spread() as f32).collect();

@@ -10,13 +10,18 @@
 //! Tokenization itself runs with the tokenizer's own truncation and padding switched off: text
 //! probes may edit the token ids after tokenization (see [`crate::transform::text`]), so the
 //! encoder truncates (keeping the trailing special tokens such as `[SEP]`) and pads afterwards.
-//! Sequences are padded to the model's fixed length when it has one, else to the tokenizer's
-//! fixed padding length, else to the longest sequence of the batch — exact for models that mask
-//! padding, and deterministic because batches are fixed by the runner, not by thread count.
+//! Sequences are padded to the model's fixed length when it declares one; otherwise each batch
+//! is padded to its own longest sequence ([`Padding`]), whatever the tokenizer's own padding
+//! says: a tokenizer saved with `padding="max_length"` (128 for many sentence encoders) would
+//! make every 12-token input cost 128 positions. Natural lengths are exact for models that mask
+//! padding, and [`TextEncoder::check_padding`] verifies it on the data before a scan: when the
+//! model's scores change with less padding, the tokenizer's length is kept. Batches are fixed by
+//! the runner, not by the thread count, so the numbers do not depend on threads.
 
 use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayD};
+use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingStrategy, Tokenizer};
 
 use crate::engine::{Dim, Engine, InputData};
@@ -50,6 +55,39 @@ pub enum TextError {
     Encode { path: PathBuf, index: usize, detail: String },
 }
 
+/// How batches are padded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "to")]
+pub enum Padding {
+    /// To the model's fixed sequence length.
+    Model { length: usize },
+    /// Each batch to its longest sequence (the model's sequence axis is dynamic).
+    Longest,
+    /// To the tokenizer's fixed padding length, because the model's scores changed when
+    /// padded less ([`TextEncoder::check_padding`]): it does not mask padding.
+    Tokenizer { length: usize },
+}
+
+/// Largest difference between a model's scores on the same texts padded to the tokenizer's
+/// length and to the batch's longest, relative to the scores' scale (at least 1), that still
+/// counts as the same output: float rounding, not a model that reads its padding.
+pub const PADDING_TOLERANCE: f32 = 1e-4;
+
+/// Texts [`TextEncoder::check_padding`] runs both ways.
+pub const PADDING_CHECK_TEXTS: usize = 32;
+
+/// What [`TextEncoder::check_padding`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PaddingCheck {
+    /// Texts compared, and the tokenizer's fixed length they were compared at.
+    pub texts: usize,
+    pub tokenizer_length: usize,
+    /// Largest score difference, relative to the scores' scale (at least 1).
+    pub max_difference: f32,
+    /// Whether every text kept its predicted class.
+    pub same_classes: bool,
+}
+
 /// A tokenizer checked against a model, turning texts into that model's inputs.
 pub struct TextEncoder {
     tokenizer: Tokenizer,
@@ -58,8 +96,9 @@ pub struct TextEncoder {
     pub vocabulary: Vocabulary,
     /// Longest sequence fed to the model, special tokens included.
     pub max_length: usize,
-    /// Whether every batch is padded to `max_length` (the model or tokenizer fixes it).
-    pub fixed_length: bool,
+    pub padding: Padding,
+    /// The tokenizer's own fixed padding length, if it asks for one.
+    pub tokenizer_length: Option<usize>,
     pub pad_id: u32,
     feeds: Vec<(String, Feed)>,
 }
@@ -112,10 +151,10 @@ impl TextEncoder {
             _ => None,
         };
         let truncation = tokenizer.get_truncation().map(|t| t.max_length);
-        let (max_length, fixed_length) = match (model_length, tokenizer_length) {
-            (Some(n), _) => (n, true),
-            (None, Some(n)) => (n, true),
-            (None, None) => (truncation.unwrap_or(DEFAULT_MAX_LENGTH), false),
+        let (max_length, padding) = match (model_length, tokenizer_length) {
+            (Some(n), _) => (n, Padding::Model { length: n }),
+            (None, Some(n)) => (n, Padding::Longest),
+            (None, None) => (truncation.unwrap_or(DEFAULT_MAX_LENGTH), Padding::Longest),
         };
 
         let vocab = tokenizer.get_vocab(true);
@@ -167,7 +206,8 @@ impl TextEncoder {
             sha256: crate::digest::sha256_bytes(&bytes),
             vocabulary,
             max_length,
-            fixed_length,
+            padding,
+            tokenizer_length,
             pad_id,
             feeds,
         })
@@ -206,8 +246,10 @@ impl TextEncoder {
     /// kept) and padded on the right.
     pub fn batch(&self, sequences: &[TokenSequence]) -> Vec<(String, InputData)> {
         let trimmed: Vec<Vec<u32>> = sequences.iter().map(|s| self.truncate(s)).collect();
-        let length =
-            if self.fixed_length { self.max_length } else { trimmed.iter().map(Vec::len).max().unwrap_or(1).max(1) };
+        let length = match self.padding {
+            Padding::Model { length } | Padding::Tokenizer { length } => length,
+            Padding::Longest => trimmed.iter().map(Vec::len).max().unwrap_or(1).max(1),
+        };
         let n = sequences.len();
         let mut ids = Array2::<i64>::from_elem((n, length), i64::from(self.pad_id));
         let mut mask = Array2::<i64>::zeros((n, length));
@@ -228,6 +270,43 @@ impl TextEncoder {
                 (name.clone(), InputData::I64(data))
             })
             .collect()
+    }
+
+    /// When the tokenizer asks for a fixed length the model does not: runs `sample` padded to
+    /// that length and to the batch's longest, and keeps natural lengths only if the scores
+    /// agree within [`PADDING_TOLERANCE`] and no class changes; otherwise pads to the
+    /// tokenizer's length from then on. `None` when there is nothing to check.
+    pub fn check_padding(
+        &mut self,
+        engine: &mut Engine,
+        sample: &[TokenSequence],
+    ) -> Result<Option<PaddingCheck>, crate::engine::EngineError> {
+        let (Padding::Longest, Some(length)) = (self.padding, self.tokenizer_length) else {
+            return Ok(None);
+        };
+        if sample.is_empty() {
+            return Ok(None);
+        }
+        let natural = engine.classify(&self.batch(sample))?;
+        self.padding = Padding::Tokenizer { length };
+        let fixed = engine.classify(&self.batch(sample))?;
+        let scale = fixed.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        let max_difference =
+            natural.iter().zip(&fixed).fold(0.0f32, |m, (a, b)| if a == b { m } else { m.max((a - b).abs()) }) / scale;
+        let argmax = |scores: &ndarray::Array2<f32>| -> Vec<usize> {
+            scores
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().enumerate().fold(0, |best, (k, &v)| if v > r[best] { k } else { best }))
+                .collect()
+        };
+        let same_classes = argmax(&natural) == argmax(&fixed);
+        // A score finite one way and not the other is no agreement (`max` skips NaN).
+        let finite_alike = natural.iter().zip(&fixed).all(|(a, b)| a.is_finite() == b.is_finite());
+        if same_classes && finite_alike && max_difference <= PADDING_TOLERANCE {
+            self.padding = Padding::Longest;
+        }
+        Ok(Some(PaddingCheck { texts: sample.len(), tokenizer_length: length, max_difference, same_classes }))
     }
 
     /// The ids fed for `seq`: truncated to `max_length`, trailing special tokens kept.

@@ -8,5 +8,5 @@ mod kit;
 mod prepare;
 
 pub use data::{TextDataset, claims, load};
-pub use encoder::{CHARS_PER_TOKEN, TextEncoder, TextError, is_text_model, tokenizer_path};
+pub use encoder::{CHARS_PER_TOKEN, Padding, PaddingCheck, TextEncoder, TextError, is_text_model, tokenizer_path};
 pub use kit::{TextInputs, TextKit};

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::data::TextDataset;
-use super::encoder::{CHARS_PER_TOKEN, TextEncoder, is_text_model, tokenizer_path};
+use super::encoder::{CHARS_PER_TOKEN, PADDING_CHECK_TEXTS, Padding, TextEncoder, is_text_model, tokenizer_path};
 use super::kit::TextInputs;
 use crate::battery::spec::{Battery, Modality};
 use crate::digest::FileDigest;
@@ -23,7 +23,7 @@ impl LoadedData for TextDataset {
         })
     }
 
-    fn prepare<'a>(&'a self, engine: &Engine, options: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure> {
+    fn prepare<'a>(&'a self, engine: &mut Engine, options: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure> {
         if !is_text_model(engine) {
             return Err(Failure::invalid(anyhow::anyhow!(
                 "{} holds text but {} takes no token ids (it is not a text model); pass image data (.npz, .npy or a folder)",
@@ -37,15 +37,40 @@ impl LoadedData for TextDataset {
                 engine.model_path.display()
             )));
         };
-        let encoder = TextEncoder::new(&path, engine).map_err(Failure::invalid)?;
+        let mut encoder = TextEncoder::new(&path, engine).map_err(Failure::invalid)?;
+        let sequences = self
+            .texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| encoder.encode(t, i))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Failure::invalid)?;
+        let sample = &sequences[..sequences.len().min(PADDING_CHECK_TEXTS)];
+        let padding_check = encoder.check_padding(engine, sample).map_err(Failure::from)?;
         let notes = DataNotes { blank_skipped: self.blank, texts_clipped: clipped_texts(self, &encoder) };
+        let mut lengths: Vec<usize> = sequences.iter().map(|s| s.ids.len().min(encoder.max_length)).collect();
+        lengths.sort_unstable();
         let tokenizer = TokenizerSection {
             path: encoder.path.clone(),
             sha256: encoder.sha256.clone(),
             vocabulary: encoder.vocabulary.len(),
             max_length: encoder.max_length,
+            padding: Some(encoder.padding),
+            padding_check,
+            sequence_lengths: (!lengths.is_empty())
+                .then(|| [lengths[0], lengths[lengths.len() / 2], lengths[lengths.len() - 1]]),
         };
-        let warnings = warnings(self, &encoder, notes);
+        let mut warnings = warnings(self, &encoder, notes);
+        if let (Some(check), Padding::Tokenizer { length }) = (padding_check, encoder.padding) {
+            warnings.push(format!(
+                "warning: {}: the scores change when a batch is padded to its longest text instead of the tokenizer's \
+                 {length} tokens (relative difference {:.1e}{}): the model does not mask padding, so every batch is \
+                 padded to {length}\n",
+                engine.model_path.display(),
+                check.max_difference,
+                if check.same_classes { "" } else { ", and predicted classes change" }
+            ));
+        }
         Ok(ModelInputs {
             inputs: Box::new(EncodedTexts { data: self, encoder }),
             tokenizer: Some(tokenizer),
