@@ -149,9 +149,7 @@ impl Checker {
         })
     }
 
-    /// `category:`. The message lists the two categories every modality has; `adversarial`
-    /// (image batteries that declare an `attack`) is suggested as a near miss or named in the
-    /// hint, so that diagnostics written before it existed read as they did.
+    /// `category:`, one of [`CATEGORIES`], with a near miss suggested.
     fn category(&mut self, node: &Spanned<Node>, label: &str) -> Option<Category> {
         if let Node::String(s) = &node.value
             && let Some((_, category)) = CATEGORIES.iter().find(|(name, _)| *name == s.as_str())
@@ -159,17 +157,14 @@ impl Checker {
             return Some(*category);
         }
         let names: Vec<&str> = CATEGORIES.iter().map(|(name, _)| *name).collect();
-        let listed = names[..2].join(", ");
+        let listed = names.join(", ");
         let Node::String(s) = &node.value else {
             self.wrong_type(node, label, &format!("one of {listed}"));
             return None;
         };
-        let hint = match did_you_mean(s, &names) {
-            Some(near) => format!("did you mean `{near}`?"),
-            None => "or `adversarial`, for an image probe that declares an `attack`".to_string(),
-        };
+        let hint = did_you_mean(s, &names).map(|near| format!("did you mean `{near}`?"));
         let message = format!("{label} must be one of {listed}, found `{s}`");
-        self.report(Code::BadValue, position(node), message, Some(hint));
+        self.report(Code::BadValue, position(node), message, hint);
         None
     }
 

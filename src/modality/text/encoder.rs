@@ -151,7 +151,7 @@ impl TextEncoder {
             _ => None,
         };
         let truncation = tokenizer.get_truncation().map(|t| t.max_length);
-        let (max_length, padding) = match (model_length, tokenizer_length) {
+        let (max_length, batch_padding) = match (model_length, tokenizer_length) {
             (Some(n), _) => (n, Padding::Model { length: n }),
             (None, Some(n)) => (n, Padding::Longest),
             (None, None) => (truncation.unwrap_or(DEFAULT_MAX_LENGTH), Padding::Longest),
@@ -206,7 +206,7 @@ impl TextEncoder {
             sha256: crate::digest::sha256_bytes(&bytes),
             vocabulary,
             max_length,
-            padding,
+            padding: batch_padding,
             tokenizer_length,
             pad_id,
             feeds,
