@@ -411,6 +411,22 @@ mod tests {
         }
     }
 
+    /// 36 of 40 inputs moved into class 1, none by the control: ASR 90% vs 0%.
+    fn clear_trigger() -> ProbeNumbers {
+        let clean = vec![0usize; 40];
+        let probed: Vec<usize> = (0..40).map(|i| usize::from(i < 36)).collect();
+        let conf = vec![0.9f32; 40];
+        observe(&Observation {
+            classes: 2,
+            clean: &clean,
+            probed: &probed,
+            control: Some(&clean),
+            labels: None,
+            clean_confidence: &conf,
+            probed_confidence: &conf,
+        })
+    }
+
     #[test]
     fn holm_correction_spans_every_trigger_probe_and_class() {
         // Each probe has 4 tests: 3 classes and "any class" (which also has p = 1/16 here).
@@ -505,18 +521,7 @@ mod tests {
     fn with_references_a_natural_feature_they_share_passes_and_a_trigger_fails() {
         let thresholds = Thresholds::Trigger { alpha: 0.01, min_effect: 0.5, min_attack_success: 0.8 };
         // The self-baseline alone would fail this probe (ASR 90% vs control 0%)...
-        let clean = vec![0usize; 40];
-        let probed: Vec<usize> = (0..40).map(|i| usize::from(i < 36)).collect();
-        let conf = vec![0.9f32; 40];
-        let own = observe(&Observation {
-            classes: 2,
-            clean: &clean,
-            probed: &probed,
-            control: Some(&clean),
-            labels: None,
-            clean_confidence: &conf,
-            probed_confidence: &conf,
-        });
+        let own = clear_trigger();
         let mut alone = vec![evidence(Category::Trigger, thresholds, own.clone())];
         assert_eq!(judge(&mut alone, Correction::Holm)[0].verdict, Verdict::Fail);
         // ...but the reference models do the same: a shared natural feature, pass.
@@ -566,18 +571,7 @@ mod tests {
     fn a_probe_with_scores_that_are_not_numbers_is_inconclusive_whatever_its_counts() {
         // The same clear trigger as above fails on finite scores...
         let thresholds = Thresholds::Trigger { alpha: 0.01, min_effect: 0.5, min_attack_success: 0.8 };
-        let clean = vec![0usize; 40];
-        let probed: Vec<usize> = (0..40).map(|i| usize::from(i < 36)).collect();
-        let conf = vec![0.9f32; 40];
-        let own = observe(&Observation {
-            classes: 2,
-            clean: &clean,
-            probed: &probed,
-            control: Some(&clean),
-            labels: None,
-            clean_confidence: &conf,
-            probed_confidence: &conf,
-        });
+        let own = clear_trigger();
         let mut finite = vec![evidence(Category::Trigger, thresholds, own.clone())];
         assert_eq!(judge(&mut finite, Correction::Holm)[0].verdict, Verdict::Fail);
         // ...and is no verdict when some of them were NaN; a robustness probe likewise.
