@@ -15,6 +15,9 @@
 #   cuda        benches/realsize.sh with --ep cuda on r224-patch and r224-clean: $OUT/realsize-cuda.txt
 #   cpu         benches/realsize.sh on the CPU pinned to 2 cores (taskset -c 0,1, --threads 2) on
 #               r224-patch, the baseline for the CUDA scan's speed-up: $OUT/realsize-cpu2.txt
+#   parity      the same scans on CUDA and on the CPU, compared with `probity report diff`: the
+#               README's digits BadNets job, the text `cf` fixture, and the opt-in adversarial
+#               battery on the CNN; $OUT/parity-NAME-EP/report.json and $OUT/parity-NAME-diff.txt
 #
 # Environment (defaults in brackets):
 #   OUT                   the folder for the results (required)
@@ -76,8 +79,24 @@ for step in "${steps[@]}"; do
                 PROBITY_THREADS=2 PROBITY_REALSIZE_RESULTS="$out/realsize-cpu2.txt" \
                 benches/realsize.sh ${PROBITY_GPU_CPU_MODELS:-r224-patch}
             ;;
+        parity)
+            scans=(
+                "badnets --model tests/fixtures/digits/badnets-mlp64.onnx --data tests/fixtures/digits/digits-test.npz"
+                "text-cf --model tests/fixtures/text/text-backdoor-cf.onnx --data tests/fixtures/text/text-test.jsonl"
+                "adversarial --model tests/fixtures/zoo/rgb-cnn.onnx --data tests/fixtures/zoo/rgb-test.npz --battery batteries/image-adversarial.yaml"
+            )
+            for scan in "${scans[@]}"; do
+                name=${scan%% *}
+                for ep in cuda cpu; do
+                    # shellcheck disable=SC2086 # the scan's arguments
+                    run "parity-$name-$ep" 150 "$bin" scan --ort-lib "$ORT_LIB" --ep "$ep" ${scan#* } --out "$out/parity-$name-$ep"
+                done
+                # Exit 1 of `report diff` is a significant change between the two providers.
+                run "parity-$name-diff" 30 "$bin" report diff "$out/parity-$name-cpu/report.json" "$out/parity-$name-cuda/report.json"
+            done
+            ;;
         *)
-            echo "benches/gpu.sh: unknown step $step (throughput, cuda, cpu)" >&2
+            echo "benches/gpu.sh: unknown step $step (throughput, cuda, cpu, parity)" >&2
             exit 2
             ;;
     esac
