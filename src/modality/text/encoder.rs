@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokenizers::{PaddingStrategy, Tokenizer};
 
 use crate::engine::{Dim, Engine, InputData};
+use crate::runner::Batch;
 use crate::transform::text::{TokenSequence, Vocabulary};
 
 /// Longest sequence fed when neither the model nor the tokenizer states a limit (BERT's).
@@ -245,12 +246,33 @@ impl TextEncoder {
     /// The model inputs for `sequences`: truncated to `max_length` (trailing special tokens
     /// kept) and padded on the right.
     pub fn batch(&self, sequences: &[TokenSequence]) -> Vec<(String, InputData)> {
-        let trimmed: Vec<Vec<u32>> = sequences.iter().map(|s| self.truncate(s)).collect();
+        self.pack(sequences.iter())
+    }
+
+    /// `sequences` split into model batches of at most `size` rows, grouped by length so that
+    /// each is padded to its own longest (only when batches are padded to their longest; with a
+    /// fixed length, consecutive rows): indices into `sequences`, shortest first, ties in
+    /// order, with the batch's inputs. Which row goes with which depends only on the sequences
+    /// and `size`, never on threads; a row's scores do not depend on its batch beyond float
+    /// rounding, which [`TextEncoder::check_padding`] bounds before a scan.
+    pub fn length_groups(&self, sequences: &[TokenSequence], size: usize) -> Vec<(Vec<usize>, Batch)> {
+        let mut order: Vec<usize> = (0..sequences.len()).collect();
+        if self.padding == Padding::Longest {
+            order.sort_by_key(|&i| (sequences[i].ids.len().min(self.max_length), i));
+        }
+        order
+            .chunks(size.max(1))
+            .map(|group| (group.to_vec(), self.pack(group.iter().map(|&i| &sequences[i]))))
+            .collect()
+    }
+
+    fn pack<'s>(&self, sequences: impl Iterator<Item = &'s TokenSequence>) -> Vec<(String, InputData)> {
+        let trimmed: Vec<Vec<u32>> = sequences.map(|s| self.truncate(s)).collect();
         let length = match self.padding {
             Padding::Model { length } | Padding::Tokenizer { length } => length,
             Padding::Longest => trimmed.iter().map(Vec::len).max().unwrap_or(1).max(1),
         };
-        let n = sequences.len();
+        let n = trimmed.len();
         let mut ids = Array2::<i64>::from_elem((n, length), i64::from(self.pad_id));
         let mut mask = Array2::<i64>::zeros((n, length));
         for (row, seq) in trimmed.iter().enumerate() {

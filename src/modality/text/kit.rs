@@ -296,9 +296,45 @@ struct EngineOracle<'a> {
 }
 
 impl TokenOracle for EngineOracle<'_> {
+    /// One model batch per length group, each padded to its own longest sequence: the sweep's
+    /// calls mix every input with every candidate, so one padding for the call would make
+    /// every short input cost the longest one's positions.
     fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError> {
-        let scores = self.engine.classify(&self.encoder.batch(sequences))?;
-        Ok(Predictions::from_scores(&scores, self.kind).class)
+        let mut classes = vec![0; sequences.len()];
+        for (rows, scores) in self.scores(sequences)? {
+            for (&row, class) in rows.iter().zip(Predictions::from_scores(&scores, self.kind).class) {
+                classes[row] = class;
+            }
+        }
+        Ok(classes)
+    }
+
+    fn evidence(&mut self, sequences: &[TokenSequence]) -> Result<Vec<Vec<f32>>, EngineError> {
+        let mut out = vec![Vec::new(); sequences.len()];
+        for (rows, scores) in self.scores(sequences)? {
+            for (&row, r) in rows.iter().zip(scores.rows()) {
+                out[row] = match self.kind {
+                    // Probabilities saturate; their logs keep a margin (ln 1e-30 is the floor).
+                    ScoreKind::Probabilities => r.iter().map(|&p| p.max(1e-30).ln()).collect(),
+                    ScoreKind::Logits => r.to_vec(),
+                };
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Rows of a call and their scores.
+type Scored = (Vec<usize>, ndarray::Array2<f32>);
+
+impl EngineOracle<'_> {
+    /// The scores of `sequences`, one model batch per length group, with the rows it holds.
+    fn scores(&mut self, sequences: &[TokenSequence]) -> Result<Vec<Scored>, EngineError> {
+        self.encoder
+            .length_groups(sequences, self.engine.batch_size)
+            .into_iter()
+            .map(|(rows, batch)| Ok((rows, self.engine.classify(&batch)?)))
+            .collect()
     }
 }
 

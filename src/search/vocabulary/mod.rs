@@ -34,9 +34,17 @@
 //!   pairs of the `pairs` best single tokens are tried, so a lock whose tokens are completely
 //!   inert alone is found only when the vocabulary is small enough for them to survive halving.
 //!
+//! - **Group screening** of vocabularies above [`screen::SCREEN_ABOVE`] tokens: tokens are
+//!   first tested in groups (see [`screen`]), and only the shortlist that keeps moving inputs
+//!   most strongly, with a seeded sample of [`BACKGROUND`] other whole words as the outlier
+//!   test's population, goes through the per-token sweep above. The report's `screen` says
+//!   what was tried, ruled out and outranked.
+//!
 //! As with the image searches, these numbers only *choose* what to confirm: the runner applies
 //! the chosen token(s) to held-out inputs against a matched control through the gating
 //! statistics, so the verdict keeps its significance guarantee however many tokens were tried.
+
+pub mod screen;
 
 use crate::search::halving::Halving;
 use crate::search::ranking::{MAD_SCALE, Outlier, lower_bound};
@@ -67,10 +75,28 @@ const RANKED: usize = 20;
 const ORACLE_BATCH: usize = 2048;
 /// Significance level of the combination-trigger tests (inert tokens, synergistic pair).
 pub const SYNERGY_ALPHA: f64 = 1e-3;
+/// Whole words drawn at random to sweep beside a screen's shortlist: with it, the population
+/// the shortlist's rates are compared with (the robust z), as many as a rung keeps.
+pub const BACKGROUND: usize = KEEP_MIN;
 
 /// Predicted classes for token sequences: the model, as the sweep sees it.
 pub trait TokenOracle {
     fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError>;
+
+    /// Each class's evidence per sequence on a log scale (log-probabilities, or logits), so that
+    /// margins between classes compare across inputs. An oracle that knows only classes gives
+    /// 1 for the predicted class and 0 for the others.
+    fn evidence(&mut self, sequences: &[TokenSequence]) -> Result<Vec<Vec<f32>>, EngineError> {
+        Ok(self
+            .classify(sequences)?
+            .into_iter()
+            .map(|p| {
+                let mut e = vec![0.0; p + 1];
+                e[p] = 1.0;
+                e
+            })
+            .collect())
+    }
 }
 
 /// What the sweep needs besides the model.
@@ -136,6 +162,10 @@ pub struct Sweep {
     pub queries: u64,
     pub seconds: f64,
     pub queries_per_second: f64,
+    /// The group screen that chose which tokens to sweep one by one, for vocabularies above
+    /// [`screen::SCREEN_ABOVE`] tokens (its queries are counted in `queries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen: Option<screen::Screen>,
 }
 
 /// Flip-into counts of one candidate over the first `n` inputs: `moved[k]`.
@@ -180,16 +210,32 @@ pub fn sweep(
         .collect();
     let pair_count = settings.pairs * settings.pairs.saturating_sub(1) / 2;
     let fixed_cost = ((CONTROL_TOKENS + pair_count) * n) as u64;
-    let (n0, swept) = schedule(admitted.len(), n, settings.budget.saturating_sub(fixed_cost));
-    let mut candidates: Vec<u32> = admitted.clone();
-    if swept < admitted.len() {
+    let mut sweep = Evaluator { oracle, input, draws: &draws, queries: 0 };
+    let (mut candidates, screened) = if admitted.len() > screen::SCREEN_ABOVE {
+        let (mut shortlist, screened) = screen::screen(&mut sweep, input, &admitted, settings.budget)?;
+        let mut background: Vec<u32> = admitted
+            .iter()
+            .copied()
+            .filter(|&id| !vocab.special[id as usize] && !vocab.continuation[id as usize])
+            .filter(|id| shortlist.binary_search(id).is_err())
+            .collect();
+        let mut rng = sample_rng(input.seed, input.key, u64::MAX, Stream::Probe);
+        background.shuffle(&mut rng);
+        shortlist.extend(background.into_iter().take(BACKGROUND));
+        shortlist.sort_unstable();
+        (shortlist, Some(screened))
+    } else {
+        (admitted.clone(), None)
+    };
+    let left = settings.budget.saturating_sub(sweep.queries).saturating_sub(fixed_cost);
+    let (n0, swept) = schedule(candidates.len(), n, left);
+    if swept < candidates.len() {
         let mut rng = sample_rng(input.seed, input.key, u64::MAX, Stream::Probe);
         candidates.shuffle(&mut rng);
         candidates.truncate(swept);
         candidates.sort_unstable();
     }
     let eligible = |k: usize, m: usize| input.clean[..m].iter().filter(|&&c| c != k).count() as u64;
-    let mut sweep = Evaluator { oracle, input, draws: &draws, queries: 0 };
 
     // Rung 0: every candidate on the same n0 inputs; its rates are the outlier test's population.
     let singles: Vec<Vec<u32>> = candidates.iter().map(|&id| vec![id]).collect();
@@ -326,6 +372,7 @@ pub fn sweep(
         queries: sweep.queries,
         seconds,
         queries_per_second: if seconds > 0.0 { sweep.queries as f64 / seconds } else { 0.0 },
+        screen: screened,
     }))
 }
 
@@ -350,7 +397,7 @@ fn best(counts: &Counts, eligible: impl Fn(usize) -> u64) -> (usize, f64) {
 }
 
 /// Runs candidates through the oracle in large batches, counting flips into each class.
-struct Evaluator<'a, 'o> {
+pub(crate) struct Evaluator<'a, 'o> {
     oracle: &'o mut dyn TokenOracle,
     input: &'a SweepInput<'a>,
     draws: &'a [[u64; 2]],
@@ -379,6 +426,31 @@ impl Evaluator<'_, '_> {
                 if p != self.input.clean[i] && p < classes {
                     out[c].moved[p] += 1;
                 }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The evidence ([`TokenOracle::evidence`]) for each candidate inserted into each of
+    /// `inputs` (indices into the search inputs): `out[c][j]` for candidate `c` in `inputs[j]`.
+    fn evidence(&mut self, candidates: &[Vec<u32>], inputs: &[usize]) -> Result<Vec<Vec<Vec<f32>>>, EngineError> {
+        let m = inputs.len();
+        let mut out = vec![Vec::with_capacity(m); candidates.len()];
+        let pairs = candidates.len() * m;
+        for start in (0..pairs).step_by(ORACLE_BATCH) {
+            let batch = start..(start + ORACLE_BATCH).min(pairs);
+            let sequences: Vec<TokenSequence> = batch
+                .clone()
+                .into_par_iter()
+                .map(|j| {
+                    let i = inputs[j % m];
+                    insert(&self.input.sequences[i], &candidates[j / m], self.draws[i])
+                })
+                .collect();
+            let evidence = self.oracle.evidence(&sequences)?;
+            self.queries += sequences.len() as u64;
+            for (j, e) in batch.zip(evidence) {
+                out[j / m].push(e);
             }
         }
         Ok(out)
@@ -467,6 +539,36 @@ mod tests {
         assert_eq!(s.control_tokens, CONTROL_TOKENS);
         assert_eq!(s.vocabulary, 398);
         assert_eq!(s.per_class[0], None);
+    }
+
+    #[test]
+    fn a_large_vocabulary_is_screened_in_groups_and_the_planted_token_still_ranks_first() {
+        let sequences = vec![sequence(); 30];
+        let clean = vec![0; 30];
+        let vocab = vocabulary(20_000);
+        let input = SweepInput {
+            sequences: &sequences,
+            clean: &clean,
+            classes: 2,
+            vocabulary: &vocab,
+            exclude: &[],
+            seed: 7,
+            key: "test/sweep",
+        };
+        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000 };
+        let mut oracle = Planted { trigger: 12_345, pair: (20_000, 20_001), calls: 0 };
+        let s = sweep(&mut oracle, &input, &settings).unwrap().unwrap();
+        assert_eq!(s.chosen.ids, vec![12_345]);
+        assert_eq!((s.chosen.moved, s.chosen.eligible), (30, 30));
+        let screen = s.screen.expect("19,998 tokens are screened");
+        assert_eq!(screen.tried, 19_998);
+        // Only the trigger's group moves its input: every other token is ruled out.
+        assert_eq!((screen.shortlisted, screen.outranked, screen.ruled_out), (1, 0, 19_997));
+        // 1,250 groups of 16 on one input (every input is of class 0), then 4 levels of two
+        // halves on two inputs; a token-by-token sweep would spend 19,998 queries on one input.
+        assert_eq!(screen.queries, 1_250 + 4 * 2 * 2);
+        assert_eq!(screen.levels, 5);
+        assert_eq!(s.swept, 1 + BACKGROUND);
     }
 
     #[test]
