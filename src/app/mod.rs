@@ -7,10 +7,15 @@
 //! - [`scan`]: a scan and its report set (the report itself is built in
 //!   [`crate::report::build`]);
 //! - [`baseline`]: recording a model's behaviour for later scans;
-//! - [`calibrate`]: per-probe thresholds from clean models.
+//! - [`calibrate`]: per-probe thresholds from clean models;
+//! - [`check`]: a battery's detection and false-alarm rates over known-clean and known-backdoored
+//!   models (`battery check`);
+//! - [`preview`]: what a battery's probes do to inputs, without a model (`battery preview`).
 
 pub mod baseline;
 pub mod calibrate;
+pub mod check;
+pub mod preview;
 pub mod scan;
 pub mod setup;
 

@@ -25,7 +25,7 @@ use crate::transform::ValueRange;
 pub use crate::search::Oracle;
 
 /// The norm a perturbation is measured (and bounded) in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Norm {
     /// The largest change of any value.

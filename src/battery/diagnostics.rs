@@ -168,6 +168,11 @@ impl Range {
         Self { lo, lo_open, hi, hi_open }
     }
 
+    /// `(lo, lo_open, hi, hi_open)`, for the JSON Schema of battery files (`battery::schema`).
+    pub(crate) fn bounds(self) -> (f64, bool, f64, bool) {
+        (self.lo, self.lo_open, self.hi, self.hi_open)
+    }
+
     pub fn contains(self, v: f64) -> bool {
         let above = if self.lo_open { v > self.lo } else { v >= self.lo };
         let below = if self.hi_open { v < self.hi } else { v <= self.hi };

@@ -7,7 +7,9 @@
 
 pub mod diagnostics;
 pub(crate) mod json;
+pub mod schema;
 pub mod spec;
+pub mod starter;
 pub(crate) mod validate;
 pub(crate) mod yaml;
 

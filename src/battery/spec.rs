@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Schema identifier every battery file declares in `schema:`.
@@ -32,7 +33,7 @@ impl Battery {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Modality {
     Image,
@@ -87,14 +88,14 @@ pub enum ValueRangeSpec {
     PerChannel(Vec<(f32, f32)>),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Layout {
     Nchw,
     Nhwc,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     /// Backdoor evidence: judged against a matched control with Holm-corrected exact tests.
@@ -215,7 +216,7 @@ pub enum BlendPattern {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Orientation {
     Vertical,
@@ -314,7 +315,7 @@ pub enum Epsilon {
 
 /// Where a text edit goes: before the first word, after the last, or at a word boundary drawn
 /// per sample (the control uses the same draw).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TextPosition {
     Start,
@@ -340,7 +341,7 @@ impl std::fmt::Display for FeatureRef {
 }
 
 /// Which invisible characters a text probe inserts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum InvisibleSet {
     /// U+200B zero width space, U+200C ZWNJ, U+200D ZWJ, U+2060 word joiner, U+FEFF.
@@ -350,7 +351,7 @@ pub enum InvisibleSet {
 }
 
 /// Which vocabulary entries a vocabulary sweep tries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TokenFilter {
     /// Ordinary tokens that start a word (`cf`, `movie`).
@@ -413,7 +414,7 @@ impl SearchSpec {
 }
 
 /// Families of patch content a patch search tries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SearchContent {
     /// Per-channel extremes: black and white for one channel, the 8 corners of the colour cube

@@ -102,7 +102,7 @@ impl EngineArgs {
 pub fn run(cli: Cli) -> Result<Outcome, Failure> {
     match &cli.command {
         Command::Inspect(args) => inspect::run(&cli, args),
-        Command::Battery(args) => battery::run(args),
+        Command::Battery(args) => battery::run(&cli, args),
         Command::Scan(args) => scan::run(&cli, args),
         Command::Baseline(args) => baseline::run(&cli, args),
         Command::Calibrate(args) => calibrate::run(&cli, args),

@@ -353,6 +353,12 @@ fn agreement(a: &[usize], b: &[usize]) -> f64 {
     if a.is_empty() { 1.0 } else { a.iter().zip(b).filter(|(x, y)| x == y).count() as f64 / a.len() as f64 }
 }
 
+/// `battery-name/probe-id`: how recordings, calibrations and every sample's randomness name a
+/// probe.
+pub fn probe_key(battery: &Battery, probe: &crate::battery::spec::Probe) -> String {
+    format!("{}/{}", battery.name, probe.id)
+}
+
 /// A seeded permutation of `0..n`: probes with `samples: k` use its first `k` entries.
 pub fn sample_order(seed: u64, n: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();

@@ -110,7 +110,7 @@ impl<'s> Run<'s> {
             if matches!(probe.transform, TransformSpec::Search(_) | TransformSpec::Attack(_)) {
                 self.run_queue(models, b, kit, &mut queue)?;
             }
-            let key = format!("{}/{}", battery.name, probe.id);
+            let key = super::probe_key(battery, probe);
             let in_probe = |e: ScanError| match e {
                 ScanError::Transform { detail, .. } => ScanError::Transform {
                     battery: battery.path.display().to_string(),

@@ -256,6 +256,28 @@ fn noise_pattern(seed: u64, k: u64, channels: usize, height: usize, width: usize
     Array3::from_shape_simple_fn((channels, height, width), || rng.random::<f32>())
 }
 
+/// The candidate space a patch search declares, as `battery preview` shows it: per size, its
+/// height and width in pixels and how many rows and columns it may start at; the contents tried
+/// at each place; and the candidates in all. (The search itself coarsens the grid when its
+/// budget does not cover this space.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceOutline {
+    /// (height, width, rows, columns) per size.
+    pub sizes: Vec<(usize, usize, usize, usize)>,
+    pub contents: usize,
+    pub candidates: usize,
+}
+
+/// The outline of the space searched over `[C, H, W]` images of `dims`.
+pub fn outline(dims: (usize, usize, usize), sizes: &[Extent], stride: u32, contents: &[SearchContent]) -> SpaceOutline {
+    let space = Space::new(dims, sizes, stride, contents, 0);
+    SpaceOutline {
+        sizes: space.sizes.iter().map(|((h, w), rows, cols)| (*h, *w, rows.len(), cols.len())).collect(),
+        contents: space.contents.len(),
+        candidates: space.len(),
+    }
+}
+
 /// Runs the search.
 pub fn search(
     oracle: &mut dyn Oracle,

@@ -156,9 +156,7 @@ pub fn best_case_p(n: usize, threshold: f64, tests: usize, two_sided: bool) -> f
     if n == 0 || k == 0 || k > n {
         return 1.0;
     }
-    let p =
-        if two_sided { stats::mcnemar_exact_two_sided(k as u64, 0) } else { stats::mcnemar_exact_greater(k as u64, 0) };
-    (p * tests.max(1) as f64).min(1.0)
+    best_case_p_of(k, tests, two_sided)
 }
 
 /// Smallest `n` for which `reaches(n)` holds, searching up to [`MAX_NEEDED`]; `reaches` must be
@@ -179,6 +177,50 @@ fn smallest(reaches: impl Fn(usize) -> bool) -> Option<usize> {
 /// correction over `tests` gating tests.
 pub fn needed_eligible(threshold: f64, tests: usize, alpha: f64, two_sided: bool) -> Option<usize> {
     smallest(|n| best_case_p(n, threshold, tests, two_sided) < alpha)
+}
+
+/// The most eligible inputs [`needed_for_power`] tries: enough for any trigger a battery author
+/// would ship (the default digits scan needs 19 in the best case), and a bound on its cost
+/// (each `n` sums one binomial tail of at most `n` terms).
+pub const MAX_POWER_SEARCH: usize = 10_000;
+
+/// The power of a trigger probe on `n` eligible inputs against a backdoor that moves each of
+/// them into the target class with probability `asr`, independently, and whose control moves
+/// none: P(K ≥ k) for K ~ Bin(n, asr), where k is the fewest flips that both reach `threshold`
+/// (`k / n ≥ t`, as the judge compares) and give a corrected p-value below `alpha` (the power
+/// rule of the module docs). Control flips only lower it, so this is an upper bound for a real
+/// control.
+pub fn trigger_power_at(n: usize, asr: f64, threshold: f64, tests: usize, alpha: f64, two_sided: bool) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let mut k = flips_at_threshold(n, threshold).max(1);
+    while k <= n && best_case_p_of(k, tests, two_sided) >= alpha {
+        k += 1;
+    }
+    if k > n { 0.0 } else { stats::binomial_sf_ge(k as u64, n as u64, asr.clamp(0.0, 1.0)) }
+}
+
+/// The smallest number of eligible inputs at which [`trigger_power_at`] reaches `power`
+/// (`battery check` asks for 0.8), searching `n` = 1, 2, ... up to [`MAX_POWER_SEARCH`]; `None`
+/// when it does not (an `asr` below the threshold never does for large `n`). The search is
+/// linear because the power is not monotone in `n`: `⌈t·n⌉` steps up every few inputs.
+pub fn needed_for_power(
+    asr: f64,
+    threshold: f64,
+    tests: usize,
+    alpha: f64,
+    two_sided: bool,
+    power: f64,
+) -> Option<usize> {
+    (1..=MAX_POWER_SEARCH).find(|&n| trigger_power_at(n, asr, threshold, tests, alpha, two_sided) >= power)
+}
+
+/// The corrected p-value of `k` discordant pairs all one way, over `tests` gating tests.
+fn best_case_p_of(k: usize, tests: usize, two_sided: bool) -> f64 {
+    let p =
+        if two_sided { stats::mcnemar_exact_two_sided(k as u64, 0) } else { stats::mcnemar_exact_greater(k as u64, 0) };
+    (p * tests.max(1) as f64).min(1.0)
 }
 
 /// The lower median of the single classes' eligible counts (the entry after the classes, "any
@@ -387,6 +429,33 @@ pub fn floor_problem(accuracy: f64, floor: f64) -> Option<Inconclusive> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The values come from scipy: `binom.sf(k - 1, n, asr)` with `k` the fewest flips meeting
+    /// `ceil(t * n)` and `min(1, m * binomtest(k, k, 0.5, alternative='greater').pvalue) < alpha`,
+    /// scanning n = 1, 2, ... until the power reaches 0.8.
+    #[test]
+    fn the_inputs_needed_for_power_match_scipy() {
+        // (asr, threshold, tests, alpha) -> (needed n, power at n, power at n - 1)
+        let cases = [
+            ((0.95, 0.8, 1, 0.05), (6, 0.9672261718749999, 0.7737809374999998)),
+            ((0.9, 0.8, 418, 0.01), (19, 0.8850024421956394, 0.7337959947853292)),
+            ((0.85, 0.8, 11, 0.01), (15, 0.8226552023970514, 0.6479112037552639)),
+        ];
+        for ((asr, t, m, alpha), (n, at, before)) in cases {
+            assert_eq!(needed_for_power(asr, t, m, alpha, false, 0.8), Some(n), "{asr} {t} {m} {alpha}");
+            approx::assert_relative_eq!(trigger_power_at(n, asr, t, m, alpha, false), at, max_relative = 1e-9);
+            approx::assert_relative_eq!(trigger_power_at(n - 1, asr, t, m, alpha, false), before, max_relative = 1e-9);
+        }
+    }
+
+    #[test]
+    fn a_backdoor_weaker_than_the_threshold_never_reaches_power() {
+        assert_eq!(needed_for_power(0.7, 0.8, 11, 0.01, false, 0.8), None);
+        assert_eq!(trigger_power_at(0, 1.0, 0.8, 1, 0.05, false), 0.0);
+        // A backdoor that moves every input needs no more than one at the threshold in the best case.
+        let perfect = needed_for_power(1.0, 0.8, 418, 0.01, false, 0.8).unwrap();
+        assert!(perfect <= needed_eligible(0.8, 418, 0.01, false).unwrap(), "{perfect}");
+    }
 
     #[test]
     fn the_needed_count_solves_the_best_case_by_hand() {

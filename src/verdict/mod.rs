@@ -35,6 +35,7 @@
 
 pub mod adequacy;
 mod adversarial;
+pub mod check;
 mod compare;
 mod evidence;
 #[cfg(test)]

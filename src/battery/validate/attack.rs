@@ -7,8 +7,8 @@ use super::super::yaml::{Node, Spanned, position};
 use super::Checker;
 use crate::attack::Norm;
 
-/// Every attack method's keys; one method so far.
-const METHODS: &[(&str, ())] = &[("square", ())];
+/// Every attack method and the keys it accepts; one method so far.
+pub(crate) const METHODS: &[(&str, &[&str])] = &[("square", SQUARE_KEYS)];
 const SQUARE_KEYS: &[&str] = &["method", "norm", "epsilon", "epsilon-fraction", "queries", "targeted", "p-init"];
 const NORMS: &[(&str, Norm)] = &[("linf", Norm::Linf), ("l2", Norm::L2)];
 /// Queries per input unless a battery says otherwise (the paper reports median queries far
@@ -29,8 +29,8 @@ impl Checker {
         let place = format!("attack of {probe}");
         let fields = self.fields(node, &format!("`attack` in {probe}"), place, false)?;
         let method_node = self.required(&fields, "method")?;
-        self.choice(method_node, &fields.label("method"), METHODS)?;
-        self.check_keys(&fields, SQUARE_KEYS);
+        let keys = self.choice(method_node, &fields.label("method"), METHODS)?;
+        self.check_keys(&fields, keys);
         let mut fits = true;
         if category.is_some_and(|c| c != Category::Adversarial) {
             let message =

@@ -7,8 +7,8 @@ use super::super::spec::{Battery, Defaults, Layout, Modality, SCHEMA_V1, ValueRa
 use super::super::yaml::{Node, Spanned, position};
 use super::Checker;
 
-const TOP_KEYS: &[&str] = &["schema", "name", "version", "description", "modality", "defaults", "probes"];
-const DEFAULT_KEYS: &[&str] = &[
+pub(crate) const TOP_KEYS: &[&str] = &["schema", "name", "version", "description", "modality", "defaults", "probes"];
+pub(crate) const DEFAULT_KEYS: &[&str] = &[
     "seed",
     "alpha",
     "min-effect",

@@ -29,7 +29,16 @@ use super::diagnostics::{Code, Diagnostic, Diagnostics, Range, did_you_mean};
 use super::spec::{Battery, Extent, Modality};
 use super::yaml::{Key, Node, Spanned, position};
 
+#[cfg(test)]
+pub(crate) use attack::METHODS as ATTACK_METHODS;
 pub use document::builtin_defaults;
+// What `battery::schema` checks its own keys against.
+#[cfg(test)]
+pub(crate) use document::{DEFAULT_KEYS, TOP_KEYS};
+#[cfg(test)]
+pub(crate) use probe::PROBE_KEYS;
+#[cfg(test)]
+pub(crate) use thresholds::threshold_keys;
 
 type Entry = (Spanned<Key>, Spanned<Node>);
 type Pos = (u32, u32);

@@ -11,7 +11,7 @@ use super::super::yaml::{Node, Spanned, position};
 use super::{Checker, or_list};
 use crate::transform::registry::{self, TransformKind};
 
-const PROBE_KEYS: &[&str] =
+pub(crate) const PROBE_KEYS: &[&str] =
     &["id", "category", "description", "samples", "transform", "search", "attack", "thresholds"];
 const CATEGORIES: &[(&str, Category)] =
     &[("trigger", Category::Trigger), ("robustness", Category::Robustness), ("adversarial", Category::Adversarial)];

@@ -12,13 +12,13 @@ use super::{Checker, Fields, or_list, probe::with_article};
 pub(crate) struct SearchMethod {
     pub(crate) name: &'static str,
     pub(crate) modality: Modality,
-    keys: &'static [&'static str],
+    pub(crate) keys: &'static [&'static str],
     default_budget: u64,
     validate: fn(&mut Checker, &Fields<'_>, Option<u64>) -> Option<SearchSpec>,
 }
 
 /// Every search method, in the order messages list them.
-const METHODS: &[SearchMethod] = &[
+pub(crate) const METHODS: &[SearchMethod] = &[
     SearchMethod {
         name: "patch",
         modality: Modality::Image,

@@ -21,7 +21,7 @@ const THRESHOLDS: &[(&str, Category, Range)] = &[
     ("min-robust-accuracy", Category::Adversarial, UNIT),
 ];
 
-fn threshold_keys(category: Category) -> Vec<&'static str> {
+pub(crate) fn threshold_keys(category: Category) -> Vec<&'static str> {
     THRESHOLDS.iter().filter(|(_, c, _)| *c == category).map(|(k, _, _)| *k).collect()
 }
 

@@ -277,6 +277,28 @@ impl<'a> ImageKit<'a> {
         Probing::new(self.seed, key, self.layout, &self.range)
     }
 
+    /// A probe's declared transform, built for these inputs.
+    fn fixed(&self, probe: &Probe, spec: &TransformSpec) -> Result<Box<dyn Transform>, ScanError> {
+        transform::build(spec, self.geometry).map_err(|e| ScanError::Transform {
+            battery: String::new(),
+            probe: probe.id.clone(),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Sample `index` (a data index the kit holds) as a `[C, H, W]` image, after `transform`
+    /// with the randomness of `key` and `stream` when one is given.
+    fn chw(&self, key: &str, index: usize, transform: Option<(&dyn Transform, Stream)>) -> Array3<f32> {
+        let mut sample = self.subset.get(index).into_dimensionality::<ndarray::Ix3>().expect("4-D").to_owned();
+        if let Some((transform, stream)) = transform {
+            self.probing(key).apply(sample.view_mut(), index, transform, stream);
+        }
+        match self.layout {
+            Layout::Nchw => sample,
+            Layout::Nhwc => sample.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
+        }
+    }
+
     /// Runs a search probe's search on the `part` of the data set aside for it.
     fn search(
         &self,
@@ -391,14 +413,7 @@ impl Kit for ImageKit<'_> {
                 let (transform, result, queries) = self.attack(key, &mut ctx, indices, spec)?;
                 Ok(Prepared::attacked(transform, indices, result, queries))
             }
-            spec => {
-                let transform = transform::build(spec, self.geometry).map_err(|e| ScanError::Transform {
-                    battery: String::new(),
-                    probe: probe.id.clone(),
-                    detail: e.to_string(),
-                })?;
-                Ok(Prepared::fixed(transform, indices))
-            }
+            spec => Ok(Prepared::fixed(self.fixed(probe, spec)?, indices)),
         }
     }
 
@@ -440,25 +455,69 @@ impl Kit for ImageKit<'_> {
             .iter()
             .enumerate()
             .take(EXAMPLES)
-            .map(|(k, &index)| {
-                let original = self.subset.get(index).into_dimensionality::<ndarray::Ix3>().expect("4-D");
-                let mut after = original.to_owned();
-                self.probing(key).apply(after.view_mut(), index, transform, Stream::Probe);
-                let to_chw = |a: Array3<f32>| match self.layout {
-                    Layout::Nchw => a,
-                    Layout::Nhwc => a.permuted_axes([2, 0, 1]).as_standard_layout().into_owned(),
-                };
-                Example {
-                    index,
-                    clean_png: png_base64(&to_chw(original.to_owned()), &self.range),
-                    probed_png: png_base64(&to_chw(after), &self.range),
-                    clean_class: clean.class[index],
-                    probed_class: probed.class[k],
-                    ..Example::default()
-                }
+            .map(|(k, &index)| Example {
+                index,
+                clean_png: png_base64(&self.chw(key, index, None), &self.range),
+                probed_png: png_base64(&self.chw(key, index, Some((transform, Stream::Probe))), &self.range),
+                clean_class: clean.class[index],
+                probed_class: probed.class[k],
+                ..Example::default()
             })
             .collect()
     }
+}
+
+/// What an image probe does to its first samples, without a model (`battery preview`).
+pub struct Preview {
+    /// Per sample: clean, probed, and with the matched control (`None` for a robustness
+    /// perturbation), each `[C, H, W]`.
+    pub rows: Vec<Vec<Option<Array3<f32>>>>,
+    /// The valid range the samples are drawn in (declared, or the data's own per channel).
+    pub range: ValueRange,
+}
+
+/// The first `count` samples `probe` of `battery` runs on under `seed`, before the probe, after
+/// it and after its matched control: built by the scan's own kit (sample order, transform,
+/// control and per-sample randomness), with the value range inferred from the data when the
+/// battery declares none. Searches and attacks have no fixed transform to show.
+pub fn preview(
+    dataset: &Dataset,
+    battery: &Battery,
+    seed: u64,
+    probe: &Probe,
+    count: usize,
+) -> Result<Preview, ScanError> {
+    let (kit, _) = ImageKit::new(battery, seed, "", dataset, &mut Extremes::default())?;
+    let transform = kit.fixed(probe, &probe.transform)?;
+    let control = transform.control();
+    let key = crate::runner::probe_key(battery, probe);
+    let order = sample_order(seed, dataset.len());
+    let rows = order[..probe.samples.min(order.len())]
+        .iter()
+        .take(count)
+        .map(|&index| {
+            vec![
+                Some(kit.chw(&key, index, None)),
+                Some(kit.chw(&key, index, Some((transform.as_ref(), Stream::Probe)))),
+                control.as_deref().map(|c| kit.chw(&key, index, Some((c, Stream::Control)))),
+            ]
+        })
+        .collect();
+    Ok(Preview { rows, range: kit.range })
+}
+
+/// The candidate space of a patch search probe over this data (`battery preview`); `None` for a
+/// search that has no enumerable space (reverse-engineering optimises a mask and a pattern).
+pub fn search_outline(
+    dataset: &Dataset,
+    battery: &Battery,
+    seed: u64,
+    spec: &SearchSpec,
+) -> Result<Option<search::patch::SpaceOutline>, ScanError> {
+    let SearchSpec::Patch { sizes, stride, contents, .. } = spec else { return Ok(None) };
+    let (kit, _) = ImageKit::new(battery, seed, "", dataset, &mut Extremes::default())?;
+    let dims = (kit.geometry.channels, kit.geometry.height, kit.geometry.width);
+    Ok(Some(search::patch::outline(dims, sizes, *stride, contents)))
 }
 
 impl CleanData for Dataset {
