@@ -284,6 +284,17 @@ pub enum AttackSpec {
         /// The window's initial share of the image.
         p_init: f32,
     },
+    /// HopSkipJump (Chen et al., 2020): decision-based (classes only), L2; success is an
+    /// adversarial query within `epsilon`.
+    #[serde(rename = "hopskipjump")]
+    HopSkipJump {
+        epsilon: Epsilon,
+        /// Queries per input, the starting draws included.
+        queries: u32,
+        targeted: bool,
+        /// Samples of the first gradient estimate.
+        gradient_samples: u32,
+    },
 }
 
 impl AttackSpec {
@@ -291,13 +302,14 @@ impl AttackSpec {
     pub fn method(&self) -> &'static str {
         match self {
             Self::Square { .. } => "square",
+            Self::HopSkipJump { .. } => "hopskipjump",
         }
     }
 
     /// Queries per input.
     pub fn queries(&self) -> u32 {
         match self {
-            Self::Square { queries, .. } => *queries,
+            Self::Square { queries, .. } | Self::HopSkipJump { queries, .. } => *queries,
         }
     }
 }
@@ -379,6 +391,10 @@ pub enum SearchSpec {
     /// magic numbers) with successive halving, then the `pairs` best features two at a time
     /// (`crate::modality::tabular::search`).
     FeatureSweep { pairs: usize, budget: u64 },
+    /// Targeted HopSkipJump towards each class from `inputs` search inputs of other classes;
+    /// the class whose perturbations concentrate on the fewest pixels (AEVA's adversarial peak)
+    /// is confirmed (`crate::search::peak`).
+    AdversarialPeak { inputs: usize, budget: u64 },
 }
 
 impl SearchSpec {
@@ -389,6 +405,7 @@ impl SearchSpec {
             Self::ReverseEngineer { .. } => "reverse-engineer",
             Self::Vocabulary { .. } => "vocabulary",
             Self::FeatureSweep { .. } => "feature-sweep",
+            Self::AdversarialPeak { .. } => "adversarial-peak",
         }
     }
 
@@ -407,7 +424,8 @@ impl SearchSpec {
             Self::Patch { budget, .. }
             | Self::ReverseEngineer { budget, .. }
             | Self::Vocabulary { budget, .. }
-            | Self::FeatureSweep { budget, .. } => *budget,
+            | Self::FeatureSweep { budget, .. }
+            | Self::AdversarialPeak { budget, .. } => *budget,
         }
     }
 }
@@ -462,7 +480,9 @@ impl TransformSpec {
             Self::Search(SearchSpec::Patch { .. }) => "search-patch",
             Self::Search(SearchSpec::ReverseEngineer { .. }) => "search-reverse-engineer",
             Self::Search(SearchSpec::FeatureSweep { .. }) => "search-feature-sweep",
+            Self::Search(SearchSpec::AdversarialPeak { .. }) => "search-adversarial-peak",
             Self::Attack(AttackSpec::Square { .. }) => "attack-square",
+            Self::Attack(AttackSpec::HopSkipJump { .. }) => "attack-hopskipjump",
         }
     }
 }
