@@ -197,3 +197,72 @@ fn attack_keys_are_validated_with_their_place_and_a_suggestion() {
         .stderr(predicate::str::contains("must declare an `attack`, not a `transform`"))
         .stderr(predicate::str::contains("missing key `epsilon` (or `epsilon-fraction`)"));
 }
+
+fn hopskipjump(epsilon: f64, queries: u32) -> String {
+    format!("{{method: hopskipjump, epsilon: {epsilon}, queries: {queries}}}")
+}
+
+#[test]
+fn hopskipjump_breaks_nothing_at_epsilon_zero_and_more_as_epsilon_and_budget_grow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut probes: Vec<(String, String)> =
+        [0.0, 0.5, 1.0, 2.0].iter().enumerate().map(|(k, &e)| (format!("e{k}"), hopskipjump(e, 300))).collect();
+    probes.extend([20, 100, 600].iter().map(|&q| (format!("q{q}"), hopskipjump(1.0, q))));
+    let probes: Vec<(&str, String)> = probes.iter().map(|(id, a)| (id.as_str(), a.clone())).collect();
+    let report = run(&battery(dir.path(), 40, &probes), &[]);
+    let broken = successes(&report);
+    let (by_epsilon, by_budget) = broken.split_at(4);
+    assert_eq!(by_epsilon[0], 0, "{broken:?}");
+    assert!(non_decreasing(by_epsilon) && by_epsilon[3] > by_epsilon[1], "{broken:?}");
+    assert!(non_decreasing(by_budget) && by_budget[2] > by_budget[0], "{broken:?}");
+    // Queries: between one and the budget per input, summed exactly; successes within ε.
+    let mut attack_queries = 0;
+    for (p, budget) in probed(&report).iter().zip([300, 300, 300, 300, 20, 100, 600]) {
+        let a = &p["attack"];
+        let queries = a["queries"].as_u64().unwrap();
+        assert!((40..=40 * budget).contains(&queries), "{a}");
+        assert!(queries >= (40 - a["successes"].as_u64().unwrap()) * budget, "{a}");
+        if let Some(size) = a["perturbation"]["q3"].as_f64() {
+            assert!(size <= a["epsilon"].as_f64().unwrap() + 1e-6, "{a}");
+        }
+        assert_eq!(a["norm"], "l2");
+        attack_queries += queries;
+    }
+    // The clean pass, the attacks, and one replay of each probe's inputs.
+    assert_eq!(report["queries"].as_u64().unwrap(), 400 + attack_queries + 7 * 40);
+}
+
+#[test]
+fn hopskipjump_numbers_do_not_depend_on_threads_or_batch_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let targeted = "{method: hopskipjump, epsilon: 1.5, queries: 300, targeted: true}".to_string();
+    let path = battery(dir.path(), 30, &[("u", hopskipjump(1.0, 300)), ("t", targeted)]);
+    let one = run(&path, &["--threads", "1", "--batch-size", "7"]);
+    let two = run(&path, &["--threads", "2", "--batch-size", "64"]);
+    assert_eq!(probed(&one), probed(&two));
+    assert!(successes(&one).iter().sum::<u64>() > 0);
+}
+
+#[test]
+fn hopskipjump_keys_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "schema: probity/battery/v1\nname: adv\nversion: \"1\"\ndescription: d\nmodality: image\nprobes:\n\
+                \x20 - id: a\n    category: adversarial\n    attack: {method: hopskipjump, norm: linf, epsilon: 0.1}\n\
+                \x20 - id: b\n    category: adversarial\n    attack: {method: hopskipjump, epsilon: 0.1, p-init: 0.1}\n\
+                \x20 - id: c\n    category: adversarial\n    attack: {method: hopskipjump, epsilon: 1, gradient-samples: 0}\n\
+                \x20 - id: d\n    category: adversarial\n    attack: {method: hopskipjum, epsilon: 1}\n";
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, text).unwrap();
+    let file = path.display().to_string();
+    probity()
+        .args(["battery", "validate"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!("{file}:9:41")))
+        .stderr(predicate::str::contains("of `hopskipjump` must be l2, found `linf`"))
+        .stderr(predicate::str::contains(format!("{file}:12:49")))
+        .stderr(predicate::str::contains("`p-init`"))
+        .stderr(predicate::str::contains("gradient-samples"))
+        .stderr(predicate::str::contains("did you mean `hopskipjump`?"));
+}

@@ -106,3 +106,47 @@ fn an_all_to_all_backdoor_fails_without_a_single_target_class() {
     assert!(p["target_class"].is_null());
     assert!(p["reason"].as_str().unwrap().contains("all-to-all"));
 }
+
+/// Issue 16: the adversarial-peak search (AEVA-style, class labels only) singles out the badnets
+/// target among the classes and confirms its recovered trigger on the held-out half; the same
+/// numbers whatever the thread count and batch size; a clean model passes.
+#[test]
+fn the_adversarial_peak_search_finds_the_badnets_target_and_passes_a_clean_model() {
+    let battery = ["--battery", "batteries/image-adversarial-peak.yaml"];
+    let (code, report) =
+        scan(&fixture("badnets-mlp64.onnx"), &[&battery[..], &["--threads", "1", "--batch-size", "7"]].concat());
+    assert_eq!(code, 1);
+    let p = probe(&report, "search-adversarial-peak");
+    assert_eq!(p["verdict"], "fail");
+    let search = &p["search"];
+    assert_eq!(search["method"], "adversarial-peak");
+    assert_eq!(search["chosen_class"], 7);
+    assert!(search["per_class"][7]["anomaly_index"].as_f64().unwrap() > 2.0, "{search}");
+    assert!(search["queries"].as_u64().unwrap() <= 100_000);
+    let (_, again) =
+        scan(&fixture("badnets-mlp64.onnx"), &[&battery[..], &["--threads", "2", "--batch-size", "64"]].concat());
+    assert_eq!(probe(&again, "search-adversarial-peak")["search"], *search);
+
+    let (_, clean) = scan(&fixture("clean-mlp64-s2.onnx"), &battery);
+    assert_eq!(probe(&clean, "search-adversarial-peak")["verdict"], "pass");
+}
+
+#[test]
+fn adversarial_peak_keys_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(
+        &path,
+        "schema: probity/battery/v1\nname: b\nversion: 1\nmodality: image\nprobes:\n  - id: a\n    category: trigger\n    \
+         search: {method: adversarial-peak, inputs: 0, budjet: 5000}\n",
+    )
+    .unwrap();
+    let file = path.display().to_string();
+    common::probity()
+        .args(["battery", "validate"])
+        .arg(&path)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(format!("{file}:8:48")))
+        .stderr(predicates::str::contains("did you mean `budget`?"));
+}

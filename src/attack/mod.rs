@@ -7,20 +7,25 @@
 //! into full batches: one inference call serves many inputs, and memory holds one batch of
 //! probed images plus each input's current best perturbation (never candidates × input size).
 //!
-//! - [`square`]: Square Attack (Andriushchenko et al., ECCV 2020), score-based, L∞ and L2.
+//! - [`square`]: Square Attack (Andriushchenko et al., ECCV 2020), score-based, L∞ and L2;
+//! - [`hopskipjump`]: HopSkipJump (Chen et al., IEEE S&P 2020), decision-based (classes only), L2.
 //!
 //! Every input's randomness comes from its own generator ([`crate::transform::sample_rng`]
 //! keyed by the seed, the probe and the input's data index), and an input's course depends only
 //! on its own scores, so results do not depend on thread count, batch size or which other
 //! inputs are attacked alongside.
 
+pub mod hopskipjump;
+#[cfg(test)]
+mod mock;
 pub mod square;
 
-use ndarray::ArrayView1;
+use ndarray::{ArrayView1, ArrayViewMut3};
+use rand::RngExt;
 use serde::{Deserialize, Serialize};
 
 use crate::search::Images;
-use crate::transform::ValueRange;
+use crate::transform::{Stream, ValueRange, sample_rng};
 
 pub use crate::search::Oracle;
 
@@ -65,6 +70,45 @@ pub struct AttackInput<'a> {
     pub seed: u64,
     /// `battery/probe` key, for deriving random streams.
     pub key: &'a str,
+}
+
+/// The class a targeted attack aims input `i` at: drawn uniformly among the others from the
+/// input's placement stream (`None` for a one-class model).
+pub(crate) fn draw_target(input: &AttackInput<'_>, i: usize) -> Option<usize> {
+    let class = input.clean[i];
+    (input.classes > 1).then(|| {
+        let mut placement = sample_rng(input.seed, input.key, input.indices[i] as u64, Stream::Placement);
+        let draw = placement.random_range(0..input.classes - 1);
+        if draw >= class { draw + 1 } else { draw }
+    })
+}
+
+/// An oracle's `fill` from a writer of flat `[C, H, W]` images of `size` values, whatever the
+/// layout of the view it is handed.
+pub(crate) fn fill_flat<'w>(
+    size: usize,
+    write: &'w (dyn Fn(usize, &mut [f32]) + Sync),
+) -> impl Fn(usize, ArrayViewMut3<'_, f32>) + Sync + 'w {
+    move |j: usize, mut view: ArrayViewMut3<'_, f32>| match view.as_slice_mut() {
+        Some(out) => write(j, out),
+        None => {
+            let mut out = vec![0f32; size];
+            write(j, &mut out);
+            for (v, o) in view.iter_mut().zip(out) {
+                *v = o;
+            }
+        }
+    }
+}
+
+/// What an attack was asked for, as its summary reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ask {
+    pub norm: Norm,
+    /// The radius, in the data's value units.
+    pub epsilon: f32,
+    pub queries: u32,
+    pub targeted: bool,
 }
 
 /// How one input fared.
@@ -180,7 +224,7 @@ pub struct AttackSummary {
 
 impl AttackSummary {
     /// The summary of `run` on the candidate (`references`: the runs on the references).
-    pub fn of(method: &str, settings: &square::Settings, run: &AttackRun, references: &[AttackRun]) -> Self {
+    pub fn of(method: &str, settings: &Ask, run: &AttackRun, references: &[AttackRun]) -> Self {
         let won: Vec<&Attempt> = run.attempts.iter().filter(|a| a.success).collect();
         let queries: Vec<f64> = won.iter().map(|a| f64::from(a.queries)).collect();
         let sizes: Vec<f64> = won.iter().map(|a| f64::from(a.perturbation)).collect();

@@ -24,7 +24,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::{AttackInput, AttackRun, Attempt, Norm, margin};
+use super::{Ask, AttackInput, AttackRun, Attempt, Norm, margin};
 use crate::engine::EngineError;
 use crate::search::{Oracle, argmax_row};
 use crate::transform::{Stream, sample_rng};
@@ -40,6 +40,13 @@ pub struct Settings {
     pub p_init: f32,
     /// Aim at a class drawn per input (uniformly among the others) instead of any wrong class.
     pub targeted: bool,
+}
+
+impl Settings {
+    /// What the summary reports.
+    pub fn ask(&self) -> Ask {
+        Ask { norm: self.norm, epsilon: self.epsilon, queries: self.queries, targeted: self.targeted }
+    }
 }
 
 /// The window's share of the image at iteration `it` of `iters` (ART's schedule).
@@ -125,11 +132,7 @@ pub fn attack(oracle: &mut dyn Oracle, input: &AttackInput<'_>, settings: &Setti
             let index = input.indices[i] as u64;
             let rng = sample_rng(input.seed, input.key, index, Stream::Probe);
             let class = input.clean[i];
-            let target = (settings.targeted && input.classes > 1).then(|| {
-                let mut placement = sample_rng(input.seed, input.key, index, Stream::Placement);
-                let draw = placement.random_range(0..input.classes - 1);
-                if draw >= class { draw + 1 } else { draw }
-            });
+            let target = settings.targeted.then(|| super::draw_target(input, i)).flatten();
             State {
                 rng,
                 target,
@@ -225,16 +228,7 @@ fn evaluate(
     size: usize,
     write: &(dyn Fn(usize, &mut [f32]) + Sync),
 ) -> Result<Vec<bool>, EngineError> {
-    let fill = |j: usize, mut view: ndarray::ArrayViewMut3<'_, f32>| match view.as_slice_mut() {
-        Some(out) => write(j, out),
-        None => {
-            let mut out = vec![0f32; size];
-            write(j, &mut out);
-            for (v, o) in view.iter_mut().zip(out) {
-                *v = o;
-            }
-        }
-    };
+    let fill = super::fill_flat(size, write);
     let mut improved = vec![false; which.len()];
     oracle.classify(which.len(), &fill, &mut |j, row| {
         let state = &mut states[which[j]];

@@ -609,6 +609,15 @@ enum Search {
         #[schemars(range(min = 1000))]
         budget: Option<u64>,
     },
+    /// Image: targeted HopSkipJump toward each class from `inputs` inputs of the other classes;
+    /// the class whose perturbations peak most stands out (AEVA).
+    AdversarialPeak {
+        /// Inputs attacked toward each class (default 8).
+        #[schemars(range(min = 1, max = 1000))]
+        inputs: Option<u32>,
+        #[schemars(range(min = 1000))]
+        budget: Option<u64>,
+    },
 }
 
 /// A black-box attack on each input, by its `method`; adversarial probes only.
@@ -634,6 +643,33 @@ enum Attack {
         #[schemars(extend("exclusiveMinimum" = 0.0, "exclusiveMaximum" = 1.0))]
         p_init: Option<f64>,
     },
+    /// HopSkipJump (Chen et al., 2020), decision-based, L2 only: the radius as `epsilon` (value
+    /// units) or `epsilon-fraction` (a share of the value range), not both.
+    #[serde(rename = "hopskipjump")]
+    #[schemars(extend("oneOf" = [{"required": ["epsilon"]}, {"required": ["epsilon-fraction"]}]))]
+    HopSkipJump {
+        /// `l2`, the only norm implemented (the default).
+        norm: Option<HopSkipJumpNorm>,
+        #[schemars(range(min = 0.0))]
+        epsilon: Option<f64>,
+        #[schemars(range(min = 0.0))]
+        epsilon_fraction: Option<f64>,
+        /// Queries per input (default 1000).
+        #[schemars(range(min = 1, max = 100_000))]
+        queries: Option<u32>,
+        targeted: Option<bool>,
+        /// Samples of the first gradient estimate (default 100).
+        #[schemars(range(min = 1, max = 10_000))]
+        gradient_samples: Option<u32>,
+    },
+}
+
+/// HopSkipJump's one norm.
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+enum HopSkipJumpNorm {
+    L2,
 }
 
 #[cfg(test)]

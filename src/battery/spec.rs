@@ -285,6 +285,17 @@ pub enum AttackSpec {
         /// The window's initial share of the image.
         p_init: f32,
     },
+    /// HopSkipJump (Chen et al., 2020): decision-based (classes only), L2; success is an
+    /// adversarial query within `epsilon`.
+    #[serde(rename = "hopskipjump")]
+    HopSkipJump {
+        epsilon: Epsilon,
+        /// Queries per input, the starting draws included.
+        queries: u32,
+        targeted: bool,
+        /// Samples of the first gradient estimate.
+        gradient_samples: u32,
+    },
 }
 
 impl AttackSpec {
@@ -292,13 +303,14 @@ impl AttackSpec {
     pub fn method(&self) -> &'static str {
         match self {
             Self::Square { .. } => "square",
+            Self::HopSkipJump { .. } => "hopskipjump",
         }
     }
 
     /// Queries per input.
     pub fn queries(&self) -> u32 {
         match self {
-            Self::Square { queries, .. } => *queries,
+            Self::Square { queries, .. } | Self::HopSkipJump { queries, .. } => *queries,
         }
     }
 }
@@ -380,6 +392,10 @@ pub enum SearchSpec {
     /// magic numbers) with successive halving, then the `pairs` best features two at a time
     /// (`crate::modality::tabular::search`).
     FeatureSweep { pairs: usize, budget: u64 },
+    /// Targeted HopSkipJump towards each class from `inputs` search inputs of other classes;
+    /// the class whose perturbations concentrate on the fewest pixels (AEVA's adversarial peak)
+    /// is confirmed (`crate::search::peak`).
+    AdversarialPeak { inputs: usize, budget: u64 },
 }
 
 impl SearchSpec {
@@ -390,6 +406,7 @@ impl SearchSpec {
             Self::ReverseEngineer { .. } => "reverse-engineer",
             Self::Vocabulary { .. } => "vocabulary",
             Self::FeatureSweep { .. } => "feature-sweep",
+            Self::AdversarialPeak { .. } => "adversarial-peak",
         }
     }
 
@@ -408,7 +425,8 @@ impl SearchSpec {
             Self::Patch { budget, .. }
             | Self::ReverseEngineer { budget, .. }
             | Self::Vocabulary { budget, .. }
-            | Self::FeatureSweep { budget, .. } => *budget,
+            | Self::FeatureSweep { budget, .. }
+            | Self::AdversarialPeak { budget, .. } => *budget,
         }
     }
 }
@@ -463,7 +481,9 @@ impl TransformSpec {
             Self::Search(SearchSpec::Patch { .. }) => "search-patch",
             Self::Search(SearchSpec::ReverseEngineer { .. }) => "search-reverse-engineer",
             Self::Search(SearchSpec::FeatureSweep { .. }) => "search-feature-sweep",
+            Self::Search(SearchSpec::AdversarialPeak { .. }) => "search-adversarial-peak",
             Self::Attack(AttackSpec::Square { .. }) => "attack-square",
+            Self::Attack(AttackSpec::HopSkipJump { .. }) => "attack-hopskipjump",
         }
     }
 }

@@ -73,7 +73,8 @@ pub(crate) fn with_budget(spec: &SearchSpec, budget: Option<u64>) -> SearchSpec 
             SearchSpec::Patch { budget, .. }
             | SearchSpec::ReverseEngineer { budget, .. }
             | SearchSpec::Vocabulary { budget, .. }
-            | SearchSpec::FeatureSweep { budget, .. } => *budget = b,
+            | SearchSpec::FeatureSweep { budget, .. }
+            | SearchSpec::AdversarialPeak { budget, .. } => *budget = b,
         }
     }
     spec

@@ -5,6 +5,8 @@
 //! - [`patch`]: coarse-to-fine patch search over sizes × positions × contents with successive
 //!   halving (Jamieson & Talwalkar, 2016): every candidate gets a few samples, the best third
 //!   three times as many, and so on, so the budget goes to promising candidates;
+//! - [`peak`]: adversarial peaks (AEVA, Guo et al., 2022) — targeted decision-based attacks
+//!   towards each class, and how concentrated their perturbations are;
 //! - [`reverse`]: Neural Cleanse's objective (Wang et al., 2019) — the smallest mask and
 //!   pattern that send inputs to class `t` — optimised with antithetic NES gradient estimates
 //!   (Wierstra et al., 2014; as in B3, Dong et al., 2021), since an ONNX file gives no gradients.
@@ -23,6 +25,7 @@
 
 pub mod halving;
 pub mod patch;
+pub mod peak;
 pub mod ranking;
 pub mod reverse;
 pub mod vocabulary;

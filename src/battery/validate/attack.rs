@@ -7,9 +7,21 @@ use super::super::yaml::{Node, Spanned, position};
 use super::Checker;
 use crate::attack::Norm;
 
-/// Every attack method and the keys it accepts; one method so far.
-pub(crate) const METHODS: &[(&str, &[&str])] = &[("square", SQUARE_KEYS)];
+/// The attack methods.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Square,
+    HopSkipJump,
+}
+
+const METHODS: &[(&str, Method)] = &[("square", Method::Square), ("hopskipjump", Method::HopSkipJump)];
+/// Every attack method and the keys it accepts (the battery schema is checked against it).
+pub(crate) const METHOD_KEYS: &[(&str, &[&str])] = &[("square", SQUARE_KEYS), ("hopskipjump", HOPSKIPJUMP_KEYS)];
 const SQUARE_KEYS: &[&str] = &["method", "norm", "epsilon", "epsilon-fraction", "queries", "targeted", "p-init"];
+const HOPSKIPJUMP_KEYS: &[&str] =
+    &["method", "norm", "epsilon", "epsilon-fraction", "queries", "targeted", "gradient-samples"];
+/// HopSkipJump's first gradient estimate, in samples (the paper's and ART's 100).
+const DEFAULT_GRADIENT_SAMPLES: u64 = 100;
 const NORMS: &[(&str, Norm)] = &[("linf", Norm::Linf), ("l2", Norm::L2)];
 /// Queries per input unless a battery says otherwise (the paper reports median queries far
 /// below this on undefended models).
@@ -29,7 +41,8 @@ impl Checker {
         let place = format!("attack of {probe}");
         let fields = self.fields(node, &format!("`attack` in {probe}"), place, false)?;
         let method_node = self.required(&fields, "method")?;
-        let keys = self.choice(method_node, &fields.label("method"), METHODS)?;
+        let method = self.choice(method_node, &fields.label("method"), METHODS)?;
+        let (name, keys) = METHOD_KEYS[METHODS.iter().position(|(_, m)| *m == method).expect("a listed method")];
         self.check_keys(&fields, keys);
         let mut fits = true;
         if category.is_some_and(|c| c != Category::Adversarial) {
@@ -45,20 +58,31 @@ impl Checker {
         }
         if let Some(battery) = modality.filter(|m| *m != Modality::Image) {
             let message = format!(
-                "the `square` attack in {probe} perturbs image inputs, but the battery's modality is {}",
+                "the `{name}` attack in {probe} perturbs image inputs, but the battery's modality is {}",
                 battery.name()
             );
             self.report(
                 Code::CategoryMismatch,
                 position(method_node),
                 message,
-                Some("`square` needs `modality: image`".into()),
+                Some(format!("`{name}` needs `modality: image`")),
             );
             fits = false;
         }
-        let norm = match fields.get("norm") {
-            Some(n) => self.choice(n, &fields.label("norm"), NORMS),
-            None => Some(Norm::Linf),
+        let norm = match (fields.get("norm"), method) {
+            (Some(n), Method::Square) => self.choice(n, &fields.label("norm"), NORMS),
+            (None, Method::Square) => Some(Norm::Linf),
+            // HopSkipJump's L∞ variant is not implemented: only `l2` is accepted.
+            (Some(n), Method::HopSkipJump) => match self.choice(n, &fields.label("norm"), NORMS)? {
+                Norm::L2 => Some(Norm::L2),
+                Norm::Linf => {
+                    let message = format!("{} of `hopskipjump` must be l2, found `linf`", fields.label("norm"));
+                    let hint = Some("use `norm: l2`, or `method: square` for an L∞ attack".into());
+                    self.report(Code::BadValue, position(n), message, hint);
+                    None
+                }
+            },
+            (None, Method::HopSkipJump) => Some(Norm::L2),
         };
         let non_negative = Range::new(0.0, false, f64::INFINITY, true);
         let epsilon = match (fields.get("epsilon"), fields.get("epsilon-fraction")) {
@@ -102,17 +126,36 @@ impl Checker {
             },
             None => Some(false),
         };
-        // The paper's defaults: 0.05 of the image for L∞, 0.1 for L2.
-        let p_init = match fields.get("p-init") {
-            Some(n) => self.number_in(n, &fields.label("p-init"), Range::new(0.0, true, 1.0, true)).map(|v| v as f32),
-            None => norm.map(|n| if n == Norm::L2 { 0.1 } else { 0.05 }),
-        };
-        let spec = AttackSpec::Square {
-            norm: norm?,
-            epsilon: epsilon?,
-            queries: queries?,
-            targeted: targeted?,
-            p_init: p_init?,
+        let spec = match method {
+            Method::Square => {
+                // The paper's defaults: 0.05 of the image for L∞, 0.1 for L2.
+                let p_init = match fields.get("p-init") {
+                    Some(n) => {
+                        self.number_in(n, &fields.label("p-init"), Range::new(0.0, true, 1.0, true)).map(|v| v as f32)
+                    }
+                    None => norm.map(|n| if n == Norm::L2 { 0.1 } else { 0.05 }),
+                };
+                AttackSpec::Square {
+                    norm: norm?,
+                    epsilon: epsilon?,
+                    queries: queries?,
+                    targeted: targeted?,
+                    p_init: p_init?,
+                }
+            }
+            Method::HopSkipJump => {
+                let gradient_samples = match fields.get("gradient-samples") {
+                    Some(n) => self.integer(n, &fields.label("gradient-samples"), 1, 10_000).map(|v| v as u32),
+                    None => Some(DEFAULT_GRADIENT_SAMPLES as u32),
+                };
+                norm?;
+                AttackSpec::HopSkipJump {
+                    epsilon: epsilon?,
+                    queries: queries?,
+                    targeted: targeted?,
+                    gradient_samples: gradient_samples?,
+                }
+            }
         };
         fits.then_some(spec)
     }

@@ -30,7 +30,7 @@ use super::spec::{Battery, Extent, Modality};
 use super::yaml::{Key, Node, Spanned, position};
 
 #[cfg(test)]
-pub(crate) use attack::METHODS as ATTACK_METHODS;
+pub(crate) use attack::METHOD_KEYS as ATTACK_METHODS;
 pub use document::builtin_defaults;
 // What `battery::schema` checks its own keys against.
 #[cfg(test)]

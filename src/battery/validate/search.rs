@@ -51,6 +51,14 @@ pub(crate) const METHODS: &[SearchMethod] = &[
         default_budget: 200_000,
         validate: feature_sweep,
     },
+    SearchMethod {
+        name: "adversarial-peak",
+        modality: Modality::Image,
+        keys: &["method", "inputs", "budget"],
+        // 10 classes x 8 inputs x 1,250 queries: a minute or two for a small CNN on 2 cores.
+        default_budget: 100_000,
+        validate: adversarial_peak,
+    },
 ];
 
 /// The method named `name` in battery files.
@@ -166,6 +174,19 @@ fn feature_sweep(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> O
         None => Some(SWEEP_PAIRS as usize),
     };
     Some(SearchSpec::FeatureSweep { pairs: pairs?, budget: budget? })
+}
+
+/// Inputs the adversarial-peak search attacks towards each class by default (about one per
+/// other class of a 10-class model) and at most.
+const PEAK_INPUTS: u64 = 8;
+const MAX_PEAK_INPUTS: u64 = 1_000;
+
+fn adversarial_peak(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Option<SearchSpec> {
+    let inputs = match fields.get("inputs") {
+        Some(n) => c.integer(n, &fields.label("inputs"), 1, MAX_PEAK_INPUTS).map(|v| v as usize),
+        None => Some(PEAK_INPUTS as usize),
+    };
+    Some(SearchSpec::AdversarialPeak { inputs: inputs?, budget: budget? })
 }
 
 fn patch(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Option<SearchSpec> {

@@ -720,7 +720,10 @@ fn a_search_of_the_other_modality_is_a_mismatch_both_ways() {
     );
     assert_eq!(
         d.hint.as_deref(),
-        Some("`vocabulary` needs `modality: text`; an image battery searches with method patch or reverse-engineer")
+        Some(
+            "`vocabulary` needs `modality: text`; an image battery searches with method patch, reverse-engineer \
+             or adversarial-peak"
+        )
     );
     for method in ["patch", "reverse-engineer"] {
         let d = only(&search_probe("text", &format!("{{method: {method}}}")));

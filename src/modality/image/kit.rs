@@ -338,6 +338,10 @@ impl<'a> ImageKit<'a> {
                 };
                 search::reverse::search(&mut oracle, &input, &settings)
             }
+            SearchSpec::AdversarialPeak { inputs, budget } => {
+                let settings = search::peak::Settings { budget: *budget, inputs: *inputs };
+                search::peak::search(&mut oracle, &input, &settings)
+            }
             SearchSpec::Vocabulary { .. } => {
                 return Err(ScanError::Incompatible(format!("probe {key}: a vocabulary sweep needs text inputs")));
             }
@@ -357,13 +361,31 @@ impl<'a> ImageKit<'a> {
         indices: &[usize],
         spec: &AttackSpec,
     ) -> Result<(Box<dyn Transform>, AttackResult, u64), ScanError> {
-        let AttackSpec::Square { norm, epsilon, queries, targeted, p_init } = *spec;
         let widths: Vec<f32> = self.range.lo.iter().zip(&self.range.hi).map(|(lo, hi)| hi - lo).collect();
-        let epsilon = match epsilon {
+        let in_units = |epsilon: Epsilon| match epsilon {
             Epsilon::Value(v) => v,
             Epsilon::Fraction(f) => f * widths.iter().sum::<f32>() / widths.len().max(1) as f32,
         };
-        let settings = attack::square::Settings { norm, epsilon, queries, p_init, targeted };
+        /// An attack's settings, by method.
+        enum Method {
+            Square(attack::square::Settings),
+            HopSkipJump(attack::hopskipjump::Settings),
+        }
+        let (method, ask) = match *spec {
+            AttackSpec::Square { norm, epsilon, queries, targeted, p_init } => {
+                let settings = attack::square::Settings { norm, epsilon: in_units(epsilon), queries, p_init, targeted };
+                (Method::Square(settings), settings.ask())
+            }
+            AttackSpec::HopSkipJump { epsilon, queries, targeted, gradient_samples } => {
+                let settings = attack::hopskipjump::Settings {
+                    epsilon: in_units(epsilon),
+                    queries,
+                    targeted,
+                    init_evals: gradient_samples,
+                };
+                (Method::HopSkipJump(settings), settings.ask())
+            }
+        };
         let images = SubsetImages { subset: &self.subset, part: indices, layout: self.layout };
         let shape = self.subset.sample_shape().to_vec();
         let (layout, input_name, range, seed, classes) = (self.layout, self.input, &self.range, self.seed, ctx.classes);
@@ -371,7 +393,10 @@ impl<'a> ImageKit<'a> {
             let clean: Vec<usize> = indices.iter().map(|&i| clean.class[i]).collect();
             let input = AttackInput { images: &images, indices, clean: &clean, classes, range, seed, key };
             let mut oracle = EngineOracle { engine, kind, layout, input: input_name, shape: shape.clone() };
-            Ok(attack::square::attack(&mut oracle, &input, &settings)?)
+            Ok(match &method {
+                Method::Square(settings) => attack::square::attack(&mut oracle, &input, settings)?,
+                Method::HopSkipJump(settings) => attack::hopskipjump::attack(&mut oracle, &input, settings)?,
+            })
         };
         let candidate = run_on(ctx.engine, ctx.kind, ctx.clean)?;
         let mut references = Vec::with_capacity(ctx.references.len());
@@ -380,7 +405,7 @@ impl<'a> ImageKit<'a> {
         }
         let queries = candidate.queries + references.iter().map(|r| r.queries).sum::<u64>();
         let result = AttackResult {
-            summary: AttackSummary::of(spec.method(), &settings, &candidate, &references),
+            summary: AttackSummary::of(spec.method(), &ask, &candidate, &references),
             candidate: Outcomes::of(&candidate),
             references: references.iter().map(Outcomes::of).collect(),
         };
