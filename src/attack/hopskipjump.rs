@@ -132,10 +132,7 @@ struct State {
 
 impl State {
     fn adversarial(&self, class: usize) -> bool {
-        match self.target {
-            Some(t) => class == t,
-            None => class != self.class,
-        }
+        super::breaks(self.target, self.class, class)
     }
 
     /// Queries this input sends in the next round.

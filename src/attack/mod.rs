@@ -83,6 +83,15 @@ pub(crate) fn draw_target(input: &AttackInput<'_>, i: usize) -> Option<usize> {
     })
 }
 
+/// Whether the model's class `predicted` breaks an input whose clean class is `clean`: the
+/// target when the attack is targeted, any other class when it is not. Every attack's rule.
+pub(crate) fn breaks(target: Option<usize>, clean: usize, predicted: usize) -> bool {
+    match target {
+        Some(t) => predicted == t,
+        None => predicted != clean,
+    }
+}
+
 /// An oracle's `fill` from a writer of flat `[C, H, W]` images of `size` values, whatever the
 /// layout of the view it is handed.
 pub(crate) fn fill_flat<'w>(

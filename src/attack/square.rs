@@ -87,10 +87,7 @@ struct State {
 
 impl State {
     fn succeeded(&self, predicted: usize) -> bool {
-        match self.target {
-            Some(t) => predicted == t,
-            None => predicted != self.class,
-        }
+        super::breaks(self.target, self.class, predicted)
     }
 }
 
