@@ -63,7 +63,7 @@ pub struct Settings {
 impl Settings {
     /// What the summary reports.
     pub fn ask(&self) -> super::Ask {
-        super::Ask { norm: Norm::L2, epsilon: self.epsilon, queries: self.queries, targeted: self.targeted }
+        super::Ask { norm: Norm::L2.into(), epsilon: self.epsilon, queries: self.queries, targeted: self.targeted }
     }
 }
 

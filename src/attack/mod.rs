@@ -8,13 +8,15 @@
 //! probed images plus each input's current best perturbation (never candidates × input size).
 //!
 //! - [`square`]: Square Attack (Andriushchenko et al., ECCV 2020), score-based, L∞ and L2;
-//! - [`hopskipjump`]: HopSkipJump (Chen et al., IEEE S&P 2020), decision-based (classes only), L2.
+//! - [`hopskipjump`]: HopSkipJump (Chen et al., IEEE S&P 2020), decision-based (classes only), L2;
+//! - [`deepwordbug`]: DeepWordBug (Gao et al., 2018), score-based, character edits in text.
 //!
 //! Every input's randomness comes from its own generator ([`crate::transform::sample_rng`]
 //! keyed by the seed, the probe and the input's data index), and an input's course depends only
 //! on its own scores, so results do not depend on thread count, batch size or which other
 //! inputs are attacked alongside.
 
+pub mod deepwordbug;
 pub mod hopskipjump;
 #[cfg(test)]
 mod mock;
@@ -57,6 +59,37 @@ impl Norm {
     }
 }
 
+/// How an attack's perturbations are sized in its summary: an image norm, or a text attack's
+/// count of edited words. Written like [`Norm`] (`linf`, `l2`, `edits`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Measure {
+    Linf,
+    L2,
+    /// Words given a character edit.
+    Edits,
+}
+
+impl Measure {
+    /// The name reports print.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Linf => Norm::Linf.name(),
+            Self::L2 => Norm::L2.name(),
+            Self::Edits => "edits",
+        }
+    }
+}
+
+impl From<Norm> for Measure {
+    fn from(norm: Norm) -> Self {
+        match norm {
+            Norm::Linf => Self::Linf,
+            Norm::L2 => Self::L2,
+        }
+    }
+}
+
 /// What an attack needs besides the model.
 pub struct AttackInput<'a> {
     /// Clean `[C, H, W]` images.
@@ -75,10 +108,15 @@ pub struct AttackInput<'a> {
 /// The class a targeted attack aims input `i` at: drawn uniformly among the others from the
 /// input's placement stream (`None` for a one-class model).
 pub(crate) fn draw_target(input: &AttackInput<'_>, i: usize) -> Option<usize> {
-    let class = input.clean[i];
-    (input.classes > 1).then(|| {
-        let mut placement = sample_rng(input.seed, input.key, input.indices[i] as u64, Stream::Placement);
-        let draw = placement.random_range(0..input.classes - 1);
+    target_of(input.seed, input.key, input.indices[i], input.clean[i], input.classes)
+}
+
+/// The target of the input at data index `index` whose clean class is `class`, whatever the
+/// modality: [`draw_target`]'s rule.
+pub(crate) fn target_of(seed: u64, key: &str, index: usize, class: usize, classes: usize) -> Option<usize> {
+    (classes > 1).then(|| {
+        let mut placement = sample_rng(seed, key, index as u64, Stream::Placement);
+        let draw = placement.random_range(0..classes - 1);
         if draw >= class { draw + 1 } else { draw }
     })
 }
@@ -113,8 +151,8 @@ pub(crate) fn fill_flat<'w>(
 /// What an attack was asked for, as its summary reports it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ask {
-    pub norm: Norm,
-    /// The radius, in the data's value units.
+    pub norm: Measure,
+    /// The radius, in the data's value units (for a text attack, the edit budget).
     pub epsilon: f32,
     pub queries: u32,
     pub targeted: bool,
@@ -140,11 +178,11 @@ pub struct Attempt {
 
 /// An attack over many inputs: how each fared and the adversarial inputs themselves.
 #[derive(Debug, Clone, PartialEq)]
-pub struct AttackRun {
+pub struct AttackRun<X = Vec<f32>> {
     pub attempts: Vec<Attempt>,
-    /// The final inputs, `[C, H, W]` each, one after another in input order (the clean input
-    /// itself where the attack found nothing better).
-    pub adversarial: Vec<f32>,
+    /// The final inputs in input order (the clean input itself where the attack found nothing
+    /// better): images `[C, H, W]` each, one after another, or texts.
+    pub adversarial: X,
     /// Queries spent over every input (the sum of the attempts').
     pub queries: u64,
 }
@@ -167,7 +205,7 @@ pub struct Outcomes {
 }
 
 impl Outcomes {
-    pub fn of(run: &AttackRun) -> Self {
+    pub fn of<X>(run: &AttackRun<X>) -> Self {
         Self {
             success: run.attempts.iter().map(|a| a.success).collect(),
             class: run.attempts.iter().map(|a| a.class).collect(),
@@ -214,8 +252,8 @@ impl Quartiles {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttackSummary {
     pub method: String,
-    pub norm: Norm,
-    /// The radius, in the data's value units.
+    pub norm: Measure,
+    /// The radius, in the data's value units (for a text attack, the edit budget in words).
     pub epsilon: f32,
     pub queries_per_input: u32,
     pub targeted: bool,
@@ -233,7 +271,7 @@ pub struct AttackSummary {
 
 impl AttackSummary {
     /// The summary of `run` on the candidate (`references`: the runs on the references).
-    pub fn of(method: &str, settings: &Ask, run: &AttackRun, references: &[AttackRun]) -> Self {
+    pub fn of<X>(method: &str, settings: &Ask, run: &AttackRun<X>, references: &[AttackRun<X>]) -> Self {
         let won: Vec<&Attempt> = run.attempts.iter().filter(|a| a.success).collect();
         let queries: Vec<f64> = won.iter().map(|a| f64::from(a.queries)).collect();
         let sizes: Vec<f64> = won.iter().map(|a| f64::from(a.perturbation)).collect();
@@ -301,6 +339,32 @@ impl crate::transform::Transform for Adversarial {
     }
 
     fn control(&self) -> Option<Box<dyn crate::transform::Transform>> {
+        None
+    }
+}
+
+/// The adversarial texts a text attack found, replayed as a probe's text transform: each
+/// attacked sample's text is replaced by its own adversarial text (looked up by data index).
+pub struct AdversarialTexts {
+    texts: std::collections::HashMap<usize, String>,
+}
+
+impl AdversarialTexts {
+    /// The final texts of `run`, by data index.
+    pub fn from_run(run: AttackRun<Vec<String>>) -> Self {
+        Self { texts: run.attempts.iter().map(|a| a.index).zip(run.adversarial).collect() }
+    }
+}
+
+impl crate::transform::text::TextTransform for AdversarialTexts {
+    fn edit_text(&self, text: &mut String, ctx: &mut crate::transform::text::TextContext<'_>) {
+        // Only attacked samples are ever replayed; any other is left as it is.
+        if let Some(adversarial) = self.texts.get(&ctx.index) {
+            adversarial.clone_into(text);
+        }
+    }
+
+    fn control(&self) -> Option<Box<dyn crate::transform::text::TextTransform>> {
         None
     }
 }

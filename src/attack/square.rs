@@ -45,7 +45,7 @@ pub struct Settings {
 impl Settings {
     /// What the summary reports.
     pub fn ask(&self) -> Ask {
-        Ask { norm: self.norm, epsilon: self.epsilon, queries: self.queries, targeted: self.targeted }
+        Ask { norm: self.norm.into(), epsilon: self.epsilon, queries: self.queries, targeted: self.targeted }
     }
 }
 

@@ -662,6 +662,21 @@ enum Attack {
         #[schemars(range(min = 1, max = 10_000))]
         gradient_samples: Option<u32>,
     },
+    /// DeepWordBug (Gao et al., 2018), text only: character edits in the words whose removal
+    /// hurts the prediction most.
+    #[serde(rename = "deepwordbug")]
+    DeepWordBug {
+        /// The most words given a character edit per input (the edit budget; 0 edits nothing).
+        #[schemars(range(min = 0, max = 1000))]
+        edits: u32,
+        /// Queries per input, the ranking round included (default 1000).
+        #[schemars(range(min = 1, max = 100_000))]
+        queries: Option<u32>,
+        targeted: Option<bool>,
+        /// Character edits tried per word (default 4).
+        #[schemars(range(min = 1, max = 64))]
+        candidates: Option<u32>,
+    },
 }
 
 /// HopSkipJump's one norm.

@@ -296,6 +296,18 @@ pub enum AttackSpec {
         /// Samples of the first gradient estimate.
         gradient_samples: u32,
     },
+    /// DeepWordBug (Gao et al., 2018), text: character edits in the words whose removal hurts
+    /// the prediction most; success is a broken prediction within `edits` edited words.
+    #[serde(rename = "deepwordbug")]
+    DeepWordBug {
+        /// The most words edited per input (one character edit each).
+        edits: u32,
+        /// Queries per input, the ranking round included.
+        queries: u32,
+        targeted: bool,
+        /// Character edits tried per word.
+        candidates: u32,
+    },
 }
 
 impl AttackSpec {
@@ -304,13 +316,16 @@ impl AttackSpec {
         match self {
             Self::Square { .. } => "square",
             Self::HopSkipJump { .. } => "hopskipjump",
+            Self::DeepWordBug { .. } => "deepwordbug",
         }
     }
 
     /// Queries per input.
     pub fn queries(&self) -> u32 {
         match self {
-            Self::Square { queries, .. } | Self::HopSkipJump { queries, .. } => *queries,
+            Self::Square { queries, .. } | Self::HopSkipJump { queries, .. } | Self::DeepWordBug { queries, .. } => {
+                *queries
+            }
         }
     }
 }
@@ -484,6 +499,7 @@ impl TransformSpec {
             Self::Search(SearchSpec::AdversarialPeak { .. }) => "search-adversarial-peak",
             Self::Attack(AttackSpec::Square { .. }) => "attack-square",
             Self::Attack(AttackSpec::HopSkipJump { .. }) => "attack-hopskipjump",
+            Self::Attack(AttackSpec::DeepWordBug { .. }) => "attack-deepwordbug",
         }
     }
 }

@@ -15,6 +15,7 @@ use super::charts::{self, RateLegend, RateRow};
 use super::text::{category_word, comparison_word, escape, headline, pct, transform_kind, verdict_word};
 use super::{ProbeReport, Report};
 use crate::battery::spec::{Category, Thresholds};
+use crate::transform::text::word_spans;
 use crate::verdict::Verdict;
 
 /// Rows in an overview chart; the table lists the rest.
@@ -533,7 +534,11 @@ fn examples_panel(p: &ProbeReport) -> Option<String> {
                 "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{} → {}</td></tr>",
                 e.index,
                 escape(e.clean_text.as_deref().unwrap_or_default()),
-                escape(&visible(e.probed_text.as_deref().unwrap_or_default())),
+                probed_text(
+                    p,
+                    e.clean_text.as_deref().unwrap_or_default(),
+                    e.probed_text.as_deref().unwrap_or_default()
+                ),
                 escape(&tokens),
                 e.clean_class,
                 e.probed_class
@@ -570,6 +575,47 @@ fn examples_panel(p: &ProbeReport) -> Option<String> {
 
 /// Text with invisible and bidirectional-control characters spelled out (`<U+200B>`), so a
 /// reader sees what a probe inserted.
+/// A probed text as the examples show it: for an attack, a diff of the clean text with the
+/// edited characters highlighted; otherwise the text, invisible characters made visible.
+fn probed_text(p: &ProbeReport, clean: &str, probed: &str) -> String {
+    if p.attack.is_none() {
+        return escape(&visible(probed));
+    }
+    let (before, after) = (word_spans(clean), word_spans(probed));
+    if before.len() != after.len() {
+        return edited(clean, probed);
+    }
+    // Word by word (an attack edits words in place), so each edit is marked on its own.
+    let mut out = String::new();
+    let mut at = 0;
+    for (b, a) in before.iter().zip(&after) {
+        out.push_str(&escape(&visible(&probed[at..a.start])));
+        out.push_str(&edited(&clean[b.clone()], &probed[a.clone()]));
+        at = a.end;
+    }
+    out.push_str(&escape(&visible(&probed[at..])));
+    out
+}
+
+/// `after` as an edit of `before`: what they share at either end as it is, the rest of
+/// `before` struck out (`<del>`) and of `after` highlighted (`<mark>`).
+fn edited(before: &str, after: &str) -> String {
+    let (b, a): (Vec<char>, Vec<char>) = (before.chars().collect(), after.chars().collect());
+    let prefix = b.iter().zip(&a).take_while(|(x, y)| x == y).count();
+    let limit = b.len().min(a.len()) - prefix;
+    let suffix = b.iter().rev().zip(a.iter().rev()).take(limit).take_while(|(x, y)| x == y).count();
+    let text = |chars: &[char]| escape(&visible(&chars.iter().collect::<String>()));
+    let mut out = text(&a[..prefix]);
+    if b.len() > prefix + suffix {
+        let _ = write!(out, "<del>{}</del>", text(&b[prefix..b.len() - suffix]));
+    }
+    if a.len() > prefix + suffix {
+        let _ = write!(out, "<mark>{}</mark>", text(&a[prefix..a.len() - suffix]));
+    }
+    out.push_str(&text(&a[a.len() - suffix..]));
+    out
+}
+
 fn visible(text: &str) -> String {
     text.chars()
         .map(|c| match c {
@@ -650,4 +696,20 @@ fn table(s: &mut String, report: &Report) {
         );
     }
     let _ = writeln!(s, "</table>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::edited;
+
+    #[test]
+    fn an_edit_marks_only_the_characters_it_changed() {
+        // Substitution, repetition, drop, swap: the changed characters alone are marked.
+        assert_eq!(edited("good", "gpod"), "g<del>o</del><mark>p</mark>od");
+        assert_eq!(edited("good", "goood"), "goo<mark>o</mark>d");
+        assert_eq!(edited("great", "geat"), "g<del>r</del>eat");
+        assert_eq!(edited("film", "flim"), "f<del>il</del><mark>li</mark>m");
+        assert_eq!(edited("same", "same"), "same");
+        assert_eq!(edited("<b>", "<p>"), "&lt;<del>b</del><mark>p</mark>&gt;");
+    }
 }

@@ -4,7 +4,7 @@
 use super::super::diagnostics::{Code, Range};
 use super::super::spec::{AttackSpec, Category, Epsilon, Modality};
 use super::super::yaml::{Node, Spanned, position};
-use super::Checker;
+use super::{Checker, Fields};
 use crate::attack::Norm;
 
 /// The attack methods.
@@ -12,14 +12,34 @@ use crate::attack::Norm;
 enum Method {
     Square,
     HopSkipJump,
+    DeepWordBug,
 }
 
-const METHODS: &[(&str, Method)] = &[("square", Method::Square), ("hopskipjump", Method::HopSkipJump)];
+impl Method {
+    /// The modality whose inputs the method perturbs.
+    fn modality(self) -> Modality {
+        match self {
+            Self::Square | Self::HopSkipJump => Modality::Image,
+            Self::DeepWordBug => Modality::Text,
+        }
+    }
+}
+
+const METHODS: &[(&str, Method)] =
+    &[("square", Method::Square), ("hopskipjump", Method::HopSkipJump), ("deepwordbug", Method::DeepWordBug)];
 /// Every attack method and the keys it accepts (the battery schema is checked against it).
-pub(crate) const METHOD_KEYS: &[(&str, &[&str])] = &[("square", SQUARE_KEYS), ("hopskipjump", HOPSKIPJUMP_KEYS)];
+pub(crate) const METHOD_KEYS: &[(&str, &[&str])] =
+    &[("square", SQUARE_KEYS), ("hopskipjump", HOPSKIPJUMP_KEYS), ("deepwordbug", DEEPWORDBUG_KEYS)];
 const SQUARE_KEYS: &[&str] = &["method", "norm", "epsilon", "epsilon-fraction", "queries", "targeted", "p-init"];
 const HOPSKIPJUMP_KEYS: &[&str] =
     &["method", "norm", "epsilon", "epsilon-fraction", "queries", "targeted", "gradient-samples"];
+const DEEPWORDBUG_KEYS: &[&str] = &["method", "edits", "queries", "targeted", "candidates"];
+/// Character edits DeepWordBug tries per word unless a battery says otherwise: each is one of
+/// the typo transform's four slips, so four covers them without spending many queries.
+const DEFAULT_CANDIDATES: u64 = 4;
+/// The most words a text attack may edit per input, and the most edits it may try per word.
+const MAX_EDITS: u64 = 1_000;
+const MAX_CANDIDATES: u64 = 64;
 /// HopSkipJump's first gradient estimate, in samples (the paper's and ART's 100).
 const DEFAULT_GRADIENT_SAMPLES: u64 = 100;
 const NORMS: &[(&str, Norm)] = &[("linf", Norm::Linf), ("l2", Norm::L2)];
@@ -56,18 +76,44 @@ impl Checker {
             );
             fits = false;
         }
-        if let Some(battery) = modality.filter(|m| *m != Modality::Image) {
+        let wanted = method.modality();
+        if let Some(battery) = modality.filter(|m| *m != wanted) {
             let message = format!(
-                "the `{name}` attack in {probe} perturbs image inputs, but the battery's modality is {}",
+                "the `{name}` attack in {probe} perturbs {} inputs, but the battery's modality is {}",
+                wanted.name(),
                 battery.name()
             );
             self.report(
                 Code::CategoryMismatch,
                 position(method_node),
                 message,
-                Some(format!("`{name}` needs `modality: image`")),
+                Some(format!("`{name}` needs `modality: {}`", wanted.name())),
             );
             fits = false;
+        }
+        if method == Method::DeepWordBug {
+            // The edit budget is what `epsilon` is to an image attack: always written out.
+            let edits = match fields.get("edits") {
+                Some(n) => self.integer(n, &fields.label("edits"), 0, MAX_EDITS).map(|v| v as u32),
+                None => {
+                    let message = format!("missing key `edits` in {}", fields.place());
+                    let hint = Some("e.g. `edits: 3` (the most words given a character edit per input)".into());
+                    self.report(Code::MissingKey, fields.at(), message, hint);
+                    None
+                }
+            };
+            let (queries, targeted) = self.budget_and_aim(&fields);
+            let candidates = match fields.get("candidates") {
+                Some(n) => self.integer(n, &fields.label("candidates"), 1, MAX_CANDIDATES).map(|v| v as u32),
+                None => Some(DEFAULT_CANDIDATES as u32),
+            };
+            let spec = AttackSpec::DeepWordBug {
+                edits: edits?,
+                queries: queries?,
+                targeted: targeted?,
+                candidates: candidates?,
+            };
+            return fits.then_some(spec);
         }
         let norm = match (fields.get("norm"), method) {
             (Some(n), Method::Square) => self.choice(n, &fields.label("norm"), NORMS),
@@ -83,6 +129,7 @@ impl Checker {
                 }
             },
             (None, Method::HopSkipJump) => Some(Norm::L2),
+            (_, Method::DeepWordBug) => unreachable!("validated above"),
         };
         let non_negative = Range::new(0.0, false, f64::INFINITY, true);
         let epsilon = match (fields.get("epsilon"), fields.get("epsilon-fraction")) {
@@ -112,20 +159,7 @@ impl Checker {
                 None
             }
         };
-        let queries = match fields.get("queries") {
-            Some(n) => self.integer(n, &fields.label("queries"), 1, MAX_QUERIES).map(|q| q as u32),
-            None => Some(DEFAULT_QUERIES as u32),
-        };
-        let targeted = match fields.get("targeted") {
-            Some(n) => match n.value {
-                Node::Bool(b) => Some(b),
-                _ => {
-                    self.wrong_type(n, &fields.label("targeted"), "true or false");
-                    None
-                }
-            },
-            None => Some(false),
-        };
+        let (queries, targeted) = self.budget_and_aim(&fields);
         let spec = match method {
             Method::Square => {
                 // The paper's defaults: 0.05 of the image for L∞, 0.1 for L2.
@@ -156,7 +190,27 @@ impl Checker {
                     gradient_samples: gradient_samples?,
                 }
             }
+            Method::DeepWordBug => unreachable!("validated above"),
         };
         fits.then_some(spec)
+    }
+
+    /// `queries` (default 1000) and `targeted` (default false), which every method takes.
+    fn budget_and_aim(&mut self, fields: &Fields<'_>) -> (Option<u32>, Option<bool>) {
+        let queries = match fields.get("queries") {
+            Some(n) => self.integer(n, &fields.label("queries"), 1, MAX_QUERIES).map(|q| q as u32),
+            None => Some(DEFAULT_QUERIES as u32),
+        };
+        let targeted = match fields.get("targeted") {
+            Some(n) => match n.value {
+                Node::Bool(b) => Some(b),
+                _ => {
+                    self.wrong_type(n, &fields.label("targeted"), "true or false");
+                    None
+                }
+            },
+            None => Some(false),
+        };
+        (queries, targeted)
     }
 }

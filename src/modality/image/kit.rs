@@ -385,6 +385,9 @@ impl<'a> ImageKit<'a> {
                 };
                 (Method::HopSkipJump(settings), settings.ask())
             }
+            AttackSpec::DeepWordBug { .. } => {
+                return Err(ScanError::Incompatible(format!("probe {key}: the deepwordbug attack needs text inputs")));
+            }
         };
         let images = SubsetImages { subset: &self.subset, part: indices, layout: self.layout };
         let shape = self.subset.sample_shape().to_vec();

@@ -4,11 +4,17 @@
 
 use rayon::prelude::*;
 
+use std::collections::HashMap;
+
+use ndarray::ArrayView1;
+
 use super::data::TextDataset;
 use super::encoder::{TextEncoder, TextError};
-use crate::battery::spec::{Battery, Modality, Probe, SearchSpec, TextPosition, TransformSpec};
+use crate::attack::deepwordbug::{self, TextAttackInput, TextFill, TextOracle};
+use crate::attack::{AdversarialTexts, AttackResult, AttackRun, AttackSummary, Outcomes};
+use crate::battery::spec::{AttackSpec, Battery, Modality, Probe, SearchSpec, TextPosition, TransformSpec};
 use crate::engine::{Engine, EngineError};
-use crate::predictions::{Predictions, ScoreKind};
+use crate::predictions::{Predictions, ScoreKind, to_probabilities};
 use crate::runner::{
     Batch, CleanData, EXAMPLES, Example, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
     SearchContext, Session, with_budget,
@@ -76,8 +82,12 @@ impl TextKit<'_> {
     ) -> Result<(String, TokenSequence), ScanError> {
         let mut rng = rngs.sample(index as u64, stream);
         let mut placement_rng = rngs.sample(index as u64, Stream::Placement);
-        let mut ctx =
-            TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &self.encoder.vocabulary };
+        let mut ctx = TextContext {
+            rng: &mut rng,
+            placement_rng: &mut placement_rng,
+            vocabulary: &self.encoder.vocabulary,
+            index,
+        };
         // Clipped first, so edits (and examples in reports) never walk a huge text.
         let mut text = self.encoder.clip(&self.data.texts[index]).to_string();
         transform.edit_text(&mut text, &mut ctx);
@@ -108,6 +118,42 @@ impl TextKit<'_> {
         };
         let mut oracle = EngineOracle { engine: ctx.engine, encoder: self.encoder, kind: ctx.kind };
         Ok(vocabulary::sweep(&mut oracle, &input, settings)?)
+    }
+
+    /// Runs an attack probe's attack on the candidate and on each reference, over the same
+    /// (clipped) texts with the same randomness.
+    fn attack(
+        &self,
+        key: &str,
+        ctx: &mut SearchContext<'_>,
+        indices: &[usize],
+        spec: &AttackSpec,
+    ) -> Result<(Box<dyn TextTransform>, AttackResult, u64), ScanError> {
+        let AttackSpec::DeepWordBug { edits, queries, targeted, candidates } = *spec else {
+            let message = format!("probe {key}: the {} attack needs image inputs", spec.method());
+            return Err(ScanError::Incompatible(message));
+        };
+        let settings = deepwordbug::Settings { edits, queries, candidates, targeted };
+        let texts: Vec<String> = indices.iter().map(|&i| self.encoder.clip(&self.data.texts[i]).to_string()).collect();
+        let (classes, seed, encoder) = (ctx.classes, self.seed, self.encoder);
+        let run_on = |engine: &mut Engine, kind: ScoreKind, clean: &Predictions| {
+            let clean: Vec<usize> = indices.iter().map(|&i| clean.class[i]).collect();
+            let input = TextAttackInput { texts: &texts, indices, clean: &clean, classes, seed, key };
+            let mut oracle = EngineOracle { engine, encoder, kind };
+            deepwordbug::attack(&mut oracle, &input, &settings)
+        };
+        let candidate = run_on(ctx.engine, ctx.kind, ctx.clean)?;
+        let mut references: Vec<AttackRun<Vec<String>>> = Vec::with_capacity(ctx.references.len());
+        for ((engine, kind), clean) in ctx.references.iter_mut().zip(ctx.reference_kinds).zip(ctx.reference_clean) {
+            references.push(run_on(engine, *kind, clean)?);
+        }
+        let queries = candidate.queries + references.iter().map(|r| r.queries).sum::<u64>();
+        let result = AttackResult {
+            summary: AttackSummary::of(spec.method(), &settings.ask(), &candidate, &references),
+            candidate: Outcomes::of(&candidate),
+            references: references.iter().map(Outcomes::of).collect(),
+        };
+        Ok((Box::new(AdversarialTexts::from_run(candidate)), result, queries))
     }
 }
 
@@ -147,6 +193,10 @@ impl Kit for TextKit<'_> {
                     Box::new(InsertTokens::new(found.chosen.ids.clone(), TextPosition::Random));
                 let summary = summarise(&found, search_part.len(), confirm_part.len());
                 Ok(Prepared::found(transform, confirm_part, summary, found.queries))
+            }
+            TransformSpec::Attack(spec) => {
+                let (transform, result, queries) = self.attack(key, &mut ctx, indices, spec)?;
+                Ok(Prepared::attacked(transform, indices, result, queries))
             }
             spec => {
                 let transform =
@@ -321,6 +371,56 @@ impl TokenOracle for EngineOracle<'_> {
             }
         }
         Ok(out)
+    }
+}
+
+/// Model batches of texts an attack writes at a time: enough for each length to fill batches.
+const TEXT_CHUNK_BATCHES: usize = 16;
+
+impl TextOracle for EngineOracle<'_> {
+    /// A few model batches of texts at a time: each text is written and tokenized, texts that
+    /// tokenize alike are scored once (so they tie exactly), and the others go to the model in
+    /// batches of one length each: no text is padded, so its scores do not depend on which
+    /// texts it was batched with, nor on the batch size.
+    fn classify(
+        &mut self,
+        count: usize,
+        text: &TextFill<'_>,
+        row: &mut dyn FnMut(usize, ArrayView1<'_, f32>),
+    ) -> Result<(), EngineError> {
+        let size = self.engine.batch_size.max(1);
+        let encoder = self.encoder;
+        let mut start = 0;
+        while start < count {
+            let end = count.min(start + size * TEXT_CHUNK_BATCHES);
+            let sequences: Vec<TokenSequence> = (start..end)
+                .into_par_iter()
+                .map(|k| encoder.encode(&text(k), k).map_err(|e| EngineError::Run(e.to_string())))
+                .collect::<Result<_, _>>()?;
+            let fed: Vec<Vec<u32>> = sequences.iter().map(|s| encoder.truncate(s)).collect();
+            // Each text's first look-alike in the chunk, which is scored for both.
+            let mut first: HashMap<&[u32], usize> = HashMap::new();
+            let same: Vec<usize> =
+                fed.iter().enumerate().map(|(j, ids)| *first.entry(ids.as_slice()).or_insert(j)).collect();
+            let mut unique: Vec<usize> = (0..fed.len()).filter(|&j| same[j] == j).collect();
+            unique.sort_by_key(|&j| (fed[j].len(), j));
+            let mut scored: Vec<Vec<f32>> = vec![Vec::new(); fed.len()];
+            for length in unique.chunk_by(|&a, &b| fed[a].len() == fed[b].len()) {
+                for batch in length.chunks(size) {
+                    let rows: Vec<TokenSequence> = batch.iter().map(|&j| sequences[j].clone()).collect();
+                    let mut scores = self.engine.classify(&encoder.batch(&rows))?;
+                    to_probabilities(&mut scores, self.kind);
+                    for (&j, r) in batch.iter().zip(scores.rows()) {
+                        scored[j] = r.to_vec();
+                    }
+                }
+            }
+            for (j, &s) in same.iter().enumerate() {
+                row(start + j, ArrayView1::from(&scored[s]));
+            }
+            start = end;
+        }
+        Ok(())
     }
 }
 

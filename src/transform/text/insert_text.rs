@@ -219,7 +219,7 @@ mod tests {
         let empty = crate::transform::text::Vocabulary::default();
         let mut rng = crate::transform::sample_rng(1, "p", 0, Stream::Control);
         let mut placement_rng = crate::transform::sample_rng(1, "p", 0, Stream::Placement);
-        let mut ctx = TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &empty };
+        let mut ctx = TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &empty, index: 0 };
         let mut text = "good movie".to_string();
         control.edit_text(&mut text, &mut ctx);
         assert_eq!(text, "good movie");

@@ -212,7 +212,7 @@ mod tests {
         let empty = Vocabulary::default();
         let mut rng = crate::transform::sample_rng(1, "p", 0, Stream::Control);
         let mut placement_rng = crate::transform::sample_rng(1, "p", 0, Stream::Placement);
-        let mut ctx = TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &empty };
+        let mut ctx = TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &empty, index: 0 };
         let mut tokens = sequence(&[THE]);
         control.edit_tokens(&mut tokens, &mut ctx);
         assert_eq!(tokens, sequence(&[THE]));

@@ -43,6 +43,7 @@ use crate::battery::diagnostics::UNIT_NONZERO;
 use crate::battery::spec::{TextPosition, TransformSpec};
 use crate::battery::validate::{Checker, Fields};
 pub use insert_token::InsertTokens;
+pub(crate) use typo::slip;
 
 /// The tokenizer's vocabulary as transforms and the vocabulary sweep see it.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -116,6 +117,9 @@ pub struct TextContext<'a> {
     /// places.
     pub placement_rng: &'a mut ChaCha8Rng,
     pub vocabulary: &'a Vocabulary,
+    /// The sample's data index: a transform made for particular inputs (an attack's
+    /// adversarial texts) looks its input up by it.
+    pub index: usize,
 }
 
 /// A transform of one text sample.
@@ -211,7 +215,7 @@ fn control_token(rng: &mut ChaCha8Rng, vocabulary: &Vocabulary) -> Option<u32> {
 }
 
 /// Byte ranges of the words of `text`: maximal runs of non-whitespace characters.
-fn word_spans(text: &str) -> Vec<Range<usize>> {
+pub(crate) fn word_spans(text: &str) -> Vec<Range<usize>> {
     let mut spans = Vec::new();
     let mut start = None;
     for (i, c) in text.char_indices() {
@@ -232,7 +236,7 @@ fn word_spans(text: &str) -> Vec<Range<usize>> {
 
 /// Rebuilds `text` with each word replaced by `words[i]`, the whitespace between them kept as it
 /// was; `spans` are `text`'s [`word_spans`], one per entry of `words`.
-fn replace_words(text: &str, spans: &[Range<usize>], words: &[String]) -> String {
+pub(crate) fn replace_words(text: &str, spans: &[Range<usize>], words: &[String]) -> String {
     let mut out = String::with_capacity(text.len() + 8);
     let mut at = 0;
     for (span, word) in spans.iter().zip(words) {

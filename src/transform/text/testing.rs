@@ -44,7 +44,12 @@ fn with_context<T>(sample: u64, stream: Stream, f: impl FnOnce(&mut TextContext<
     let vocabulary = vocabulary();
     let mut rng = sample_rng(SEED, PROBE, sample, stream);
     let mut placement_rng = sample_rng(SEED, PROBE, sample, Stream::Placement);
-    let mut ctx = TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &vocabulary };
+    let mut ctx = TextContext {
+        rng: &mut rng,
+        placement_rng: &mut placement_rng,
+        vocabulary: &vocabulary,
+        index: sample as usize,
+    };
     f(&mut ctx)
 }
 

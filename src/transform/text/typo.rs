@@ -79,8 +79,9 @@ impl TextTransform for Typo {
     }
 }
 
-/// One typo in `word` (at least two characters).
-fn slip(word: &mut Vec<char>, rng: &mut ChaCha8Rng) {
+/// One typo in `word` (at least two characters): also the character edits of the
+/// [`crate::attack::deepwordbug`] attack, which tries several and keeps the most damaging.
+pub(crate) fn slip(word: &mut Vec<char>, rng: &mut ChaCha8Rng) {
     match rng.random_range(0..4) {
         0 => {
             let swappable: Vec<usize> = (0..word.len() - 1).filter(|&i| word[i] != word[i + 1]).collect();
