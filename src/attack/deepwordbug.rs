@@ -212,6 +212,11 @@ pub fn attack(
                     tried.push(edited);
                 }
             }
+            if tried.is_empty() {
+                // Every slip changes a word, so this is only a guard: move on to the next word.
+                state.next += 1;
+                continue;
+            }
             if u64::from(state.queries) + tried.len() as u64 > u64::from(budget) {
                 state.done = true;
                 continue;
