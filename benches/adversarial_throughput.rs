@@ -13,7 +13,8 @@
 //! (a) and (b) alternate within each repetition, so a change in machine load hits both; the
 //! ratio is the median of the per-repetition ratios. `PROBITY_BENCH_THREADS` (default 2) sets
 //! ONNX Runtime's intra-op threads and the rayon pool; `PROBITY_BENCH_REPETITIONS` (default 5)
-//! the repetitions; `PROBITY_BENCH_MODEL` another model (with `PROBITY_BENCH_DATA`).
+//! the repetitions; `PROBITY_BENCH_MODEL` another model (with `PROBITY_BENCH_DATA`);
+//! `PROBITY_BENCH_BATTERY` another battery (e.g. `benches/adversarial/throughput-hopskipjump.yaml`).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -48,7 +49,8 @@ fn main() {
     let data_path = std::env::var("PROBITY_BENCH_DATA").unwrap_or_else(|_| "tests/fixtures/zoo/rgb-test.npz".into());
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().expect("the rayon pool");
     let runtime = probity::onnxruntime::load(None).expect("ONNX Runtime");
-    let battery = battery::load(&root(BATTERY)).expect("the adversarial throughput battery");
+    let battery_path = std::env::var("PROBITY_BENCH_BATTERY").unwrap_or_else(|_| BATTERY.into());
+    let battery = battery::load(&root(&battery_path)).expect("the adversarial throughput battery");
     let batteries = std::slice::from_ref(&battery);
     let dataset = data::load(&root(&data_path), None).expect("the data");
     let options = EngineOptions { threads: Some(threads), ..EngineOptions::default() };
