@@ -12,7 +12,7 @@
 use std::fmt::Write;
 
 use super::charts::{self, RateLegend, RateRow};
-use super::text::{category_word, comparison_word, escape, headline, pct, transform_kind, verdict_word};
+use super::text::{category_word, comparison_word, escape, headline, pct, transform_kind, verdict_word, visible};
 use super::{ProbeReport, Report};
 use crate::battery::spec::{Category, Thresholds};
 use crate::verdict::Verdict;
@@ -566,19 +566,6 @@ fn examples_panel(p: &ProbeReport) -> Option<String> {
     }
     s.push_str("</div>");
     Some(s)
-}
-
-/// Text with invisible and bidirectional-control characters spelled out (`<U+200B>`), so a
-/// reader sees what a probe inserted.
-fn visible(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => {
-                format!("<U+{:04X}>", c as u32)
-            }
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 fn comparisons_panel(p: &ProbeReport) -> Option<String> {
