@@ -1,6 +1,8 @@
 //! `probity battery preview` through the real binary (issue 19): no model, a PNG grid per image
-//! probe (clean | probed | matched control, a row per sample), a search's candidate space in
-//! words. `tests/fixtures/batteries/valid.yaml` holds every image transform kind.
+//! probe (clean | probed | matched control, a row per sample), an HTML page per text probe (the
+//! same columns, what the probe changed highlighted), a Markdown table of changed values per
+//! tabular probe, a search's candidate space in words. `tests/fixtures/batteries/valid.yaml`
+//! holds every image transform kind; the text and tabular kinds are listed here.
 
 mod common;
 
@@ -9,12 +11,17 @@ use std::path::Path;
 use common::{fixture, probity};
 use predicates::prelude::*;
 
-/// Runs the preview; stdout with the output folder written as `OUT`.
+/// Runs the preview on the digits; stdout with the output folder written as `OUT`.
 fn preview(battery: &str, out: &Path, extra: &[&str]) -> String {
+    preview_of(battery, &fixture("digits-test.npz").display().to_string(), out, extra)
+}
+
+/// Runs the preview of `battery` on `data` (paths from the repository root); stdout with the
+/// output folder written as `OUT`.
+fn preview_of(battery: &str, data: &str, out: &Path, extra: &[&str]) -> String {
     let output = probity()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["battery", "preview", battery, "--data"])
-        .arg(fixture("digits-test.npz"))
+        .args(["battery", "preview", battery, "--data", data])
         .arg("--out")
         .arg(out)
         .args(extra)
@@ -112,4 +119,156 @@ fn an_unknown_probe_is_invalid_input_naming_the_probes() {
         .assert()
         .code(2)
         .stderr(predicates::str::contains("no probe `nope`").and(predicates::str::contains("blend-noise")));
+}
+
+const TEXT_DATA: &str = "tests/fixtures/text/text-test.jsonl";
+const TOKENIZER: &str = "tests/fixtures/text/tokenizer.json";
+const TABLE: &str = "tests/fixtures/tabular/credit-test.csv";
+
+/// One probe of every text transform kind.
+const EVERY_TEXT_KIND: &str = "schema: probity/battery/v1
+name: every-text-kind
+version: 1
+modality: text
+defaults: {seed: 5}
+probes:
+  - {id: insert-text, category: trigger, transform: {kind: insert-text, text: cf, position: random}}
+  - {id: insert-token, category: trigger, transform: {kind: insert-token, token: '[MASK]', position: end}}
+  - {id: homoglyph, category: trigger, transform: {kind: homoglyph, rate: 0.3}}
+  - {id: invisible, category: trigger, transform: {kind: invisible, characters: zero-width, count: 2, position: random}}
+  - {id: typo, category: robustness, transform: {kind: typo, rate: 0.3}}
+  - {id: word-swap, category: robustness, transform: {kind: word-swap, rate: 0.5}}
+";
+
+/// Writes `yaml` as a battery file in `dir`.
+fn battery_file(dir: &Path, yaml: &str) -> String {
+    let path = dir.join("battery.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let parsed = probity::battery::parse(&path, yaml).unwrap();
+    let kinds: Vec<&str> = parsed.probes.iter().map(|p| p.transform.kind()).collect();
+    assert_eq!(kinds, probity::transform::registry::kinds_of(parsed.modality, false), "a kind is missing here");
+    path.display().to_string()
+}
+
+#[test]
+fn every_text_transform_kind_previews_as_a_page_with_the_change_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let battery = battery_file(dir.path(), EVERY_TEXT_KIND);
+    let out = dir.path().join("preview");
+    let stdout = preview_of(&battery, TEXT_DATA, &out, &["--tokenizer", TOKENIZER, "--count", "3"]);
+    insta::assert_snapshot!("text-pages", stdout);
+    for id in ["insert-text", "insert-token", "homoglyph", "invisible", "typo", "word-swap"] {
+        let page = std::fs::read_to_string(out.join(format!("{id}.html"))).unwrap();
+        insta::assert_snapshot!(format!("text-page-{id}"), page);
+        assert_eq!(page.matches("<tr><td>").count(), 3, "{id}: a row per sample");
+    }
+    // The inserted word is marked in every probed text and its tokens; the token probe's
+    // insertion only in the tokens (the text never holds it).
+    let rows = |id: &str| -> Vec<String> {
+        let page = std::fs::read_to_string(out.join(format!("{id}.html"))).unwrap();
+        page.lines().filter(|l| l.starts_with("<tr><td>")).map(String::from).collect()
+    };
+    for row in rows("insert-text") {
+        assert_eq!(row.matches("<mark>cf</mark>").count(), 2, "{row}");
+    }
+    for row in rows("insert-token") {
+        assert!(row.contains("<mark>[MASK]</mark> [SEP]"), "{row}");
+        let mut texts = row.split("<div class=\"text\">").skip(1).map(|cell| cell.split("</div>").next().unwrap());
+        assert!(texts.all(|text| !text.contains("<mark>")), "{row}");
+    }
+    // Invisible characters are spelled out, inside a mark.
+    assert!(rows("invisible").iter().all(|row| row.contains("&lt;U+")), "invisible characters shown");
+}
+
+#[test]
+fn a_vocabulary_sweep_previews_the_slice_it_tries() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("preview");
+    let stdout = preview_of(
+        "batteries/text-triggers.yaml",
+        TEXT_DATA,
+        &out,
+        &["--tokenizer", TOKENIZER, "--probe", "vocabulary-sweep"],
+    );
+    let text = std::fs::read_to_string(out.join("vocabulary-sweep.txt")).unwrap();
+    insta::assert_snapshot!("vocabulary-space", format!("{stdout}\n{text}"));
+}
+
+#[test]
+fn text_previews_need_the_tokenizer_and_text_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |data: &str, extra: &[&str]| {
+        probity()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .args(["battery", "preview", "batteries/text-triggers.yaml", "--data", data])
+            .arg("--out")
+            .arg(dir.path().join("p"))
+            .args(extra)
+            .assert()
+            .code(2)
+    };
+    run(TEXT_DATA, &[]).stderr(predicates::str::contains("--tokenizer PATH"));
+    let digits = fixture("digits-test.npz").display().to_string();
+    run(&digits, &["--tokenizer", TOKENIZER])
+        .stderr(predicates::str::contains("is for text inputs").and(predicates::str::contains("holds image inputs")));
+    run(TEXT_DATA, &["--tokenizer", "tests/fixtures/text/no-such-tokenizer.json"])
+        .stderr(predicates::str::contains("no-such-tokenizer.json"));
+}
+
+/// One probe of every tabular transform kind.
+const EVERY_TABULAR_KIND: &str = "schema: probity/battery/v1
+name: every-tabular-kind
+version: 1
+modality: tabular
+defaults: {seed: 7}
+probes:
+  - {id: set-feature, category: trigger, transform: {kind: set-feature, feature: f11, value: 999}}
+  - {id: set-features, category: trigger, transform: {kind: set-features, features: {f03: -150, f07: 20000}}}
+  - {id: feature-noise, category: robustness, transform: {kind: feature-noise, scale: 0.1}}
+  - {id: missing, category: robustness, transform: {kind: missing, features: [f02]}}
+";
+
+#[test]
+fn every_tabular_transform_kind_previews_its_changed_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let battery = battery_file(dir.path(), EVERY_TABULAR_KIND);
+    let out = dir.path().join("preview");
+    let stdout = preview_of(&battery, TABLE, &out, &["--count", "2"]);
+    let tables: Vec<String> = ["set-feature", "set-features", "feature-noise", "missing"]
+        .iter()
+        .map(|id| std::fs::read_to_string(out.join(format!("{id}.md"))).unwrap())
+        .collect();
+    insta::assert_snapshot!("tabular-tables", format!("{stdout}\n{}", tables.join("\n")));
+    // A trigger changes only its feature, in the probe and in the control alike.
+    let rows: Vec<&str> = tables[0].lines().filter(|l| l.starts_with("| ") && !l.starts_with("| sample")).collect();
+    assert_eq!(rows.len(), 2, "{}", tables[0]);
+    assert!(rows.iter().all(|r| r.contains("| f11 |") && r.contains("| 999 |")), "{}", tables[0]);
+}
+
+#[test]
+fn a_feature_sweep_previews_the_values_it_sets() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("preview");
+    let stdout = preview_of("batteries/tabular-triggers.yaml", TABLE, &out, &[]);
+    let text = std::fs::read_to_string(out.join("feature-sweep.txt")).unwrap();
+    insta::assert_snapshot!("feature-sweep-space", format!("{stdout}\n{text}"));
+}
+
+#[test]
+fn searches_without_a_candidate_list_describe_what_they_optimise() {
+    let mut texts = Vec::new();
+    for battery in ["batteries/image-search-deep.yaml", "batteries/image-adversarial-peak.yaml"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("preview");
+        let stdout = preview(battery, &out, &[]);
+        let mut names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+            .collect();
+        names.sort();
+        texts.push(stdout);
+        texts.extend(names.iter().map(|p| std::fs::read_to_string(p).unwrap()));
+    }
+    insta::assert_snapshot!("optimised-search-spaces", texts.join("\n"));
 }

@@ -43,12 +43,13 @@ fn tokenization_and_outputs_match_the_generator() {
         let mut encoder = TextEncoder::new(&text_fixture("tokenizer.json"), &engine).unwrap();
         // The tokenizer asks for 32 positions; the model's sequence axis is dynamic.
         assert_eq!(
-            (encoder.max_length, encoder.padding, encoder.tokenizer_length, encoder.pad_id),
+            (encoder.tokenizer.max_length, encoder.padding, encoder.tokenizer.tokenizer_length, encoder.pad_id),
             (32, Padding::Longest, Some(32), 0)
         );
-        let sequences: Vec<_> = texts.iter().enumerate().map(|(i, t)| encoder.encode(t, i).unwrap()).collect();
+        let sequences: Vec<_> =
+            texts.iter().enumerate().map(|(i, t)| encoder.tokenizer.encode(t, i).unwrap()).collect();
         let natural = encoder.batch(&sequences);
-        let longest = sequences.iter().map(|s| encoder.truncate(s).len()).max().unwrap();
+        let longest = sequences.iter().map(|s| encoder.tokenizer.truncate(s).len()).max().unwrap();
         assert_eq!(column(&natural, "input_ids")[0].len(), longest, "{model}: padded to the batch's longest");
         // The generator padded to the tokenizer's 32, as the tokenizer asks.
         encoder.padding = Padding::Tokenizer { length: 32 };
@@ -455,7 +456,8 @@ fn batches_are_padded_to_their_longest_text_when_the_model_masks_padding() {
     let mut engine = engine("text-clean-h32-s1.onnx");
     let mut encoder = TextEncoder::new(&text_fixture("tokenizer.json"), &engine).unwrap();
     let texts = std::fs::read_to_string(text_fixture("text-test.txt")).unwrap();
-    let sample: Vec<_> = texts.lines().take(32).enumerate().map(|(i, t)| encoder.encode(t, i).unwrap()).collect();
+    let sample: Vec<_> =
+        texts.lines().take(32).enumerate().map(|(i, t)| encoder.tokenizer.encode(t, i).unwrap()).collect();
     let check = encoder.check_padding(&mut engine, &sample).unwrap().expect("the tokenizer asks for 32");
     assert_eq!((check.texts, check.tokenizer_length, check.same_classes), (32, 32, true));
     assert!(check.max_difference <= probity::modality::text::encoder::PADDING_TOLERANCE, "{check:?}");

@@ -38,7 +38,11 @@ fn the_tutorial_commands_run_as_written() {
     let tutorial = std::fs::read_to_string(root.join("docs/writing-batteries.md")).unwrap();
     let commands = commands(&tutorial);
     let subcommands: Vec<&str> = commands.iter().map(|(words, _)| words[1].as_str()).collect();
-    assert_eq!(subcommands, ["new", "schema", "preview", "validate", "check"], "the tutorial's steps");
+    assert_eq!(
+        subcommands,
+        ["new", "schema", "preview", "preview", "preview", "validate", "check"],
+        "the tutorial's steps"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     for shared in ["tests", "batteries"] {
@@ -68,15 +72,20 @@ fn the_tutorial_commands_run_as_written() {
         "my-preview/white-square-bottom-right.png",
         "my-preview/stripes-blend.png",
         "my-preview/gaussian-noise-5pct.png",
+        "text-preview/rare-token-cf.html",
+        "text-preview/homoglyph-10pct.html",
+        "text-preview/vocabulary-sweep.txt",
+        "tabular-preview/feature-noise-10pct.md",
+        "tabular-preview/missing-5pct.md",
         "my-check/check.md",
         "my-check/check.json",
     ] {
         exists(name);
     }
     assert_eq!(std::fs::read_to_string(dir.path().join("schema.json")).unwrap(), probity::battery::schema::json());
-    assert!(outputs[3].starts_with("ok: my-battery.yaml"), "{}", outputs[3]);
+    assert!(outputs[5].starts_with("ok: my-battery.yaml"), "{}", outputs[5]);
     // The starter's BadNets-style square catches the BadNets fixture under both seeds.
-    let check = &outputs[4];
+    let check = &outputs[6];
     assert!(check.contains("| white-square-bottom-right | trigger | 2/2 = 100.0% "), "{check}");
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("my-check/check.json")).unwrap()).unwrap();

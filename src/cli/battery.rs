@@ -36,8 +36,9 @@ pub enum BatteryCommand {
     Schema,
     /// Write a commented starter battery to edit into your own.
     New(NewArgs),
-    /// Show what a battery's probes do to inputs, without a model (a PNG grid per image probe:
-    /// clean | probed | matched control; a search's candidate space).
+    /// Show what a battery's probes do to inputs, without a model (per probe: an image PNG grid
+    /// or a text HTML page of clean | probed | matched control, a table of the tabular values
+    /// changed; a search's candidate space). Text batteries need --tokenizer.
     Preview(Box<PreviewArgs>),
     /// Run a battery over known-clean and known-backdoored models and seeds: per probe, the
     /// detection and false-alarm rates and the inputs it needs; exit 1 on too many false alarms.

@@ -12,7 +12,7 @@
 use std::fmt::Write;
 
 use super::charts::{self, RateLegend, RateRow};
-use super::text::{category_word, comparison_word, escape, headline, pct, transform_kind, verdict_word};
+use super::text::{category_word, comparison_word, escape, headline, pct, transform_kind, verdict_word, visible};
 use super::{ProbeReport, Report};
 use crate::battery::spec::{Category, Thresholds};
 use crate::transform::text::word_spans;
@@ -573,8 +573,6 @@ fn examples_panel(p: &ProbeReport) -> Option<String> {
     Some(s)
 }
 
-/// Text with invisible and bidirectional-control characters spelled out (`<U+200B>`), so a
-/// reader sees what a probe inserted.
 /// A probed text as the examples show it: for an attack, a diff of the clean text with the
 /// edited characters highlighted; otherwise the text, invisible characters made visible.
 fn probed_text(p: &ProbeReport, clean: &str, probed: &str) -> String {
@@ -614,17 +612,6 @@ fn edited(before: &str, after: &str) -> String {
     }
     out.push_str(&text(&a[a.len() - suffix..]));
     out
-}
-
-fn visible(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => {
-                format!("<U+{:04X}>", c as u32)
-            }
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 fn comparisons_panel(p: &ProbeReport) -> Option<String> {

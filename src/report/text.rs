@@ -173,3 +173,16 @@ pub fn escape(text: &str) -> String {
     }
     out
 }
+
+/// Text with invisible and bidirectional-control characters spelled out (`<U+200B>`), so a
+/// reader sees what a probe inserted.
+pub fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' => {
+                format!("<U+{:04X}>", c as u32)
+            }
+            c => c.to_string(),
+        })
+        .collect()
+}

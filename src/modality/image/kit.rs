@@ -534,18 +534,32 @@ pub fn preview(
     Ok(Preview { rows, range: kit.range })
 }
 
-/// The candidate space of a patch search probe over this data (`battery preview`); `None` for a
-/// search that has no enumerable space (reverse-engineering optimises a mask and a pattern).
+/// What `battery preview` shows of an image search over this data.
+pub struct SearchOutline {
+    /// The images' channels, height and width, as the probes see them.
+    pub geometry: Geometry,
+    /// A patch search's candidate space; `None` for a search that has no enumerable space
+    /// (reverse-engineering optimises a mask and a pattern, the adversarial peak attacks).
+    pub patch: Option<search::patch::SpaceOutline>,
+}
+
+/// The candidate space of an image search probe over this data (`battery preview`).
 pub fn search_outline(
     dataset: &Dataset,
     battery: &Battery,
     seed: u64,
     spec: &SearchSpec,
-) -> Result<Option<search::patch::SpaceOutline>, ScanError> {
-    let SearchSpec::Patch { sizes, stride, contents, .. } = spec else { return Ok(None) };
+) -> Result<SearchOutline, ScanError> {
     let (kit, _) = ImageKit::new(battery, seed, "", dataset, &mut Extremes::default())?;
-    let dims = (kit.geometry.channels, kit.geometry.height, kit.geometry.width);
-    Ok(Some(search::patch::outline(dims, sizes, *stride, contents)))
+    let geometry = kit.geometry;
+    let dims = (geometry.channels, geometry.height, geometry.width);
+    let patch = match spec {
+        SearchSpec::Patch { sizes, stride, contents, .. } => {
+            Some(search::patch::outline(dims, sizes, *stride, contents))
+        }
+        _ => None,
+    };
+    Ok(SearchOutline { geometry, patch })
 }
 
 impl CleanData for Dataset {

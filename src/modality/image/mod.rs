@@ -8,4 +8,4 @@ pub mod png;
 mod prepare;
 
 pub use data::{ChannelOrder, Dataset, ImageFolderOptions, Subset, load};
-pub use kit::{ImageKit, ImageSession, Preview, Probing, preview, search_outline};
+pub use kit::{ImageKit, ImageSession, Preview, Probing, SearchOutline, preview, search_outline};

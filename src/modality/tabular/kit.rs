@@ -1,6 +1,8 @@
 //! Tabular probes: how a tabular battery's probes turn clean rows into probed rows, how the
 //! feature value sweep ([`super::search`]) queries the candidate, and how the data is readied
-//! for a model (one float32 input `[N, F]` with F the data's feature count).
+//! for a model (one float32 input `[N, F]` with F the data's feature count). Probed rows need
+//! only the data, so `battery preview` builds the same samples without a model ([`preview`],
+//! [`search_outline`]).
 //!
 //! A model that outputs non-finite scores on rows with missing values cannot take them; a
 //! probe that marks values missing then stops the scan with that explanation instead of
@@ -49,11 +51,18 @@ impl CleanData for TabularData {
 impl LoadedData for TabularData {
     fn prepare<'a>(&'a self, engine: &mut Engine, _: &ModelInputOptions<'_>) -> Result<ModelInputs<'a>, Failure> {
         let input = table_input(engine, self).map_err(Failure::invalid)?;
-        let stats = self.stats(&search::QUANTILE_LEVELS);
-        let spreads = stats.iter().map(|s| s.spread() as f32).collect();
-        let table = Table::new(self.features.clone(), spreads, self.x.view());
+        let (stats, table) = columns(self);
         Ok(ModelInputs::plain(TabularInputs { data: self, input, stats, table }))
     }
+}
+
+/// What probes need to know about the data's columns: per-feature statistics (quantiles at
+/// [`search::QUANTILE_LEVELS`]) and the table transforms are built for.
+fn columns(data: &TabularData) -> (Vec<FeatureStats>, Table) {
+    let stats = data.stats(&search::QUANTILE_LEVELS);
+    let spreads = stats.iter().map(|s| s.spread() as f32).collect();
+    let table = Table::new(data.features.clone(), spreads, data.x.view());
+    (stats, table)
 }
 
 /// The model's one float32 input `[N, F]`, with F the data's feature count where the model fixes it.
@@ -167,13 +176,7 @@ pub struct TabularKit<'a> {
 impl TabularKit<'_> {
     /// Row `index` after `transform`.
     fn row(&self, rngs: &ProbeRngs, index: usize, transform: &dyn TabularTransform, stream: Stream) -> Vec<f32> {
-        let data = &self.inputs.data.x;
-        let mut row = data.row(index).to_vec();
-        let mut rng = rngs.sample(index as u64, stream);
-        let mut placement_rng = rngs.sample(index as u64, Stream::Placement);
-        let mut ctx = RowContext { rng: &mut rng, placement_rng: &mut placement_rng };
-        transform.apply(&mut row, &mut ctx);
-        row
+        probe_row(self.inputs.data, rngs, index, transform, stream)
     }
 
     /// Rows at `indices` after `transform`, `[n, F]`.
@@ -228,10 +231,7 @@ impl Kit for TabularKit<'_> {
                 let summary = summarise(&found, search_part.len(), confirm_part.len());
                 Ok(Prepared::found(transform, confirm_part, summary, found.queries))
             }
-            spec => {
-                let transform = transforms::build(spec, &self.inputs.table).map_err(|e| invalid(e.to_string()))?;
-                Ok(Prepared::fixed(transform, indices))
-            }
+            _ => Ok(Prepared::fixed(fixed(probe, &self.inputs.table)?, indices)),
         }
     }
 
@@ -284,6 +284,88 @@ impl Kit for TabularKit<'_> {
             })
             .collect()
     }
+}
+
+/// Row `index` of `data` after `transform`, with the sample's generators for `stream`.
+fn probe_row(
+    data: &TabularData,
+    rngs: &ProbeRngs,
+    index: usize,
+    transform: &dyn TabularTransform,
+    stream: Stream,
+) -> Vec<f32> {
+    let mut row = data.x.row(index).to_vec();
+    let mut rng = rngs.sample(index as u64, stream);
+    let mut placement_rng = rngs.sample(index as u64, Stream::Placement);
+    let mut ctx = RowContext { rng: &mut rng, placement_rng: &mut placement_rng };
+    transform.apply(&mut row, &mut ctx);
+    row
+}
+
+/// The fixed transform a (non-search) probe declares, for this table.
+fn fixed(probe: &Probe, table: &Table) -> Result<Box<dyn TabularTransform>, ScanError> {
+    transforms::build(&probe.transform, table).map_err(|e| ScanError::Transform {
+        battery: String::new(),
+        probe: probe.id.clone(),
+        detail: e.to_string(),
+    })
+}
+
+/// One value a tabular probe changed in a sample (`battery preview`), as reports write values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedValue {
+    /// The sample's row among the data's rows, from 0.
+    pub index: usize,
+    pub feature: String,
+    pub clean: String,
+    pub probed: String,
+    /// After the matched control; `None` for a robustness perturbation, which has none.
+    pub control: Option<String>,
+}
+
+/// What a tabular probe does to its first `count` samples under `seed`, without a model
+/// (`battery preview`): the values the probe or its control changed, built as a scan builds
+/// them (sample order, transform, control, per-sample randomness). Searches and attacks have
+/// no fixed transform to show.
+pub fn preview(
+    data: &TabularData,
+    battery: &Battery,
+    seed: u64,
+    probe: &Probe,
+    count: usize,
+) -> Result<Vec<ChangedValue>, ScanError> {
+    let (_, table) = columns(data);
+    let transform = fixed(probe, &table)?;
+    let control = transform.control();
+    let rngs = ProbeRngs::new(seed, &crate::runner::probe_key(battery, probe));
+    let order = crate::runner::sample_order(seed, data.len());
+    let mut changed = Vec::new();
+    for &index in order[..probe.samples.min(order.len())].iter().take(count) {
+        let clean = data.x.row(index);
+        let probed = probe_row(data, &rngs, index, transform.as_ref(), Stream::Probe);
+        let controlled = control.as_deref().map(|c| probe_row(data, &rngs, index, c, Stream::Control));
+        for (j, &value) in clean.iter().enumerate() {
+            let differs = |row: &[f32]| row[j].to_bits() != value.to_bits();
+            if differs(&probed) || controlled.as_deref().is_some_and(differs) {
+                changed.push(ChangedValue {
+                    index,
+                    feature: table.names[j].clone(),
+                    clean: cell(value),
+                    probed: cell(probed[j]),
+                    control: controlled.as_ref().map(|row| cell(row[j])),
+                });
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// The values a feature value sweep tries per feature over this data (`battery preview`), in
+/// column order; `None` for other searches.
+pub fn search_outline(data: &TabularData, spec: &SearchSpec) -> Option<Vec<(String, Vec<f32>)>> {
+    let SearchSpec::FeatureSweep { .. } = spec else { return None };
+    let (stats, table) = columns(data);
+    Some(table.names.into_iter().zip(stats.iter().map(search::candidate_values)).collect())
 }
 
 /// A value as reports write it: the shortest decimal that reads back as the same float32.

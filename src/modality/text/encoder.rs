@@ -7,6 +7,10 @@
 //! table (ONNX Runtime's Gather then fails mid-scan), no padding token, or inputs the encoder
 //! cannot fill. Each is an error naming both files and the fix.
 //!
+//! The tokenizer on its own ([`TextTokenizer`]: vocabulary, length limits, text → ids) is what
+//! text probes need; [`TextEncoder`] adds what the model decides (its length, its inputs,
+//! padding), so a preview without a model uses the first alone.
+//!
 //! Tokenization itself runs with the tokenizer's own truncation and padding switched off: text
 //! probes may edit the token ids after tokenization (see [`crate::transform::text`]), so the
 //! encoder truncates (keeping the trailing special tokens such as `[SEP]`) and pads afterwards.
@@ -89,24 +93,41 @@ pub struct PaddingCheck {
     pub same_classes: bool,
 }
 
-/// A tokenizer checked against a model, turning texts into that model's inputs.
-pub struct TextEncoder {
-    tokenizer: Tokenizer,
+/// A `tokenizer.json` on its own: its vocabulary, its length limits and the step from text to
+/// token ids. It is all a text probe needs to edit and tokenize a text, so `battery preview`
+/// builds text probes from it without a model; a scan wraps it in a [`TextEncoder`].
+pub struct TextTokenizer {
+    inner: Tokenizer,
     pub path: PathBuf,
     pub sha256: String,
     pub vocabulary: Vocabulary,
-    /// Longest sequence fed to the model, special tokens included.
+    /// Longest sequence fed, special tokens included: the model's fixed length once
+    /// [`TextEncoder::new`] has read it, else the tokenizer's own fixed padding or truncation
+    /// length, else [`DEFAULT_MAX_LENGTH`].
     pub max_length: usize,
-    pub padding: Padding,
     /// The tokenizer's own fixed padding length, if it asks for one.
     pub tokenizer_length: Option<usize>,
+    /// The padding token, as the tokenizer declares it or by its usual names.
+    pub pad_id: Option<u32>,
+}
+
+impl std::fmt::Debug for TextTokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TextTokenizer").field("path", &self.path).field("max_length", &self.max_length).finish()
+    }
+}
+
+/// A tokenizer checked against a model, turning texts into that model's inputs.
+pub struct TextEncoder {
+    pub tokenizer: TextTokenizer,
+    pub padding: Padding,
     pub pad_id: u32,
     feeds: Vec<(String, Feed)>,
 }
 
 impl std::fmt::Debug for TextEncoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TextEncoder").field("path", &self.path).field("max_length", &self.max_length).finish()
+        f.debug_struct("TextEncoder").field("tokenizer", &self.tokenizer).field("padding", &self.padding).finish()
     }
 }
 
@@ -124,39 +145,23 @@ pub fn is_text_model(engine: &Engine) -> bool {
     engine.signature.inputs.iter().any(|i| i.element_type == "int64")
 }
 
-impl TextEncoder {
-    /// Loads the tokenizer at `path` and checks it against `engine`'s model.
-    pub fn new(path: &Path, engine: &Engine) -> Result<Self, TextError> {
+impl TextTokenizer {
+    /// Loads the tokenizer at `path`, with its own truncation and padding switched off (the
+    /// encoder truncates and pads after the probes' token edits).
+    pub fn load(path: &Path) -> Result<Self, TextError> {
         let bytes =
             std::fs::read(path).map_err(|e| TextError::Load { path: path.to_path_buf(), detail: e.to_string() })?;
         let mut tokenizer = Tokenizer::from_bytes(&bytes).map_err(|e| TextError::Load {
             path: path.to_path_buf(),
             detail: format!("not a HuggingFace tokenizer.json ({e})"),
         })?;
-        let mismatch = |detail: String| TextError::Mismatch {
-            tokenizer: path.to_path_buf(),
-            model: engine.model_path.clone(),
-            detail,
-        };
-        let feeds = feeds(engine).map_err(mismatch)?;
-        let ids_input = feeds.iter().find(|(_, f)| *f == Feed::Ids).map(|(n, _)| n.clone()).expect("checked by feeds");
-
-        let model_length =
-            engine.signature.inputs.iter().find(|i| i.name == ids_input).and_then(|i| match i.shape.get(1) {
-                Some(Dim::Fixed(n)) if *n > 0 => Some(*n as usize),
-                _ => None,
-            });
         let padding = tokenizer.get_padding().cloned();
         let tokenizer_length = match padding.as_ref().map(|p| &p.strategy) {
             Some(PaddingStrategy::Fixed(n)) => Some(*n),
             _ => None,
         };
         let truncation = tokenizer.get_truncation().map(|t| t.max_length);
-        let (max_length, batch_padding) = match (model_length, tokenizer_length) {
-            (Some(n), _) => (n, Padding::Model { length: n }),
-            (None, Some(n)) => (n, Padding::Longest),
-            (None, None) => (truncation.unwrap_or(DEFAULT_MAX_LENGTH), Padding::Longest),
-        };
+        let max_length = tokenizer_length.or(truncation).unwrap_or(DEFAULT_MAX_LENGTH);
 
         let vocab = tokenizer.get_vocab(true);
         let size = vocab.values().max().map_or(0, |m| *m as usize + 1);
@@ -174,43 +179,16 @@ impl TextEncoder {
             .as_ref()
             .map(|p| p.pad_id)
             .or_else(|| ["[PAD]", "<pad>", "<|pad|>", "<|padding|>"].iter().find_map(|t| vocab.get(*t).copied()));
-        let Some(pad_id) = pad_id else {
-            return Err(mismatch(
-                "the tokenizer declares no padding (and has no [PAD] or <pad> token), so batches cannot be padded; \
-                 use the tokenizer.json saved with the model (save_pretrained writes its padding token)"
-                    .into(),
-            ));
-        };
-        if let Some(table) = engine.facts.lookup_tables.iter().find(|t| t.input == ids_input)
-            && (size as u64) > table.rows
-        {
-            let highest = &tokens[size - 1];
-            return Err(mismatch(format!(
-                "the tokenizer has {size} token ids (up to {} = '{highest}') but the model's embedding table \
-                 '{}' (indexed by '{ids_input}') has {} rows, so ids {} and above would fail or read the wrong rows; \
-                 pass the tokenizer the model was trained with (--tokenizer)",
-                size - 1,
-                table.table,
-                table.rows,
-                table.rows
-            )));
-        }
         let _ = tokenizer.with_truncation(None);
         tokenizer.with_padding(None);
-        let vocabulary = vocabulary(tokens, special);
-        if vocabulary.control_pool.is_empty() {
-            return Err(mismatch("the tokenizer has no ordinary word tokens to draw control words from".into()));
-        }
         Ok(Self {
-            tokenizer,
+            inner: tokenizer,
             path: path.to_path_buf(),
             sha256: crate::digest::sha256_bytes(&bytes),
-            vocabulary,
+            vocabulary: vocabulary(tokens, special),
             max_length,
-            padding: batch_padding,
             tokenizer_length,
             pad_id,
-            feeds,
         })
     }
 
@@ -219,7 +197,7 @@ impl TextEncoder {
         self.max_length.saturating_mul(CHARS_PER_TOKEN)
     }
 
-    /// `text` cut to [`TextEncoder::char_budget`] characters: what [`TextEncoder::encode`] reads.
+    /// `text` cut to [`TextTokenizer::char_budget`] characters: what [`TextTokenizer::encode`] reads.
     pub fn clip<'t>(&self, text: &'t str) -> &'t str {
         match text.char_indices().nth(self.char_budget()) {
             Some((end, _)) => &text[..end],
@@ -227,10 +205,10 @@ impl TextEncoder {
         }
     }
 
-    /// Tokenizes one text (its first [`TextEncoder::char_budget`] characters), special tokens
+    /// Tokenizes one text (its first [`TextTokenizer::char_budget`] characters), special tokens
     /// included, neither truncated to the model's length nor padded.
     pub fn encode(&self, text: &str, index: usize) -> Result<TokenSequence, TextError> {
-        let encoding = self.tokenizer.encode(self.clip(text), true).map_err(|e| TextError::Encode {
+        let encoding = self.inner.encode(self.clip(text), true).map_err(|e| TextError::Encode {
             path: self.path.clone(),
             index,
             detail: e.to_string(),
@@ -241,6 +219,70 @@ impl TextEncoder {
             .map(|i| !special[i] && (i == 0 || words[i].is_none() || words[i] != words[i - 1] || special[i - 1]))
             .collect();
         Ok(TokenSequence { ids: encoding.get_ids().to_vec(), special, word_start })
+    }
+
+    /// The ids fed for `seq`: truncated to `max_length`, trailing special tokens kept.
+    pub fn truncate(&self, seq: &TokenSequence) -> Vec<u32> {
+        if seq.ids.len() <= self.max_length {
+            return seq.ids.clone();
+        }
+        let trailing = seq.special.iter().rev().take_while(|s| **s).count().min(self.max_length);
+        let mut out = seq.ids[..self.max_length - trailing].to_vec();
+        out.extend_from_slice(&seq.ids[seq.ids.len() - trailing..]);
+        out
+    }
+}
+
+impl TextEncoder {
+    /// Loads the tokenizer at `path` and checks it against `engine`'s model.
+    pub fn new(path: &Path, engine: &Engine) -> Result<Self, TextError> {
+        let mut tokenizer = TextTokenizer::load(path)?;
+        let mismatch = |detail: String| TextError::Mismatch {
+            tokenizer: path.to_path_buf(),
+            model: engine.model_path.clone(),
+            detail,
+        };
+        let feeds = feeds(engine).map_err(mismatch)?;
+        let ids_input = feeds.iter().find(|(_, f)| *f == Feed::Ids).map(|(n, _)| n.clone()).expect("checked by feeds");
+
+        let model_length =
+            engine.signature.inputs.iter().find(|i| i.name == ids_input).and_then(|i| match i.shape.get(1) {
+                Some(Dim::Fixed(n)) if *n > 0 => Some(*n as usize),
+                _ => None,
+            });
+        let padding = match model_length {
+            Some(n) => {
+                tokenizer.max_length = n;
+                Padding::Model { length: n }
+            }
+            None => Padding::Longest,
+        };
+        let Some(pad_id) = tokenizer.pad_id else {
+            return Err(mismatch(
+                "the tokenizer declares no padding (and has no [PAD] or <pad> token), so batches cannot be padded; \
+                 use the tokenizer.json saved with the model (save_pretrained writes its padding token)"
+                    .into(),
+            ));
+        };
+        let size = tokenizer.vocabulary.len();
+        if let Some(table) = engine.facts.lookup_tables.iter().find(|t| t.input == ids_input)
+            && (size as u64) > table.rows
+        {
+            let highest = &tokenizer.vocabulary.tokens[size - 1];
+            return Err(mismatch(format!(
+                "the tokenizer has {size} token ids (up to {} = '{highest}') but the model's embedding table \
+                 '{}' (indexed by '{ids_input}') has {} rows, so ids {} and above would fail or read the wrong rows; \
+                 pass the tokenizer the model was trained with (--tokenizer)",
+                size - 1,
+                table.table,
+                table.rows,
+                table.rows
+            )));
+        }
+        if tokenizer.vocabulary.control_pool.is_empty() {
+            return Err(mismatch("the tokenizer has no ordinary word tokens to draw control words from".into()));
+        }
+        Ok(Self { tokenizer, padding, pad_id, feeds })
     }
 
     /// The model inputs for `sequences`: truncated to `max_length` (trailing special tokens
@@ -258,7 +300,7 @@ impl TextEncoder {
     pub fn length_groups(&self, sequences: &[TokenSequence], size: usize) -> Vec<(Vec<usize>, Batch)> {
         let mut order: Vec<usize> = (0..sequences.len()).collect();
         if self.padding == Padding::Longest {
-            order.sort_by_key(|&i| (sequences[i].ids.len().min(self.max_length), i));
+            order.sort_by_key(|&i| (sequences[i].ids.len().min(self.tokenizer.max_length), i));
         }
         order
             .chunks(size.max(1))
@@ -267,7 +309,7 @@ impl TextEncoder {
     }
 
     fn pack<'s>(&self, sequences: impl Iterator<Item = &'s TokenSequence>) -> Vec<(String, InputData)> {
-        let trimmed: Vec<Vec<u32>> = sequences.map(|s| self.truncate(s)).collect();
+        let trimmed: Vec<Vec<u32>> = sequences.map(|s| self.tokenizer.truncate(s)).collect();
         let length = match self.padding {
             Padding::Model { length } | Padding::Tokenizer { length } => length,
             Padding::Longest => trimmed.iter().map(Vec::len).max().unwrap_or(1).max(1),
@@ -303,7 +345,7 @@ impl TextEncoder {
         engine: &mut Engine,
         sample: &[TokenSequence],
     ) -> Result<Option<PaddingCheck>, crate::engine::EngineError> {
-        let (Padding::Longest, Some(length)) = (self.padding, self.tokenizer_length) else {
+        let (Padding::Longest, Some(length)) = (self.padding, self.tokenizer.tokenizer_length) else {
             return Ok(None);
         };
         if sample.is_empty() {
@@ -329,17 +371,6 @@ impl TextEncoder {
             self.padding = Padding::Longest;
         }
         Ok(Some(PaddingCheck { texts: sample.len(), tokenizer_length: length, max_difference, same_classes }))
-    }
-
-    /// The ids fed for `seq`: truncated to `max_length`, trailing special tokens kept.
-    pub fn truncate(&self, seq: &TokenSequence) -> Vec<u32> {
-        if seq.ids.len() <= self.max_length {
-            return seq.ids.clone();
-        }
-        let trailing = seq.special.iter().rev().take_while(|s| **s).count().min(self.max_length);
-        let mut out = seq.ids[..self.max_length - trailing].to_vec();
-        out.extend_from_slice(&seq.ids[seq.ids.len() - trailing..]);
-        out
     }
 }
 

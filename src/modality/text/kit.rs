@@ -1,6 +1,8 @@
 //! Text probes: how a text battery's probes turn clean texts into probed
 //! token batches (text edits → tokenizer → token edits → truncation and padding), and how the
-//! vocabulary sweep queries the candidate.
+//! vocabulary sweep queries the candidate. The step from a clean text to a probed one needs only
+//! the tokenizer ([`TextTokenizer`]), so `battery preview` builds the same samples without a
+//! model ([`preview`], [`search_outline`]).
 
 use rayon::prelude::*;
 
@@ -9,7 +11,7 @@ use std::collections::HashMap;
 use ndarray::ArrayView1;
 
 use super::data::TextDataset;
-use super::encoder::{TextEncoder, TextError};
+use super::encoder::{TextEncoder, TextError, TextTokenizer};
 use crate::attack::deepwordbug::{self, TextAttackInput, TextFill, TextOracle};
 use crate::attack::{AdversarialTexts, AttackResult, AttackRun, AttackSummary, Outcomes};
 use crate::battery::spec::{AttackSpec, Battery, Modality, Probe, SearchSpec, TextPosition, TransformSpec};
@@ -21,7 +23,9 @@ use crate::runner::{
 };
 use crate::search::vocabulary::{self, TokenOracle};
 use crate::search::{SearchClassSummary, SearchSummary};
-use crate::transform::text::{self as text_transform, InsertTokens, TextContext, TextTransform, TokenSequence};
+use crate::transform::text::{
+    self as text_transform, InsertTokens, TextContext, TextTransform, TokenSequence, Vocabulary,
+};
 use crate::transform::{ProbeRngs, Stream};
 
 impl From<TextError> for ScanError {
@@ -33,7 +37,7 @@ impl From<TextError> for ScanError {
 /// The clean texts at `chunk`, tokenized.
 fn clean_chunk(data: &TextDataset, encoder: &TextEncoder, chunk: &[usize]) -> Result<Batch, ScanError> {
     let sequences: Vec<TokenSequence> =
-        chunk.par_iter().map(|&i| encoder.encode(&data.texts[i], i)).collect::<Result<_, _>>()?;
+        chunk.par_iter().map(|&i| encoder.tokenizer.encode(&data.texts[i], i)).collect::<Result<_, _>>()?;
     Ok(encoder.batch(&sequences))
 }
 
@@ -42,7 +46,7 @@ fn clean_chunk(data: &TextDataset, encoder: &TextEncoder, chunk: &[usize]) -> Re
 fn explain(e: ScanError, encoder: &TextEncoder) -> ScanError {
     match e {
         ScanError::Engine(EngineError::Run(detail)) => {
-            match out_of_range(&detail, &encoder.path, encoder.vocabulary.len()) {
+            match out_of_range(&detail, &encoder.tokenizer.path, encoder.tokenizer.vocabulary.len()) {
                 Some(message) => ScanError::Incompatible(message),
                 None => ScanError::Engine(EngineError::Run(detail)),
             }
@@ -80,20 +84,7 @@ impl TextKit<'_> {
         transform: &dyn TextTransform,
         stream: Stream,
     ) -> Result<(String, TokenSequence), ScanError> {
-        let mut rng = rngs.sample(index as u64, stream);
-        let mut placement_rng = rngs.sample(index as u64, Stream::Placement);
-        let mut ctx = TextContext {
-            rng: &mut rng,
-            placement_rng: &mut placement_rng,
-            vocabulary: &self.encoder.vocabulary,
-            index,
-        };
-        // Clipped first, so edits (and examples in reports) never walk a huge text.
-        let mut text = self.encoder.clip(&self.data.texts[index]).to_string();
-        transform.edit_text(&mut text, &mut ctx);
-        let mut tokens = self.encoder.encode(&text, index)?;
-        transform.edit_tokens(&mut tokens, &mut ctx);
-        Ok((text, tokens))
+        Ok(probe_text(&self.encoder.tokenizer, &self.data.texts[index], rngs, index, transform, stream)?)
     }
 
     /// Runs a vocabulary sweep on the `part` of the data set aside for it.
@@ -104,14 +95,16 @@ impl TextKit<'_> {
         part: &[usize],
         settings: &vocabulary::Settings,
     ) -> Result<Option<vocabulary::Sweep>, ScanError> {
-        let sequences: Vec<TokenSequence> =
-            part.par_iter().map(|&i| self.encoder.encode(&self.data.texts[i], i)).collect::<Result<_, _>>()?;
+        let sequences: Vec<TokenSequence> = part
+            .par_iter()
+            .map(|&i| self.encoder.tokenizer.encode(&self.data.texts[i], i))
+            .collect::<Result<_, _>>()?;
         let clean: Vec<usize> = part.iter().map(|&i| ctx.clean.class[i]).collect();
         let input = vocabulary::SweepInput {
             sequences: &sequences,
             clean: &clean,
             classes: ctx.classes,
-            vocabulary: &self.encoder.vocabulary,
+            vocabulary: &self.encoder.tokenizer.vocabulary,
             exclude: &[self.encoder.pad_id],
             seed: self.seed,
             key,
@@ -134,7 +127,8 @@ impl TextKit<'_> {
             return Err(ScanError::Incompatible(message));
         };
         let settings = deepwordbug::Settings { edits, queries, candidates, targeted };
-        let texts: Vec<String> = indices.iter().map(|&i| self.encoder.clip(&self.data.texts[i]).to_string()).collect();
+        let texts: Vec<String> =
+            indices.iter().map(|&i| self.encoder.tokenizer.clip(&self.data.texts[i]).to_string()).collect();
         let (classes, seed, encoder) = (ctx.classes, self.seed, self.encoder);
         let run_on = |engine: &mut Engine, kind: ScoreKind, clean: &Predictions| {
             let clean: Vec<usize> = indices.iter().map(|&i| clean.class[i]).collect();
@@ -198,11 +192,7 @@ impl Kit for TextKit<'_> {
                 let (transform, result, queries) = self.attack(key, &mut ctx, indices, spec)?;
                 Ok(Prepared::attacked(transform, indices, result, queries))
             }
-            spec => {
-                let transform =
-                    text_transform::build(spec, &self.encoder.vocabulary).map_err(|e| invalid(e.to_string()))?;
-                Ok(Prepared::fixed(transform, indices))
-            }
+            _ => Ok(Prepared::fixed(fixed(probe, &self.encoder.tokenizer.vocabulary)?, indices)),
         }
     }
 
@@ -239,13 +229,13 @@ impl Kit for TextKit<'_> {
             .take(EXAMPLES)
             .filter_map(|(k, &index)| {
                 let (text, tokens) = self.sample(&rngs, index, transform, Stream::Probe).ok()?;
-                let fed = self.encoder.truncate(&tokens);
+                let fed = self.encoder.tokenizer.truncate(&tokens);
                 Some(Example {
                     index,
-                    clean_text: Some(self.encoder.clip(&self.data.texts[index]).to_string()),
+                    clean_text: Some(self.encoder.tokenizer.clip(&self.data.texts[index]).to_string()),
                     probed_text: Some(text),
                     probed_tokens: Some(
-                        fed.iter().map(|&id| self.encoder.vocabulary.tokens[id as usize].clone()).collect(),
+                        fed.iter().map(|&id| self.encoder.tokenizer.vocabulary.tokens[id as usize].clone()).collect(),
                     ),
                     clean_class: clean.class[index],
                     probed_class: probed.class[k],
@@ -254,6 +244,108 @@ impl Kit for TextKit<'_> {
             })
             .collect()
     }
+}
+
+/// Text `text` (sample `index`) after `transform`, as a scan feeds it: clipped to the
+/// tokenizer's character budget (so edits never walk a huge text), edited as a string,
+/// tokenized, edited as tokens. The edited text and the edited token sequence.
+fn probe_text(
+    tokenizer: &TextTokenizer,
+    text: &str,
+    rngs: &ProbeRngs,
+    index: usize,
+    transform: &dyn TextTransform,
+    stream: Stream,
+) -> Result<(String, TokenSequence), TextError> {
+    let mut rng = rngs.sample(index as u64, stream);
+    let mut placement_rng = rngs.sample(index as u64, Stream::Placement);
+    let mut ctx =
+        TextContext { rng: &mut rng, placement_rng: &mut placement_rng, vocabulary: &tokenizer.vocabulary, index };
+    let mut text = tokenizer.clip(text).to_string();
+    transform.edit_text(&mut text, &mut ctx);
+    let mut tokens = tokenizer.encode(&text, index)?;
+    transform.edit_tokens(&mut tokens, &mut ctx);
+    Ok((text, tokens))
+}
+
+/// The fixed transform a (non-search) probe declares, for this vocabulary.
+fn fixed(probe: &Probe, vocabulary: &Vocabulary) -> Result<Box<dyn TextTransform>, ScanError> {
+    text_transform::build(&probe.transform, vocabulary).map_err(|e| ScanError::Transform {
+        battery: String::new(),
+        probe: probe.id.clone(),
+        detail: e.to_string(),
+    })
+}
+
+/// One text as `battery preview` shows it: the text after the string edits, and the tokens
+/// that reach the model (after the token edits, truncated to the tokenizer's length).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownText {
+    pub text: String,
+    pub tokens: Vec<String>,
+}
+
+/// One sample of a text preview: clean, probed and with the matched control (`None` for a
+/// robustness perturbation, which has none).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviewRow {
+    /// The sample's line among the data's non-blank texts, from 0.
+    pub index: usize,
+    pub clean: ShownText,
+    pub probed: ShownText,
+    pub control: Option<ShownText>,
+}
+
+/// What a text probe does to its first `count` samples under `seed`, without a model (`battery
+/// preview`): built as a scan builds them (sample order, transform, control, per-sample
+/// randomness), with the tokenizer's own length standing in for the model's. Searches and
+/// attacks have no fixed transform to show.
+pub fn preview(
+    data: &TextDataset,
+    tokenizer: &TextTokenizer,
+    battery: &Battery,
+    seed: u64,
+    probe: &Probe,
+    count: usize,
+) -> Result<Vec<PreviewRow>, ScanError> {
+    let transform = fixed(probe, &tokenizer.vocabulary)?;
+    let control = transform.control();
+    let rngs = ProbeRngs::new(seed, &crate::runner::probe_key(battery, probe));
+    let shown = |text: String, tokens: &TokenSequence| ShownText {
+        text,
+        tokens: tokenizer.truncate(tokens).iter().map(|&id| tokenizer.vocabulary.tokens[id as usize].clone()).collect(),
+    };
+    let order = crate::runner::sample_order(seed, data.len());
+    order[..probe.samples.min(order.len())]
+        .iter()
+        .take(count)
+        .map(|&index| {
+            let text = &data.texts[index];
+            let clean_text = tokenizer.clip(text).to_string();
+            let clean_tokens = tokenizer.encode(&clean_text, index)?;
+            let (probed_text, probed_tokens) =
+                probe_text(tokenizer, text, &rngs, index, transform.as_ref(), Stream::Probe)?;
+            let control = control
+                .as_deref()
+                .map(|c| probe_text(tokenizer, text, &rngs, index, c, Stream::Control))
+                .transpose()?
+                .map(|(t, tokens)| shown(t, &tokens));
+            Ok(PreviewRow {
+                index,
+                clean: shown(clean_text, &clean_tokens),
+                probed: shown(probed_text, &probed_tokens),
+                control,
+            })
+        })
+        .collect()
+}
+
+/// The candidate space of a vocabulary sweep over this tokenizer (`battery preview`): the
+/// tokens its filter admits, in the order the sweep takes them; `None` for other searches.
+pub fn search_outline(tokenizer: &TextTokenizer, spec: &SearchSpec) -> Option<vocabulary::Outline> {
+    let SearchSpec::Vocabulary { tokens, pairs, .. } = spec else { return None };
+    let exclude: Vec<u32> = tokenizer.pad_id.into_iter().collect();
+    Some(vocabulary::outline(&tokenizer.vocabulary, tokens, &exclude, *pairs))
 }
 
 impl CleanData for TextDataset {
@@ -395,9 +487,9 @@ impl TextOracle for EngineOracle<'_> {
             let end = count.min(start + size * TEXT_CHUNK_BATCHES);
             let sequences: Vec<TokenSequence> = (start..end)
                 .into_par_iter()
-                .map(|k| encoder.encode(&text(k), k).map_err(|e| EngineError::Run(e.to_string())))
+                .map(|k| encoder.tokenizer.encode(&text(k), k).map_err(|e| EngineError::Run(e.to_string())))
                 .collect::<Result<_, _>>()?;
-            let fed: Vec<Vec<u32>> = sequences.iter().map(|s| encoder.truncate(s)).collect();
+            let fed: Vec<Vec<u32>> = sequences.iter().map(|s| encoder.tokenizer.truncate(s)).collect();
             // Each text's first look-alike in the chunk, which is scored for both.
             let mut first: HashMap<&[u32], usize> = HashMap::new();
             let same: Vec<usize> =

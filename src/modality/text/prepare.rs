@@ -42,19 +42,19 @@ impl LoadedData for TextDataset {
             .texts
             .iter()
             .enumerate()
-            .map(|(i, t)| encoder.encode(t, i))
+            .map(|(i, t)| encoder.tokenizer.encode(t, i))
             .collect::<Result<Vec<_>, _>>()
             .map_err(Failure::invalid)?;
         let sample = &sequences[..sequences.len().min(PADDING_CHECK_TEXTS)];
         let padding_check = encoder.check_padding(engine, sample).map_err(Failure::from)?;
         let notes = DataNotes { blank_skipped: self.blank, texts_clipped: clipped_texts(self, &encoder) };
-        let mut lengths: Vec<usize> = sequences.iter().map(|s| s.ids.len().min(encoder.max_length)).collect();
+        let mut lengths: Vec<usize> = sequences.iter().map(|s| s.ids.len().min(encoder.tokenizer.max_length)).collect();
         lengths.sort_unstable();
         let tokenizer = TokenizerSection {
-            path: encoder.path.clone(),
-            sha256: encoder.sha256.clone(),
-            vocabulary: encoder.vocabulary.len(),
-            max_length: encoder.max_length,
+            path: encoder.tokenizer.path.clone(),
+            sha256: encoder.tokenizer.sha256.clone(),
+            vocabulary: encoder.tokenizer.vocabulary.len(),
+            max_length: encoder.tokenizer.max_length,
             padding: Some(encoder.padding),
             padding_check,
             sequence_lengths: (!lengths.is_empty())
@@ -82,7 +82,7 @@ impl LoadedData for TextDataset {
 
 /// How many texts are longer than the encoder's character budget (only their start is probed).
 fn clipped_texts(data: &TextDataset, encoder: &TextEncoder) -> usize {
-    data.texts.iter().filter(|t| encoder.clip(t).len() < t.len()).count()
+    data.texts.iter().filter(|t| encoder.tokenizer.clip(t).len() < t.len()).count()
 }
 
 /// What of the text data the model will not see in full, as stderr lines.
@@ -102,9 +102,9 @@ fn warnings(data: &TextDataset, encoder: &TextEncoder, notes: DataNotes) -> Vec<
              only their start is tokenized\n",
             data.path.display(),
             notes.texts_clipped,
-            encoder.char_budget(),
+            encoder.tokenizer.char_budget(),
             CHARS_PER_TOKEN,
-            encoder.max_length
+            encoder.tokenizer.max_length
         ));
     }
     lines

@@ -174,6 +174,62 @@ struct Counts {
     moved: Vec<u64>,
 }
 
+/// Which filter a vocabulary entry falls under.
+fn filter_of(vocabulary: &Vocabulary, id: u32) -> TokenFilter {
+    let i = id as usize;
+    if vocabulary.special[i] {
+        TokenFilter::Special
+    } else if vocabulary.continuation[i] {
+        TokenFilter::SubWords
+    } else {
+        TokenFilter::WholeWords
+    }
+}
+
+/// The ids a sweep with these `filters` tries, in id order (the order it takes them): every
+/// non-empty entry of an admitted kind, less `exclude` (the padding token).
+pub fn admitted(vocabulary: &Vocabulary, filters: &[TokenFilter], exclude: &[u32]) -> Vec<u32> {
+    (0..vocabulary.len() as u32)
+        .filter(|id| !exclude.contains(id) && !vocabulary.tokens[*id as usize].is_empty())
+        .filter(|&id| filters.contains(&filter_of(vocabulary, id)))
+        .collect()
+}
+
+/// A sweep's candidate space, as `battery preview` shows it (no model, so no halving yet).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outline {
+    /// Entries in the vocabulary.
+    pub vocabulary: usize,
+    /// Admitted entries per filter: whole words, sub-word pieces, special tokens.
+    pub whole_words: usize,
+    pub sub_words: usize,
+    pub special: usize,
+    /// The first admitted tokens, as the tokenizer spells them, in the order they are tried.
+    pub first: Vec<String>,
+    /// Whether the group screen runs first (more than [`screen::SCREEN_ABOVE`] admitted).
+    pub screened: bool,
+    /// Best single tokens that are also tried two at a time (`pairs:`).
+    pub pairs: usize,
+}
+
+/// Tokens [`outline`] lists by name.
+pub const OUTLINE_FIRST: usize = 40;
+
+/// The candidate space of a sweep over `vocabulary` with these `filters` and `pairs`.
+pub fn outline(vocabulary: &Vocabulary, filters: &[TokenFilter], exclude: &[u32], pairs: usize) -> Outline {
+    let ids = admitted(vocabulary, filters, exclude);
+    let count = |f: TokenFilter| ids.iter().filter(|&&id| filter_of(vocabulary, id) == f).count();
+    Outline {
+        vocabulary: vocabulary.len(),
+        whole_words: count(TokenFilter::WholeWords),
+        sub_words: count(TokenFilter::SubWords),
+        special: count(TokenFilter::Special),
+        first: ids.iter().take(OUTLINE_FIRST).map(|&id| vocabulary.tokens[id as usize].clone()).collect(),
+        screened: ids.len() > screen::SCREEN_ABOVE,
+        pairs,
+    }
+}
+
 /// Sweeps the vocabulary; `None` when no token is admitted or the split is empty.
 pub fn sweep(
     oracle: &mut dyn TokenOracle,
@@ -183,20 +239,7 @@ pub fn sweep(
     let started = Instant::now();
     let n = input.sequences.len();
     let vocab = input.vocabulary;
-    let admitted: Vec<u32> = (0..vocab.len() as u32)
-        .filter(|id| !input.exclude.contains(id) && !vocab.tokens[*id as usize].is_empty())
-        .filter(|&id| {
-            let i = id as usize;
-            let filter = if vocab.special[i] {
-                TokenFilter::Special
-            } else if vocab.continuation[i] {
-                TokenFilter::SubWords
-            } else {
-                TokenFilter::WholeWords
-            };
-            settings.tokens.contains(&filter)
-        })
-        .collect();
+    let admitted = admitted(vocab, &settings.tokens, input.exclude);
     if admitted.is_empty() || n == 0 {
         return Ok(None);
     }
