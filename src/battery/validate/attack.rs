@@ -91,35 +91,42 @@ impl Checker {
             );
             fits = false;
         }
-        if method == Method::DeepWordBug {
-            // The edit budget is what `epsilon` is to an image attack: always written out.
-            let edits = match fields.get("edits") {
-                Some(n) => self.integer(n, &fields.label("edits"), 0, MAX_EDITS).map(|v| v as u32),
-                None => {
-                    let message = format!("missing key `edits` in {}", fields.place());
-                    let hint = Some("e.g. `edits: 3` (the most words given a character edit per input)".into());
-                    self.report(Code::MissingKey, fields.at(), message, hint);
-                    None
-                }
-            };
-            let (queries, targeted) = self.budget_and_aim(&fields);
-            let candidates = match fields.get("candidates") {
-                Some(n) => self.integer(n, &fields.label("candidates"), 1, MAX_CANDIDATES).map(|v| v as u32),
-                None => Some(DEFAULT_CANDIDATES as u32),
-            };
-            let spec = AttackSpec::DeepWordBug {
-                edits: edits?,
-                queries: queries?,
-                targeted: targeted?,
-                candidates: candidates?,
-            };
-            return fits.then_some(spec);
-        }
-        let norm = match (fields.get("norm"), method) {
-            (Some(n), Method::Square) => self.choice(n, &fields.label("norm"), NORMS),
-            (None, Method::Square) => Some(Norm::Linf),
+        let spec = match method {
+            Method::DeepWordBug => self.deepwordbug(&fields),
+            Method::Square | Method::HopSkipJump => self.image_attack(&fields, method),
+        }?;
+        fits.then_some(spec)
+    }
+
+    /// A text attack's keys: the edit budget (always written out, as `epsilon` is for an image
+    /// attack), queries, aim and the edits tried per word.
+    fn deepwordbug(&mut self, fields: &Fields<'_>) -> Option<AttackSpec> {
+        let edits = match fields.get("edits") {
+            Some(n) => self.integer(n, &fields.label("edits"), 0, MAX_EDITS).map(|v| v as u32),
+            None => {
+                let message = format!("missing key `edits` in {}", fields.place());
+                let hint = Some("e.g. `edits: 3` (the most words given a character edit per input)".into());
+                self.report(Code::MissingKey, fields.at(), message, hint);
+                None
+            }
+        };
+        let (queries, targeted) = self.budget_and_aim(fields);
+        let candidates = match fields.get("candidates") {
+            Some(n) => self.integer(n, &fields.label("candidates"), 1, MAX_CANDIDATES).map(|v| v as u32),
+            None => Some(DEFAULT_CANDIDATES as u32),
+        };
+        Some(AttackSpec::DeepWordBug { edits: edits?, queries: queries?, targeted: targeted?, candidates: candidates? })
+    }
+
+    /// An image attack's keys (`method` is Square or HopSkipJump): norm, radius, queries, aim
+    /// and the method's own tuning key.
+    fn image_attack(&mut self, fields: &Fields<'_>, method: Method) -> Option<AttackSpec> {
+        let square = method == Method::Square;
+        let norm = match (fields.get("norm"), square) {
+            (Some(n), true) => self.choice(n, &fields.label("norm"), NORMS),
+            (None, true) => Some(Norm::Linf),
             // HopSkipJump's L∞ variant is not implemented: only `l2` is accepted.
-            (Some(n), Method::HopSkipJump) => match self.choice(n, &fields.label("norm"), NORMS)? {
+            (Some(n), false) => match self.choice(n, &fields.label("norm"), NORMS)? {
                 Norm::L2 => Some(Norm::L2),
                 Norm::Linf => {
                     let message = format!("{} of `hopskipjump` must be l2, found `linf`", fields.label("norm"));
@@ -128,8 +135,7 @@ impl Checker {
                     None
                 }
             },
-            (None, Method::HopSkipJump) => Some(Norm::L2),
-            (_, Method::DeepWordBug) => unreachable!("validated above"),
+            (None, false) => Some(Norm::L2),
         };
         let non_negative = Range::new(0.0, false, f64::INFINITY, true);
         let epsilon = match (fields.get("epsilon"), fields.get("epsilon-fraction")) {
@@ -159,40 +165,35 @@ impl Checker {
                 None
             }
         };
-        let (queries, targeted) = self.budget_and_aim(&fields);
-        let spec = match method {
-            Method::Square => {
-                // The paper's defaults: 0.05 of the image for L∞, 0.1 for L2.
-                let p_init = match fields.get("p-init") {
-                    Some(n) => {
-                        self.number_in(n, &fields.label("p-init"), Range::new(0.0, true, 1.0, true)).map(|v| v as f32)
-                    }
-                    None => norm.map(|n| if n == Norm::L2 { 0.1 } else { 0.05 }),
-                };
-                AttackSpec::Square {
-                    norm: norm?,
-                    epsilon: epsilon?,
-                    queries: queries?,
-                    targeted: targeted?,
-                    p_init: p_init?,
+        let (queries, targeted) = self.budget_and_aim(fields);
+        if square {
+            // The paper's defaults: 0.05 of the image for L∞, 0.1 for L2.
+            let p_init = match fields.get("p-init") {
+                Some(n) => {
+                    self.number_in(n, &fields.label("p-init"), Range::new(0.0, true, 1.0, true)).map(|v| v as f32)
                 }
-            }
-            Method::HopSkipJump => {
-                let gradient_samples = match fields.get("gradient-samples") {
-                    Some(n) => self.integer(n, &fields.label("gradient-samples"), 1, 10_000).map(|v| v as u32),
-                    None => Some(DEFAULT_GRADIENT_SAMPLES as u32),
-                };
-                norm?;
-                AttackSpec::HopSkipJump {
-                    epsilon: epsilon?,
-                    queries: queries?,
-                    targeted: targeted?,
-                    gradient_samples: gradient_samples?,
-                }
-            }
-            Method::DeepWordBug => unreachable!("validated above"),
-        };
-        fits.then_some(spec)
+                None => norm.map(|n| if n == Norm::L2 { 0.1 } else { 0.05 }),
+            };
+            Some(AttackSpec::Square {
+                norm: norm?,
+                epsilon: epsilon?,
+                queries: queries?,
+                targeted: targeted?,
+                p_init: p_init?,
+            })
+        } else {
+            let gradient_samples = match fields.get("gradient-samples") {
+                Some(n) => self.integer(n, &fields.label("gradient-samples"), 1, 10_000).map(|v| v as u32),
+                None => Some(DEFAULT_GRADIENT_SAMPLES as u32),
+            };
+            norm?;
+            Some(AttackSpec::HopSkipJump {
+                epsilon: epsilon?,
+                queries: queries?,
+                targeted: targeted?,
+                gradient_samples: gradient_samples?,
+            })
+        }
     }
 
     /// `queries` (default 1000) and `targeted` (default false), which every method takes.
