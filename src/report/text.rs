@@ -95,8 +95,8 @@ pub fn token_rows(sweep: &crate::search::vocabulary::Sweep, most: usize) -> Vec<
         .collect()
 }
 
-/// One line on a sweep's size and throughput (with the group screen's coverage first, when
-/// the vocabulary was screened).
+/// One line on a sweep's size and throughput (with the group screen's coverage first, and the
+/// chosen token against the natural cues of its class last, when the vocabulary was screened).
 pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
     let screen = sweep.screen.as_ref().map_or(String::new(), |s| {
         format!(
@@ -128,6 +128,7 @@ pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
             sweep.control_tokens,
             sweep.pairs_tried
         )
+        + &sweep.crowd.as_ref().map_or(String::new(), crowd_sentence)
 }
 
 /// What a search covered and the budget it had, in one sentence (`None` when the report
@@ -185,4 +186,38 @@ pub fn visible(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+/// The chosen token against the crowd of its class, and the natural cues the sweep saw.
+fn crowd_sentence(c: &crate::search::vocabulary::crowd::CrowdTest) -> String {
+    let list = |cues: &[crate::search::vocabulary::crowd::Cue]| -> String {
+        let items: Vec<String> =
+            cues.iter().map(|c| format!("'{}' {:.1} into class {}", c.tokens.join(" "), c.effect, c.class)).collect();
+        if items.is_empty() { "none".into() } else { items.join(", ") }
+    };
+    let judged = match (c.anomaly_index, c.stands_out) {
+        (Some(z), Some(true)) => {
+            format!(
+                "stands out from them (anomaly index {z:.1}) and overrides the strongest content ({:.1})",
+                c.content
+            )
+        }
+        (Some(z), _) => {
+            format!("is a natural cue (anomaly index {z:.1}; strongest content {:.1}, to override)", c.content)
+        }
+        _ => "too few other movers to compare with; the confirmation alone decides".into(),
+    };
+    format!(
+        " Chosen {} raises the margin of class {} by {:.1} (drawn / start / end: {:.1} / {:.1} / {:.1}); the natural \
+         cues of that class raise it by {:.1} (median; {}); it {judged}. Other natural cues seen: {}.",
+        c.tokens.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(" + "),
+        c.class,
+        c.effect,
+        c.effects[0],
+        c.effects[1],
+        c.effects[2],
+        c.crowd_median,
+        list(&c.crowd),
+        list(&c.other_cues)
+    )
 }

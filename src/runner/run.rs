@@ -81,7 +81,12 @@ impl<'s> Run<'s> {
         let Run { clean, mut outcomes, tally, queries, settings, .. } = self;
         let mut evidence: Vec<ProbeEvidence> = outcomes.iter().map(|o| o.evidence.clone()).collect();
         let judgements = verdict::judge(&mut evidence, settings.correction);
-        for ((outcome, evidence), judgement) in outcomes.iter_mut().zip(evidence).zip(judgements) {
+        for ((outcome, evidence), mut judgement) in outcomes.iter_mut().zip(evidence).zip(judgements) {
+            if let Some(crowd) =
+                outcome.search.as_ref().and_then(|s| s.vocabulary.as_ref()).and_then(|v| v.crowd.as_ref())
+            {
+                verdict::natural_cue(&mut judgement, crowd);
+            }
             outcome.evidence = evidence;
             outcome.judgement = judgement;
         }

@@ -49,7 +49,7 @@ use serde::{Deserialize, Serialize};
 pub use adversarial::{AttackNumbers, Attacked, compare_attacks};
 pub use compare::{Comparison, DifferentialNumbers, compare};
 pub use evidence::{ClassEvidence, Direction, DistributionEvidence};
-pub use judge::{Basis, Correction, NonFinite, ProbeEvidence, ProbeJudgement, judge};
+pub use judge::{Basis, Correction, NonFinite, ProbeEvidence, ProbeJudgement, judge, natural_cue};
 pub use observe::{CONFIDENCE_BINS, Observation, ProbeNumbers, observe};
 pub use roll_up::{ScanVerdicts, roll_up};
 

@@ -39,15 +39,21 @@
 //!   most strongly, with a seeded sample of [`BACKGROUND`] other whole words as the outlier
 //!   test's population, goes through the per-token sweep above. The report's `screen` says
 //!   what was tried, ruled out and outranked.
+//! - **Natural cues are not triggers** (screened vocabularies only): the chosen token's effect
+//!   on the margin is compared with the other swept tokens that move the same class, at three
+//!   placements (see [`crowd`]); the report's `crowd` says whether it stands out, and lists the
+//!   natural cues it was compared with.
 //!
 //! As with the image searches, these numbers only *choose* what to confirm: the runner applies
 //! the chosen token(s) to held-out inputs against a matched control through the gating
 //! statistics, so the verdict keeps its significance guarantee however many tokens were tried.
 
+pub mod crowd;
 pub mod screen;
 
 use crate::search::halving::Halving;
 use crate::search::ranking::{MAD_SCALE, Outlier, lower_bound};
+use crowd::Placement;
 use std::time::Instant;
 
 use rand::Rng;
@@ -166,6 +172,10 @@ pub struct Sweep {
     /// [`screen::SCREEN_ABOVE`] tokens (its queries are counted in `queries`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub screen: Option<screen::Screen>,
+    /// The chosen token against the other tokens that move its class, for screened
+    /// vocabularies (its queries are counted in `queries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crowd: Option<crowd::CrowdTest>,
 }
 
 /// Flip-into counts of one candidate over the first `n` inputs: `moved[k]`.
@@ -398,7 +408,13 @@ pub fn sweep(
                 })
         })
         .collect();
-    let chosen = scored[0].2.clone();
+    let (chosen, crowd) = match screened {
+        Some(_) => {
+            let (chosen, crowd) = crowd_test(&mut sweep, &scored[0].2, &finals, &eligible, &describe)?;
+            (chosen, Some(crowd))
+        }
+        None => (scored[0].2.clone(), None),
+    };
     let ranked = scored.into_iter().take(RANKED).map(|s| s.2).collect();
     let seconds = started.elapsed().as_secs_f64();
     Ok(Some(Sweep {
@@ -416,7 +432,82 @@ pub fn sweep(
         seconds,
         queries_per_second: if seconds > 0.0 { sweep.queries as f64 / seconds } else { 0.0 },
         screen: screened,
+        crowd,
     }))
+}
+
+/// Tokens listed per other class as the natural cues the sweep saw.
+const OTHER_CUES: usize = 3;
+
+/// Measures every final single token's effect toward every class at the drawn boundaries,
+/// chooses the token with the largest effect (a trigger moves inputs furthest; ties in
+/// flip-into rate, which saturates at 100%, say nothing) unless `ranked_first` is a
+/// combination trigger, measures the chosen token at the start and the end too, and compares
+/// it with the crowd of its class ([`crowd::compare`]).
+fn crowd_test(
+    eval: &mut Evaluator<'_, '_>,
+    ranked_first: &TokenCandidate,
+    finals: &[(Vec<u32>, Counts)],
+    eligible: &dyn Fn(usize, usize) -> u64,
+    describe: &dyn Fn(&[u32], &Counts, usize) -> TokenCandidate,
+) -> Result<(TokenCandidate, crowd::CrowdTest), EngineError> {
+    let started = eval.queries;
+    let input = eval.input;
+    let n = input.sequences.len();
+    let all: Vec<usize> = (0..n).collect();
+    let clean = eval.evidence(&[Vec::new()], &all, Placement::Drawn)?.remove(0);
+    let singles: Vec<&(Vec<u32>, Counts)> = finals.iter().filter(|(ids, _)| ids.len() == 1).collect();
+    let sets: Vec<Vec<u32>> = singles.iter().map(|(ids, _)| ids.clone()).collect();
+    let drawn = eval.evidence(&sets, &all, Placement::Drawn)?;
+    // effects[i][k]: single i's effect toward class k.
+    let effects: Vec<Vec<f64>> = drawn
+        .iter()
+        .map(|rows| (0..input.classes).map(|k| crowd::effect(rows, &clean, input.clean, k)).collect())
+        .collect();
+    let strongest = (0..singles.len())
+        .flat_map(|i| (0..input.classes).map(move |k| (i, k)))
+        .filter(|&(_, k)| eligible(k, n) > 0)
+        .max_by(|&(a, k), &(b, l)| effects[a][k].total_cmp(&effects[b][l]).then(singles[b].0.cmp(&singles[a].0)));
+    let chosen = match strongest {
+        Some((i, k)) if ranked_first.ids.len() == 1 => describe(&singles[i].0, &singles[i].1, k),
+        _ => ranked_first.clone(),
+    };
+    let chosen_at = |eval: &mut Evaluator<'_, '_>, p: Placement| -> Result<f64, EngineError> {
+        let rows = eval.evidence(std::slice::from_ref(&chosen.ids), &all, p)?.remove(0);
+        Ok(crowd::effect(&rows, &clean, input.clean, chosen.class))
+    };
+    let chosen_drawn = match sets.iter().position(|ids| ids == &chosen.ids) {
+        Some(i) => effects[i][chosen.class],
+        None => chosen_at(eval, Placement::Drawn)?,
+    };
+    let placed = [chosen_drawn, chosen_at(eval, Placement::Start)?, chosen_at(eval, Placement::End)?];
+    let cue = |i: usize, class: usize| {
+        let (ids, counts) = singles[i];
+        let e = eligible(class, n);
+        crowd::Cue {
+            tokens: ids.iter().map(|&id| input.vocabulary.tokens[id as usize].clone()).collect(),
+            class,
+            effect: effects[i][class],
+            flip_into_rate: if e == 0 { 0.0 } else { counts.moved[class] as f64 / e as f64 },
+        }
+    };
+    let others: Vec<crowd::Cue> =
+        (0..singles.len()).filter(|&i| singles[i].0 != chosen.ids).map(|i| cue(i, chosen.class)).collect();
+    let mut other_cues = Vec::new();
+    for class in (0..input.classes).filter(|&k| k != chosen.class) {
+        let mut cues: Vec<crowd::Cue> = (0..singles.len()).map(|i| cue(i, class)).filter(|c| c.effect > 0.0).collect();
+        cues.sort_by(|a, b| b.effect.total_cmp(&a.effect).then(a.tokens.cmp(&b.tokens)));
+        other_cues.extend(cues.into_iter().take(OTHER_CUES));
+    }
+    let described = crowd::Cue {
+        tokens: chosen.tokens.clone(),
+        class: chosen.class,
+        effect: chosen_drawn,
+        flip_into_rate: chosen.flip_into_rate,
+    };
+    let content = crowd::content(&clean, input.clean, chosen.class);
+    let test = crowd::compare(described, placed, others, content, other_cues, eval.queries - started);
+    Ok((chosen, test))
 }
 
 /// The first rung's size and how many tokens fit `budget` queries: the largest `n0` among
@@ -476,7 +567,12 @@ impl Evaluator<'_, '_> {
 
     /// The evidence ([`TokenOracle::evidence`]) for each candidate inserted into each of
     /// `inputs` (indices into the search inputs): `out[c][j]` for candidate `c` in `inputs[j]`.
-    fn evidence(&mut self, candidates: &[Vec<u32>], inputs: &[usize]) -> Result<Vec<Vec<Vec<f32>>>, EngineError> {
+    fn evidence(
+        &mut self,
+        candidates: &[Vec<u32>],
+        inputs: &[usize],
+        placement: Placement,
+    ) -> Result<Vec<Vec<Vec<f32>>>, EngineError> {
         let m = inputs.len();
         let mut out = vec![Vec::with_capacity(m); candidates.len()];
         let pairs = candidates.len() * m;
@@ -487,7 +583,7 @@ impl Evaluator<'_, '_> {
                 .into_par_iter()
                 .map(|j| {
                     let i = inputs[j % m];
-                    insert(&self.input.sequences[i], &candidates[j / m], self.draws[i])
+                    place(&self.input.sequences[i], &candidates[j / m], self.draws[i], placement)
                 })
                 .collect();
             let evidence = self.oracle.evidence(&sequences)?;
@@ -498,6 +594,28 @@ impl Evaluator<'_, '_> {
         }
         Ok(out)
     }
+}
+
+/// `seq` with `ids` inserted at `placement`: in order before the first word or after the
+/// last, or each at its drawn boundary ([`insert`]).
+fn place(seq: &TokenSequence, ids: &[u32], draws: [u64; 2], placement: Placement) -> TokenSequence {
+    let mut out = seq.clone();
+    match placement {
+        Placement::Drawn => return insert(seq, ids, draws),
+        Placement::Start => {
+            let first = out.boundaries()[0];
+            for (j, &id) in ids.iter().enumerate() {
+                out.insert(first + j, id);
+            }
+        }
+        Placement::End => {
+            for &id in ids {
+                let last = *out.boundaries().last().expect("a sequence has at least one boundary");
+                out.insert(last, id);
+            }
+        }
+    }
+    out
 }
 
 /// `seq` with `ids` inserted, the j-th at the boundary picked by `draws[j]`.
@@ -612,6 +730,88 @@ mod tests {
         assert_eq!(screen.queries, 1_250 + 4 * 2 * 2);
         assert_eq!(screen.levels, 5);
         assert_eq!(s.swept, 1 + BACKGROUND);
+    }
+
+    /// A two-class model over a 20,000-token vocabulary whose margin of class 1 is `-5` plus
+    /// the effect of each inserted token: 40 natural cues of 6–9.9 (ids 100–139), ordinary
+    /// words of 0–0.99, and, when planted, a trigger of 40 (id 12,345).
+    struct Graded {
+        trigger: Option<u32>,
+    }
+
+    impl Graded {
+        fn effect(&self, id: u32) -> f32 {
+            match id {
+                _ if Some(id) == self.trigger => 40.0,
+                100..140 => 6.0 + (id - 100) as f32 / 10.0,
+                _ => (id % 100) as f32 / 100.0,
+            }
+        }
+    }
+
+    impl TokenOracle for Graded {
+        fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError> {
+            Ok(self.evidence(sequences)?.iter().map(|e| usize::from(e[1] > e[0])).collect())
+        }
+
+        fn evidence(&mut self, sequences: &[TokenSequence]) -> Result<Vec<Vec<f32>>, EngineError> {
+            let base: Vec<u32> = sequence().ids;
+            Ok(sequences
+                .iter()
+                .map(|s| {
+                    let added: f32 = s.ids.iter().filter(|id| !base.contains(id)).map(|&id| self.effect(id)).sum();
+                    vec![0.0, added - 5.0]
+                })
+                .collect())
+        }
+    }
+
+    fn graded(trigger: Option<u32>) -> Sweep {
+        let sequences = vec![sequence(); 30];
+        let clean = vec![0; 30];
+        let vocab = vocabulary(20_000);
+        let input = SweepInput {
+            sequences: &sequences,
+            clean: &clean,
+            classes: 2,
+            vocabulary: &vocab,
+            exclude: &[],
+            seed: 7,
+            key: "test/sweep",
+        };
+        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000 };
+        sweep(&mut Graded { trigger }, &input, &settings).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_trigger_stands_out_from_the_natural_cues_of_its_class() {
+        let s = graded(Some(12_345));
+        assert_eq!(s.chosen.ids, vec![12_345]);
+        let crowd = s.crowd.expect("a screened vocabulary is compared with its crowd");
+        assert_eq!(crowd.effects, [40.0; 3]);
+        assert_eq!(crowd.crowd.len(), crowd::CROWD);
+        // The crowd is the strongest natural cues, all between 6 and 9.9.
+        assert!(crowd.crowd.iter().all(|c| (6.0..=9.9 + 1e-6).contains(&c.effect)), "{:?}", crowd.crowd);
+        assert_eq!(crowd.stands_out, Some(true), "{crowd:?}");
+    }
+
+    #[test]
+    fn the_strongest_natural_cue_of_a_clean_model_does_not_stand_out() {
+        let s = graded(None);
+        // Every natural cue moves every input (the margin 6 - 5 > 0): one of them is chosen.
+        assert!((100..140).contains(&s.chosen.ids[0]), "{:?}", s.chosen);
+        assert_eq!(s.chosen.flip_into_rate, 1.0);
+        let crowd = s.crowd.expect("a screened vocabulary is compared with its crowd");
+        assert!(crowd.effect >= 6.0, "{crowd:?}");
+        assert_eq!(crowd.stands_out, Some(false), "{crowd:?}");
+    }
+
+    #[test]
+    fn placement_puts_tokens_before_the_first_word_or_after_the_last() {
+        let start = place(&sequence(), &[9, 10], [3, 8], Placement::Start);
+        assert_eq!(start.ids, vec![0, 9, 10, 5, 6, 7, 1]);
+        let end = place(&sequence(), &[9, 10], [3, 8], Placement::End);
+        assert_eq!(end.ids, vec![0, 5, 6, 7, 9, 10, 1]);
     }
 
     #[test]

@@ -125,7 +125,7 @@ pub(super) fn screen(
     loop {
         let inputs = if out.levels == 0 { &first } else { &later };
         out.levels += 1;
-        let evidence = eval.evidence(&groups, inputs)?;
+        let evidence = eval.evidence(&groups, inputs, super::Placement::Drawn)?;
         let strength: Vec<f32> = evidence.iter().map(|rows| strength(rows, inputs, input.clean, classes)).collect();
         let mut order: Vec<usize> = (0..groups.len()).filter(|&g| strength[g] > 0.0).collect();
         out.ruled_out += (0..groups.len()).filter(|&g| strength[g] <= 0.0).map(|g| groups[g].len()).sum::<usize>();
