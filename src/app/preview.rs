@@ -145,7 +145,7 @@ pub fn preview(options: &PreviewOptions) -> Result<Vec<PreviewFile>, Failure> {
                     "clean | probed | matched control"
                 };
                 let lead = format!(
-                    "A {} {} probe of battery {} (seed {seed}) on the first {} of its samples: {columns}. \
+                    "The {} {} probe of battery {} (seed {seed}) on the first {} of its samples: {columns}. \
                      Highlighted: what differs from the clean text (word by word) and from the clean tokens. \
                      Under each text, its tokens as tokenizer {} splits them, up to its {} positions.",
                     probe.transform.kind(),
