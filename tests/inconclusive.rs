@@ -238,3 +238,24 @@ fn a_baseline_is_not_recorded_from_a_model_that_was_not_tested_as_it_is_used() {
     record(&fixture("clean-mlp64-s1.onnx"), &["--min-clean-accuracy", "0.5"], &good).code(0);
     assert!(good.join("baseline.json").exists());
 }
+
+#[test]
+fn three_labelled_rows_are_too_few_labels_not_a_model_at_chance() {
+    // Seen by a careless user: 3 text rows, all right, were called "at chance … wrong tokenizer?".
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<&str> = include_str!("fixtures/text/text-test.jsonl").lines().take(3).collect();
+    let data = dir.path().join("three.jsonl");
+    std::fs::write(&data, rows.join("\n") + "\n").unwrap();
+    // Trigger batteries refuse 3 inputs outright (exit 2); a robustness battery runs on them.
+    let battery = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("batteries/text-robustness.yaml");
+    let run = common::scan(&text("text-clean-h32-s1.onnx"), &data, &["--battery", battery.to_str().unwrap()]);
+    assert_eq!(run.code, 4, "{}", run.stdout);
+    assert_eq!(run.report["verdict"], "inconclusive");
+    let reasons = reasons_of(&run.report);
+    let codes: Vec<&str> = reasons.iter().map(|r| r.0.as_str()).collect();
+    assert!(codes.contains(&"too-few-labels"), "{reasons:?}");
+    assert!(!codes.contains(&"chance-accuracy"), "{reasons:?}");
+    assert!(!run.stdout.contains("wrong tokenizer?"), "{}", run.stdout);
+    // Labels 1, 1, 0: chance 2/3, and (2/3)^12 = 0.0077 is the first below 0.01.
+    assert!(run.stdout.contains("at least 12 labelled inputs"), "{}", run.stdout);
+}

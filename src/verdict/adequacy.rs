@@ -72,6 +72,8 @@ pub enum Code {
     ConstantOutput,
     /// With labels, clean accuracy is not above the majority-class rate.
     ChanceAccuracy,
+    /// With labels, so few that even a perfect score could not show accuracy above chance.
+    TooFewLabels,
     /// With labels, clean accuracy is below `--min-clean-accuracy`.
     LowCleanAccuracy,
 }
@@ -85,6 +87,7 @@ impl Code {
             Self::NonFiniteProbeOutput => "non-finite-probe-output",
             Self::ConstantOutput => "constant-output",
             Self::ChanceAccuracy => "chance-accuracy",
+            Self::TooFewLabels => "too-few-labels",
             Self::LowCleanAccuracy => "low-clean-accuracy",
         }
     }
@@ -379,7 +382,9 @@ pub fn output_problem(scores: &[f32], classes: usize) -> Option<Inconclusive> {
 /// constant guess "better than chance". "At chance" means the exact one-sided binomial test of
 /// accuracy > chance does not reject at [`CHANCE_ALPHA`]: a 51% score on 400 balanced binary
 /// labels is chance, not skill. Data with a single label value is not checked (a working model
-/// and a constant guess score the same on it).
+/// and a constant guess score the same on it). With so few labels that even a perfect score would
+/// not reject (3 balanced binary labels: p = 0.125), the reason is [`Code::TooFewLabels`], which
+/// only stops a pass: the data, not the model, is what is wrong.
 pub fn chance_problem(predictions: &[usize], labels: &[i64]) -> Option<Inconclusive> {
     let n = labels.len().min(predictions.len());
     if n == 0 {
@@ -397,6 +402,24 @@ pub fn chance_problem(predictions: &[usize], labels: &[i64]) -> Option<Inconclus
     let (majority_label, majority) =
         counts.iter().max_by_key(|(label, count)| (**count, std::cmp::Reverse(**label)))?;
     let chance = *majority as f64 / n as f64;
+    let perfect = stats::binomial_test_greater(n as u64, n as u64, chance);
+    if perfect >= CHANCE_ALPHA {
+        // Not evidence of a broken model: the data cannot tell any model from a constant guess.
+        let needed = (1..=MAX_NEEDED)
+            .find(|&m| stats::binomial_test_greater(m as u64, m as u64, chance) < CHANCE_ALPHA)
+            .unwrap_or(MAX_NEEDED);
+        return Some(Inconclusive {
+            code: Code::TooFewLabels,
+            message: format!(
+                "too few labelled inputs to check clean accuracy: {correct} of {n} right, but even {n} of {n} would \
+                 not beat always answering the most common label ({majority_label}, {:.1}% of them) — one-sided \
+                 binomial p = {perfect:.2} ≥ {CHANCE_ALPHA}. Give at least {needed} labelled inputs with labels this \
+                 balanced (more for the probes: see any underpowered reason)",
+                100.0 * chance
+            ),
+            probes: Vec::new(),
+        });
+    }
     let p = stats::binomial_test_greater(correct as u64, n as u64, chance);
     (p >= CHANCE_ALPHA).then(|| Inconclusive {
         code: Code::ChanceAccuracy,
@@ -575,6 +598,27 @@ mod tests {
         assert!(chance_problem(&[0; 100], &skewed).is_some());
         // A single label value cannot tell a working model from a constant guess: not checked.
         assert_eq!(chance_problem(&[3, 3], &[3, 3]), None);
+    }
+
+    #[test]
+    fn labels_too_few_to_beat_chance_say_so_and_do_not_void_the_evidence() {
+        // 3 of 3 right on labels [0, 1, 0]: chance 2/3, binomtest(3, 3, 2/3, 'greater').pvalue
+        // = (2/3)^3 = 0.296 ≥ 0.01 although the model is perfect.
+        let problem = chance_problem(&[0, 1, 0], &[0, 1, 0]).expect("too few");
+        assert_eq!(problem.code, Code::TooFewLabels);
+        assert!(!problem.code.invalidates_evidence());
+        assert!(problem.message.contains("3 of 3 right"), "{}", problem.message);
+        assert!(problem.message.contains("p = 0.30"), "{}", problem.message);
+        // (2/3)^m < 0.01 first at m = 12: 0.0077 (m = 11: 0.0116).
+        assert!(problem.message.contains("at least 12 labelled inputs"), "{}", problem.message);
+        assert!(!problem.message.contains("wrong tokenizer"), "{}", problem.message);
+        // 8 balanced binary labels all right: 0.5^8 = 0.0039 < 0.01, enough to judge; 7 (four of
+        // one label) are not: (4/7)^7 = 0.020.
+        let eight: Vec<i64> = (0..8).map(|i| i % 2).collect();
+        let right: Vec<usize> = eight.iter().map(|&y| y as usize).collect();
+        assert_eq!(chance_problem(&right, &eight), None);
+        let too_few = chance_problem(&right[..7], &eight[..7]).expect("7 are too few");
+        assert_eq!(too_few.code, Code::TooFewLabels);
     }
 
     #[test]
