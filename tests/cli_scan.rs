@@ -170,7 +170,9 @@ fn data_that_is_not_an_array_file_exits_2() {
         .arg(fixture("manifest.json"))
         .assert()
         .code(2)
-        .stderr(predicate::str::contains("manifest.json"));
+        .stderr(predicate::str::contains("manifest.json"))
+        // A text file without a text extension (a pipe, say) is told how to be read.
+        .stderr(predicate::str::contains("--modality text|tabular"));
 }
 
 #[test]

@@ -291,7 +291,11 @@ fn load_file(path: &Path) -> Result<Dataset, DataError> {
     } else if magic.starts_with(b"PK") {
         open_npz(path, &file)?
     } else {
-        return Err(format("not a .npy or .npz file (use numpy.save / numpy.savez)".into()));
+        return Err(format(
+            "not a .npy or .npz file (use numpy.save / numpy.savez); text and tabular data are told by their \
+             extension (.jsonl or .txt, .csv), so name the file that way or pass --modality text|tabular"
+                .into(),
+        ));
     };
     Ok(Dataset { path: path.to_path_buf(), sha256, y, shape, store })
 }
