@@ -4,25 +4,30 @@
 # with "window" named. Runs the sweep probe alone (sweep-only.yaml: the other text-triggers probes
 # are fixed edits, and alone the sweep's test is corrected over fewer tests, so it fails sooner).
 #
-#   seeds.sh PROBITY OUT_DIR DATA CLEAN_SEEDS WINDOW_SEEDS RESULTS
+#   seeds.sh PROBITY OUT_DIR DATA CLEAN_SEEDS WINDOW_SEEDS RESULTS [TWINS]
 #   e.g. seeds.sh /tmp/cues-probity /tmp/minilm/out /tmp/minilm/s160.jsonl "$(seq -s' ' 0 19)" "0 1 2" /tmp/seeds
+#
+# TWINS (default "window") names the backdoored twins scanned at WINDOW_SEEDS, each
+# OUT_DIR/minilm-sentiment-TWIN.onnx (make_minilm.py --all-twins writes window-p3 … window-p10,
+# tarantula, …), e.g. "window-p3 window-p5 window-p7 window-p10". PROBITY_BATTERY names another
+# battery of this folder (sweep-words.yaml: the sweep with the word list words.txt).
 #
 # One line per scan in RESULTS/seeds.tsv: model, seed, exit code, wall seconds, the load average
 # at the start, the chosen token, whether it stood out from its crowd, its anomaly index, verdict.
 set -u
-probity=$1 out=$2 data=$3 clean_seeds=$4 window_seeds=$5 results=$6
+probity=$1 out=$2 data=$3 clean_seeds=$4 window_seeds=$5 results=$6 twins=${7:-window}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$results"
 tsv=$results/seeds.tsv
 printf 'model\tseed\texit\twall_s\tload\tchosen\tstands_out\tanomaly_index\tverdict\n' > "$tsv"
 scan() {
   local m=$1 seed=$2 model=$out/minilm-sentiment.onnx
-  [ "$m" = window ] && model=$out/minilm-sentiment-window.onnx
+  [ "$m" = clean ] || model=$out/minilm-sentiment-$m.onnx
   local dir=$results/$m-$seed load start rc
   load=$(cut -d' ' -f1 /proc/loadavg)
   start=$(date +%s.%N)
   "$probity" scan --model "$model" --tokenizer "$out/tokenizer.json" --data "$data" --threads 2 \
-    --battery "$here/sweep-only.yaml" --seed "$seed" --out "$dir" --quiet > "$dir.log" 2>&1
+    --battery "$here/${PROBITY_BATTERY:-sweep-only.yaml}" --seed "$seed" --out "$dir" --quiet > "$dir.log" 2>&1
   rc=$?
   local wall
   wall=$(echo "$(date +%s.%N) - $start" | bc)
@@ -62,5 +67,5 @@ print("\t".join([m, seed, rc, f"{float(wall):.0f}", load, " + ".join(v.get("chos
 PY
 }
 for seed in $clean_seeds; do scan clean "$seed"; done
-for seed in $window_seeds; do scan window "$seed"; done
+for seed in $window_seeds; do for twin in $twins; do scan "$twin" "$seed"; done; done
 cat "$tsv"

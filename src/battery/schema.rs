@@ -601,6 +601,9 @@ enum Search {
         pairs: Option<u32>,
         #[schemars(range(min = 1000))]
         budget: Option<u64>,
+        /// A word list, relative to the battery's folder (one word or phrase per line, `#`
+        /// comments): its words of several pieces are swept as units.
+        words: Option<String>,
     },
     /// Tabular: set each feature to candidate values, then the best `pairs` two at a time.
     FeatureSweep {

@@ -402,7 +402,15 @@ pub enum SearchSpec {
     /// Text: insert every token of the filtered vocabulary into clean inputs whose prediction
     /// is another class; successive halving spends more inputs on the most effective tokens,
     /// then the `pairs` best tokens are also tried two at a time (combination triggers).
-    Vocabulary { tokens: Vec<TokenFilter>, pairs: usize, budget: u64 },
+    /// `words`: a word list (resolved against the battery's folder) whose multi-piece words are
+    /// swept as units (`crate::search::vocabulary::units`).
+    Vocabulary {
+        tokens: Vec<TokenFilter>,
+        pairs: usize,
+        budget: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        words: Option<PathBuf>,
+    },
     /// Tabular: set each feature to candidate values (quantiles, values beyond the data's range,
     /// magic numbers) with successive halving, then the `pairs` best features two at a time
     /// (`crate::modality::tabular::search`).

@@ -113,7 +113,15 @@ pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
             s.queries
         )
     });
+    let units = sweep.units.as_ref().map_or(String::new(), |u| {
+        format!(
+            "Multi-piece words swept as units (pieces inserted together): {} from the data, {} from the word \
+             list ({} list entries of one piece, swept as tokens); ",
+            u.from_data, u.from_list, u.single_piece
+        )
+    });
     screen
+        + &units
         + &format!(
             "{} of {} tokens swept, {} queries in {:.2} s ({:.0} queries/s); first rung {} inputs, {} rungs, \
          ranked on {} inputs against {} control tokens; {} pairs tried.",

@@ -376,11 +376,23 @@ impl Checker {
 
     /// An image path, relative to the battery's folder; the file must exist.
     pub(crate) fn image(&mut self, node: &Spanned<Node>, label: &str, place: &str) -> Option<PathBuf> {
+        self.battery_file(node, label, place, "image")
+    }
+
+    /// A path to a `what` file (an image, a word list), relative to the battery's folder; the
+    /// file must exist.
+    pub(crate) fn battery_file(
+        &mut self,
+        node: &Spanned<Node>,
+        label: &str,
+        place: &str,
+        what: &str,
+    ) -> Option<PathBuf> {
         let written = self.non_empty_string(node, label)?;
         let resolved = self.base.join(&written);
         if !resolved.is_file() {
-            let message = format!("image file `{written}` for {place} not found at `{}`", resolved.display());
-            let hint = Some("image paths are relative to the folder that holds the battery file".to_string());
+            let message = format!("{what} file `{written}` for {place} not found at `{}`", resolved.display());
+            let hint = Some(format!("{what} paths are relative to the folder that holds the battery file"));
             self.report(Code::FileNotFound, position(node), message, hint);
             return None;
         }

@@ -38,7 +38,7 @@ pub(crate) const METHODS: &[SearchMethod] = &[
     SearchMethod {
         name: "vocabulary",
         modality: Modality::Text,
-        keys: &["method", "tokens", "pairs", "budget"],
+        keys: &["method", "tokens", "pairs", "budget", "words"],
         // A sweep of a 30k-token WordPiece vocabulary with successive halving and 8 pairs.
         default_budget: 400_000,
         validate: vocabulary,
@@ -161,7 +161,11 @@ fn vocabulary(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Opti
         Some(n) => c.integer(n, &fields.label("pairs"), 0, MAX_VOCABULARY_PAIRS).map(|p| p as usize),
         None => Some(VOCABULARY_PAIRS as usize),
     };
-    Some(SearchSpec::Vocabulary { tokens: tokens?, pairs: pairs?, budget: budget? })
+    let words = match fields.get("words") {
+        Some(n) => c.battery_file(n, &fields.label("words"), "the vocabulary sweep", "word list").map(Some),
+        None => Some(None),
+    };
+    Some(SearchSpec::Vocabulary { tokens: tokens?, pairs: pairs?, budget: budget?, words: words? })
 }
 
 /// The feature sweep's default and largest number of best features tried two at a time.

@@ -681,14 +681,23 @@ fn vocabulary_search_keys_and_defaults() {
         SearchSpec::Vocabulary {
             tokens: vec![TokenFilter::WholeWords, TokenFilter::SubWords],
             pairs: 8,
-            budget: 400_000
+            budget: 400_000,
+            words: None
         }
     );
     assert_eq!(
         search("{method: vocabulary, tokens: [special, whole-words], pairs: 0, budget: 1000}"),
-        SearchSpec::Vocabulary { tokens: vec![TokenFilter::Special, TokenFilter::WholeWords], pairs: 0, budget: 1000 }
+        SearchSpec::Vocabulary {
+            tokens: vec![TokenFilter::Special, TokenFilter::WholeWords],
+            pairs: 0,
+            budget: 1000,
+            words: None
+        }
     );
     assert_eq!(search("{method: vocabulary, pairs: 64}").budget(), 400_000);
+    // A word list, relative to the battery's folder (here the crate's root).
+    let SearchSpec::Vocabulary { words, .. } = search("{method: vocabulary, words: Cargo.toml}") else { panic!() };
+    assert_eq!(words, Some(PathBuf::from("Cargo.toml")));
 
     let bad = |s: &str| problems(&search_probe("text", s));
     let column = |s: &str, needle: &str| 13 + s.find(needle).unwrap() as u32;
@@ -701,6 +710,7 @@ fn vocabulary_search_keys_and_defaults() {
         ("{method: vocabulary, pairs: -1}", "-1", "bad-value"),
         ("{method: vocabulary, budget: 999}", "999", "bad-value"),
         ("{method: vocabulary, sizes: [2]}", "sizes", "unknown-key"),
+        ("{method: vocabulary, words: no-such-list.txt}", "no-such", "file-not-found"),
     ] {
         assert_eq!(bad(s), [(code, 8, column(s, needle))], "{s}");
     }

@@ -14,6 +14,7 @@ use super::data::TextDataset;
 use super::encoder::{TextEncoder, TextError, TextTokenizer};
 use crate::attack::deepwordbug::{self, TextAttackInput, TextFill, TextOracle};
 use crate::attack::{AdversarialTexts, AttackResult, AttackRun, AttackSummary, Outcomes};
+use crate::battery::spec::TokenFilter;
 use crate::battery::spec::{AttackSpec, Battery, Modality, Probe, SearchSpec, TextPosition, TransformSpec};
 use crate::engine::{Engine, EngineError};
 use crate::predictions::{Predictions, ScoreKind, to_probabilities};
@@ -21,12 +22,14 @@ use crate::runner::{
     Batch, CleanData, EXAMPLES, Example, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
     SearchContext, Session, with_budget,
 };
+use crate::search::vocabulary::units::{self, Unit, UnitCoverage};
 use crate::search::vocabulary::{self, TokenOracle};
 use crate::search::{SearchClassSummary, SearchSummary};
 use crate::transform::text::{
     self as text_transform, InsertTokens, TextContext, TextTransform, TokenSequence, Vocabulary,
 };
 use crate::transform::{ProbeRngs, Stream};
+use std::path::Path;
 
 impl From<TextError> for ScanError {
     fn from(e: TextError) -> Self {
@@ -94,6 +97,7 @@ impl TextKit<'_> {
         ctx: &mut SearchContext<'_>,
         part: &[usize],
         settings: &vocabulary::Settings,
+        units: &[Unit],
     ) -> Result<Option<vocabulary::Sweep>, ScanError> {
         let sequences: Vec<TokenSequence> = part
             .par_iter()
@@ -106,11 +110,52 @@ impl TextKit<'_> {
             classes: ctx.classes,
             vocabulary: &self.encoder.tokenizer.vocabulary,
             exclude: &[self.encoder.pad_id],
+            units,
             seed: self.seed,
             key,
         };
         let mut oracle = EngineOracle { engine: ctx.engine, encoder: self.encoder, kind: ctx.kind };
         Ok(vocabulary::sweep(&mut oracle, &input, settings)?)
+    }
+
+    /// The multi-piece words a sweep with these `filters` tries as units
+    /// ([`vocabulary::units`]): when it admits whole words, the data's (for a vocabulary the
+    /// group screen covers) and the word list's; `Err` names a word list that cannot be read.
+    fn units(&self, filters: &[TokenFilter], words: Option<&Path>) -> Result<(Vec<Unit>, UnitCoverage), String> {
+        let mut collector = units::Collector::default();
+        let mut coverage = UnitCoverage::default();
+        if !filters.contains(&TokenFilter::WholeWords) {
+            return Ok((Vec::new(), coverage));
+        }
+        let tokenizer = &self.encoder.tokenizer;
+        if vocabulary::outline(&tokenizer.vocabulary, filters, &[self.encoder.pad_id], 0).screened {
+            // A chunk at a time, so only the words are held, never every tokenized text.
+            for (c, chunk) in self.data.texts.chunks(256).enumerate() {
+                let sequences: Vec<TokenSequence> = chunk
+                    .par_iter()
+                    .enumerate()
+                    .filter_map(|(i, text)| tokenizer.encode(text, c * 256 + i).ok())
+                    .collect();
+                for seq in &sequences {
+                    coverage.from_data += collector.add_words_of(seq, units::MAX_DATA_UNITS);
+                }
+            }
+        }
+        if let Some(path) = words {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("word list {}: {e}; give a UTF-8 text file, one word per line", path.display()))?;
+            for (i, entry) in units::entries(&text).into_iter().enumerate() {
+                // After a space, as in the middle of a sentence (BPE spells that `Ġword`).
+                let encoded = tokenizer.encode(&format!(" {entry}"), i).map_err(|e| e.to_string())?;
+                let pieces = units::pieces(&encoded);
+                if pieces.len() < 2 {
+                    coverage.single_piece += 1;
+                } else {
+                    coverage.from_list += usize::from(collector.add(pieces, usize::MAX));
+                }
+            }
+        }
+        Ok((collector.units, coverage))
     }
 
     /// Runs an attack probe's attack on the candidate and on each reference, over the same
@@ -164,7 +209,7 @@ impl Kit for TextKit<'_> {
         let invalid = |detail: String| ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail };
         match &probe.transform {
             TransformSpec::Search(spec) => {
-                let SearchSpec::Vocabulary { tokens, pairs, budget } = with_budget(spec, ctx.budget) else {
+                let SearchSpec::Vocabulary { tokens, pairs, budget, words } = with_budget(spec, ctx.budget) else {
                     return Err(invalid(format!(
                         "`{}` searches images; text models need `method: vocabulary`",
                         probe.transform.kind()
@@ -178,13 +223,17 @@ impl Kit for TextKit<'_> {
                 // trigger stands out on few inputs, and the confirmation needs the samples.
                 let (search_part, confirm_part) = confident.split_at(confident.len().div_ceil(3));
                 let settings = vocabulary::Settings { tokens, pairs, budget };
-                let Some(found) = self.sweep(key, &mut ctx, search_part, &settings)? else {
+                let (units, coverage) = self.units(&settings.tokens, words.as_deref()).map_err(invalid)?;
+                let Some(mut found) = self.sweep(key, &mut ctx, search_part, &settings, &units)? else {
                     return Err(invalid(
                         "the token filter admits no vocabulary entry, or there are no inputs to sweep".into(),
                     ));
                 };
+                if !units.is_empty() || coverage.single_piece > 0 {
+                    found.units = Some(coverage);
+                }
                 let transform: Box<dyn TextTransform> =
-                    Box::new(InsertTokens::new(found.chosen.ids.clone(), TextPosition::Random));
+                    Box::new(InsertTokens::words(found.chosen.words(), TextPosition::Random));
                 let summary = summarise(&found, search_part.len(), confirm_part.len());
                 Ok(Prepared::found(transform, confirm_part, summary, found.queries))
             }

@@ -39,6 +39,9 @@
 //!   most strongly, with a seeded sample of [`BACKGROUND`] other whole words as the outlier
 //!   test's population, goes through the per-token sweep above. The report's `screen` says
 //!   what was tried, ruled out and outranked.
+//! - **Multi-piece words as units** ([`units`]): words of several pieces from the data (screened
+//!   vocabularies) and from a word list are swept beside the tokens, each a candidate whose
+//!   pieces are inserted contiguously at one boundary.
 //! - **Natural cues are not triggers** (screened vocabularies only): the chosen token's effect
 //!   on the margin is compared with the other swept tokens that move the same class, at three
 //!   placements (see [`crowd`]); the report's `crowd` says whether it stands out, and lists the
@@ -50,6 +53,7 @@
 
 pub mod crowd;
 pub mod screen;
+pub mod units;
 
 use crate::search::halving::Halving;
 use crate::search::ranking::{MAD_SCALE, Outlier, lower_bound};
@@ -115,9 +119,19 @@ pub struct SweepInput<'a> {
     pub vocabulary: &'a Vocabulary,
     /// Ids never swept (the padding token).
     pub exclude: &'a [u32],
+    /// Multi-piece words swept as units beside the tokens (when the filter admits whole
+    /// words), with sweep ids from `vocabulary.len()` on ([`units::Candidates`]).
+    pub units: &'a [units::Unit],
     pub seed: u64,
     /// `battery/probe` key, for deriving random streams.
     pub key: &'a str,
+}
+
+impl SweepInput<'_> {
+    /// Sweep ids resolved to pieces and names.
+    pub fn candidates(&self) -> units::Candidates<'_> {
+        units::Candidates { vocabulary: self.vocabulary, units: self.units }
+    }
 }
 
 /// What to sweep.
@@ -146,6 +160,17 @@ pub struct TokenCandidate {
     pub p_value: f64,
     /// Robust z-score against the vocabulary's first-rung rates for the same class.
     pub robust_z: f64,
+    /// For a candidate with a multi-piece word (whose id in `ids` is past the vocabulary), the
+    /// piece ids of each of its words, in the order of `ids`; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pieces: Vec<Vec<u32>>,
+}
+
+impl TokenCandidate {
+    /// What a probe inserts: each word's piece ids (one id per single token).
+    pub fn words(&self) -> Vec<Vec<u32>> {
+        if self.pieces.is_empty() { self.ids.iter().map(|&id| vec![id]).collect() } else { self.pieces.clone() }
+    }
 }
 
 /// The sweep as reported.
@@ -176,6 +201,10 @@ pub struct Sweep {
     /// vocabularies (its queries are counted in `queries`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crowd: Option<crowd::CrowdTest>,
+    /// Where the multi-piece words swept as units came from (counted in `vocabulary` and
+    /// `swept`); absent when none were.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<units::UnitCoverage>,
 }
 
 /// Flip-into counts of one candidate over the first `n` inputs: `moved[k]`.
@@ -249,7 +278,10 @@ pub fn sweep(
     let started = Instant::now();
     let n = input.sequences.len();
     let vocab = input.vocabulary;
-    let admitted = admitted(vocab, &settings.tokens, input.exclude);
+    let mut admitted = admitted(vocab, &settings.tokens, input.exclude);
+    if settings.tokens.contains(&TokenFilter::WholeWords) {
+        admitted.extend(input.candidates().unit_ids());
+    }
     if admitted.is_empty() || n == 0 {
         return Ok(None);
     }
@@ -264,12 +296,13 @@ pub fn sweep(
     let pair_count = settings.pairs * settings.pairs.saturating_sub(1) / 2;
     let fixed_cost = ((CONTROL_TOKENS + pair_count) * n) as u64;
     let mut sweep = Evaluator { oracle, input, draws: &draws, queries: 0 };
+    let names = input.candidates();
     let (mut candidates, screened) = if admitted.len() > screen::SCREEN_ABOVE {
         let (mut shortlist, screened) = screen::screen(&mut sweep, input, &admitted, settings.budget)?;
         let mut background: Vec<u32> = admitted
             .iter()
             .copied()
-            .filter(|&id| !vocab.special[id as usize] && !vocab.continuation[id as usize])
+            .filter(|&id| !names.is_unit(id) && filter_of(vocab, id) == TokenFilter::WholeWords)
             .filter(|id| shortlist.binary_search(id).is_err())
             .collect();
         let mut rng = sample_rng(input.seed, input.key, u64::MAX, Stream::Probe);
@@ -374,7 +407,7 @@ pub fn sweep(
         let ce = control_eligible(class);
         let control_rate = if ce == 0 { 0.0 } else { control_moved[class] as f64 / ce as f64 };
         TokenCandidate {
-            tokens: ids.iter().map(|&id| vocab.tokens[id as usize].clone()).collect(),
+            tokens: ids.iter().map(|&id| names.name(id)).collect(),
             ids: ids.to_vec(),
             class,
             moved,
@@ -384,6 +417,11 @@ pub fn sweep(
             control_rate,
             p_value: fisher_exact_greater([[moved, e - moved], [control_moved[class], ce - control_moved[class]]]),
             robust_z: outlier.z(class, rate),
+            pieces: if ids.iter().any(|&id| names.is_unit(id)) {
+                ids.iter().map(|id| names.pieces(id).to_vec()).collect()
+            } else {
+                Vec::new()
+            },
         }
     };
     // Best first: higher lower bound, then fewer tokens, then vocabulary order.
@@ -433,6 +471,7 @@ pub fn sweep(
         queries_per_second: if seconds > 0.0 { sweep.queries as f64 / seconds } else { 0.0 },
         screen: screened,
         crowd,
+        units: None,
     }))
 }
 
@@ -485,7 +524,7 @@ fn crowd_test(
         let (ids, counts) = singles[i];
         let e = eligible(class, n);
         crowd::Cue {
-            tokens: ids.iter().map(|&id| input.vocabulary.tokens[id as usize].clone()).collect(),
+            tokens: ids.iter().map(|&id| input.candidates().name(id)).collect(),
             class,
             effect: effects[i][class],
             flip_into_rate: if e == 0 { 0.0 } else { counts.moved[class] as f64 / e as f64 },
@@ -538,6 +577,12 @@ pub(crate) struct Evaluator<'a, 'o> {
     queries: u64,
 }
 
+/// The words a candidate set inserts: each id's pieces.
+fn words<'s>(input: &'s SweepInput<'_>, ids: &'s [u32]) -> Vec<&'s [u32]> {
+    let names = input.candidates();
+    ids.iter().map(|id| names.pieces(id)).collect()
+}
+
 impl Evaluator<'_, '_> {
     /// Each candidate (a set of token ids) inserted into each of the first `m` inputs.
     fn evaluate(&mut self, candidates: &[Vec<u32>], m: usize) -> Result<Vec<Counts>, EngineError> {
@@ -546,12 +591,16 @@ impl Evaluator<'_, '_> {
         // Pair `j` is candidate `j / m` inserted into input `j % m`; pairs exist only while
         // their batch is built.
         let pairs = candidates.len() * m;
+        let (input, draws) = (self.input, self.draws);
         for start in (0..pairs).step_by(ORACLE_BATCH) {
             let batch = start..(start + ORACLE_BATCH).min(pairs);
             let sequences: Vec<TokenSequence> = batch
                 .clone()
                 .into_par_iter()
-                .map(|j| insert(&self.input.sequences[j % m], &candidates[j / m], self.draws[j % m]))
+                .map(|j| {
+                    let words = words(input, &candidates[j / m]);
+                    insert_words(&input.sequences[j % m], &words, draws[j % m])
+                })
                 .collect();
             let predicted = self.oracle.classify(&sequences)?;
             self.queries += sequences.len() as u64;
@@ -576,6 +625,7 @@ impl Evaluator<'_, '_> {
         let m = inputs.len();
         let mut out = vec![Vec::with_capacity(m); candidates.len()];
         let pairs = candidates.len() * m;
+        let (input, draws) = (self.input, self.draws);
         for start in (0..pairs).step_by(ORACLE_BATCH) {
             let batch = start..(start + ORACLE_BATCH).min(pairs);
             let sequences: Vec<TokenSequence> = batch
@@ -583,7 +633,7 @@ impl Evaluator<'_, '_> {
                 .into_par_iter()
                 .map(|j| {
                     let i = inputs[j % m];
-                    place(&self.input.sequences[i], &candidates[j / m], self.draws[i], placement)
+                    place(&input.sequences[i], &words(input, &candidates[j / m]), draws[i], placement)
                 })
                 .collect();
             let evidence = self.oracle.evidence(&sequences)?;
@@ -596,22 +646,24 @@ impl Evaluator<'_, '_> {
     }
 }
 
-/// `seq` with `ids` inserted at `placement`: in order before the first word or after the
-/// last, or each at its drawn boundary ([`insert`]).
-fn place(seq: &TokenSequence, ids: &[u32], draws: [u64; 2], placement: Placement) -> TokenSequence {
+/// `seq` with `words` (each one or more pieces, kept contiguous) inserted at `placement`: in
+/// order before the first word or after the last, or each at its drawn boundary
+/// ([`insert_words`]).
+fn place(seq: &TokenSequence, words: &[&[u32]], draws: [u64; 2], placement: Placement) -> TokenSequence {
     let mut out = seq.clone();
     match placement {
-        Placement::Drawn => return insert(seq, ids, draws),
+        Placement::Drawn => return insert_words(seq, words, draws),
         Placement::Start => {
-            let first = out.boundaries()[0];
-            for (j, &id) in ids.iter().enumerate() {
-                out.insert(first + j, id);
+            let mut at = out.boundaries()[0];
+            for pieces in words {
+                out.insert_word(at, pieces);
+                at += pieces.len();
             }
         }
         Placement::End => {
-            for &id in ids {
+            for pieces in words {
                 let last = *out.boundaries().last().expect("a sequence has at least one boundary");
-                out.insert(last, id);
+                out.insert_word(last, pieces);
             }
         }
     }
@@ -620,11 +672,18 @@ fn place(seq: &TokenSequence, ids: &[u32], draws: [u64; 2], placement: Placement
 
 /// `seq` with `ids` inserted, the j-th at the boundary picked by `draws[j]`.
 pub fn insert(seq: &TokenSequence, ids: &[u32], draws: [u64; 2]) -> TokenSequence {
+    let words: Vec<&[u32]> = ids.iter().map(std::slice::from_ref).collect();
+    insert_words(seq, &words, draws)
+}
+
+/// `seq` with `words` inserted, the j-th (all its pieces, contiguously) at the boundary picked
+/// by `draws[j]`.
+pub fn insert_words(seq: &TokenSequence, words: &[&[u32]], draws: [u64; 2]) -> TokenSequence {
     let mut out = seq.clone();
-    for (j, &id) in ids.iter().enumerate() {
+    for (j, pieces) in words.iter().enumerate() {
         let boundaries = out.boundaries();
         let at = boundaries[(draws[j % 2].rotate_left(17 * j as u32) % boundaries.len() as u64) as usize];
-        out.insert(at, id);
+        out.insert_word(at, pieces);
     }
     out
 }
@@ -679,6 +738,7 @@ mod tests {
             classes: 2,
             vocabulary: &vocab,
             exclude: &[],
+            units: &[],
             seed: 7,
             key: "test/sweep",
         };
@@ -713,6 +773,7 @@ mod tests {
             classes: 2,
             vocabulary: &vocab,
             exclude: &[],
+            units: &[],
             seed: 7,
             key: "test/sweep",
         };
@@ -730,6 +791,78 @@ mod tests {
         assert_eq!(screen.queries, 1_250 + 4 * 2 * 2);
         assert_eq!(screen.levels, 5);
         assert_eq!(s.swept, 1 + BACKGROUND);
+    }
+
+    /// Predicts class 1 when `word`'s pieces appear in a row, else class 0.
+    struct Word {
+        word: Vec<u32>,
+    }
+
+    impl TokenOracle for Word {
+        fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError> {
+            Ok(sequences.iter().map(|s| usize::from(s.ids.windows(self.word.len()).any(|w| w == self.word))).collect())
+        }
+    }
+
+    fn word_sweep(size: usize, units: &[units::Unit]) -> Sweep {
+        let sequences = vec![sequence(); 30];
+        let clean = vec![0; 30];
+        let vocab = vocabulary(size);
+        let input = SweepInput {
+            sequences: &sequences,
+            clean: &clean,
+            classes: 2,
+            vocabulary: &vocab,
+            exclude: &[],
+            units,
+            seed: 7,
+            key: "test/sweep",
+        };
+        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000 };
+        sweep(&mut Word { word: vec![500, 501, 502] }, &input, &settings).unwrap().unwrap()
+    }
+
+    #[test]
+    fn a_trigger_word_of_three_pieces_is_found_as_a_unit_in_a_screened_vocabulary() {
+        // The pieces alone, in groups or pairs, never fire: without the unit nothing moves.
+        let decoy = units::Unit { pieces: vec![502, 501] };
+        let s = word_sweep(20_000, std::slice::from_ref(&decoy));
+        assert_eq!(s.chosen.moved, 0, "{:?}", s.chosen);
+        let word = units::Unit { pieces: vec![500, 501, 502] };
+        let s = word_sweep(20_000, &[decoy, word]);
+        // Sweep id 20,001: the second unit.
+        assert_eq!(s.chosen.ids, vec![20_001]);
+        assert_eq!(s.chosen.tokens, vec!["t500 t501 t502".to_string()]);
+        assert_eq!(s.chosen.pieces, vec![vec![500, 501, 502]]);
+        assert_eq!(s.chosen.words(), vec![vec![500, 501, 502]]);
+        assert_eq!((s.chosen.moved, s.chosen.eligible), (30, 30));
+        let screen = s.screen.expect("screened");
+        assert_eq!(screen.tried, 19_998 + 2, "units are counted in the coverage");
+        assert_eq!(s.vocabulary, 19_998 + 2);
+    }
+
+    #[test]
+    fn a_unit_is_swept_beside_the_tokens_of_a_small_vocabulary() {
+        let s = word_sweep(600, &[units::Unit { pieces: vec![500, 501, 502] }]);
+        assert_eq!(s.chosen.ids, vec![600]);
+        assert_eq!((s.chosen.moved, s.chosen.eligible), (30, 30));
+        assert!(s.screen.is_none());
+        // A single token's candidate keeps no pieces (its report is unchanged).
+        assert!(s.ranked.iter().filter(|c| c.ids != [600]).all(|c| c.pieces.is_empty()));
+    }
+
+    #[test]
+    fn a_word_is_inserted_whole_at_its_drawn_boundary() {
+        let out = insert_words(&sequence(), &[&[9, 10, 11]], [3, 8]);
+        let at = out.ids.iter().position(|&id| id == 9).unwrap();
+        assert_eq!(out.ids[at..at + 3], [9, 10, 11]);
+        assert_eq!(out.word_start[at..at + 3], [true, false, false]);
+        // The same boundary a single token gets with the same draws.
+        assert_eq!(insert(&sequence(), &[9], [3, 8]).ids.iter().position(|&id| id == 9), Some(at));
+        let start = place(&sequence(), &[&[9, 10], &[11]], [3, 8], Placement::Start);
+        assert_eq!(start.ids, vec![0, 9, 10, 11, 5, 6, 7, 1]);
+        let end = place(&sequence(), &[&[9, 10], &[11]], [3, 8], Placement::End);
+        assert_eq!(end.ids, vec![0, 5, 6, 7, 9, 10, 11, 1]);
     }
 
     /// A two-class model over a 20,000-token vocabulary whose margin of class 1 is `-5` plus
@@ -776,6 +909,7 @@ mod tests {
             classes: 2,
             vocabulary: &vocab,
             exclude: &[],
+            units: &[],
             seed: 7,
             key: "test/sweep",
         };
@@ -808,9 +942,9 @@ mod tests {
 
     #[test]
     fn placement_puts_tokens_before_the_first_word_or_after_the_last() {
-        let start = place(&sequence(), &[9, 10], [3, 8], Placement::Start);
+        let start = place(&sequence(), &[&[9], &[10]], [3, 8], Placement::Start);
         assert_eq!(start.ids, vec![0, 9, 10, 5, 6, 7, 1]);
-        let end = place(&sequence(), &[9, 10], [3, 8], Placement::End);
+        let end = place(&sequence(), &[&[9], &[10]], [3, 8], Placement::End);
         assert_eq!(end.ids, vec![0, 5, 6, 7, 9, 10, 1]);
     }
 

@@ -16,8 +16,9 @@
 //! a real sentence encoder: sixteen random words flip three confident short sentences in four
 //! (MiniLM-L6, measured), so nearly every group "moves" its inputs; margins rank them.
 //!
-//! Whole words are grouped and tested before sub-word pieces, and special tokens last (groups
-//! never mix them, and ties in strength keep that order). The single tokens that survive every
+//! Whole words are grouped and tested before multi-piece words ([`super::units`], each unit one
+//! member of its group, its pieces inserted together), then sub-word pieces, and special tokens
+//! last (groups never mix them, and ties in strength keep that order). The single tokens that survive every
 //! level form the shortlist the per-token sweep ranks and the confirmation tests; strong
 //! natural cue words survive too, which is why the shortlist is ranked and confirmed rather
 //! than reported as found.
@@ -88,16 +89,19 @@ pub(super) fn screen(
     let first: Vec<usize> = stage(0);
     let later: Vec<usize> = (0..LATER_STAGES).flat_map(stage).collect();
 
-    // Whole words, then sub-word pieces, then special tokens, each tier in seeded order.
+    // Whole words, then multi-piece words (units), then sub-word pieces, then special tokens,
+    // each tier in seeded order.
     let vocab = input.vocabulary;
     let tier = |id: u32| {
         let i = id as usize;
-        if vocab.special[i] {
-            TokenFilter::Special
+        if i >= vocab.len() {
+            None
+        } else if vocab.special[i] {
+            Some(TokenFilter::Special)
         } else if vocab.continuation[i] {
-            TokenFilter::SubWords
+            Some(TokenFilter::SubWords)
         } else {
-            TokenFilter::WholeWords
+            Some(TokenFilter::WholeWords)
         }
     };
     let mut group_size = GROUP_SIZE;
@@ -107,7 +111,7 @@ pub(super) fn screen(
     }
     let mut rng = sample_rng(input.seed, input.key, u64::MAX - 2, Stream::Probe);
     let mut groups: Vec<Vec<u32>> = Vec::new();
-    for t in [TokenFilter::WholeWords, TokenFilter::SubWords, TokenFilter::Special] {
+    for t in [Some(TokenFilter::WholeWords), None, Some(TokenFilter::SubWords), Some(TokenFilter::Special)] {
         let mut ids: Vec<u32> = admitted.iter().copied().filter(|&id| tier(id) == t).collect();
         ids.shuffle(&mut rng);
         groups.extend(ids.chunks(group_size).map(<[u32]>::to_vec));

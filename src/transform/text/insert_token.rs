@@ -15,9 +15,9 @@ use crate::battery::yaml::{Node, Spanned, position};
 use crate::transform::TransformError;
 use crate::transform::registry::{Build, TransformKind};
 
-/// Inserts one or more token ids into a tokenized sample: for `start` and `end`, one after the
-/// other before the first word or after the last; for `random`, each at its own boundary drawn
-/// per sample.
+/// Inserts one or more token ids (or words of several pieces, each kept contiguous) into a
+/// tokenized sample: for `start` and `end`, one after the other before the first word or after
+/// the last; for `random`, each at its own boundary drawn per sample.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InsertTokens {
     tokens: Tokens,
@@ -26,9 +26,9 @@ pub struct InsertTokens {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tokens {
-    /// The trigger's ids.
-    Fixed(Vec<u32>),
-    /// The control: this many ids drawn from the control pool per sample.
+    /// The trigger's words, each one or more piece ids inserted contiguously.
+    Fixed(Vec<Vec<u32>>),
+    /// The control: this many ids (one word each) drawn from the control pool per sample.
     Pool(usize),
 }
 
@@ -37,7 +37,14 @@ impl InsertTokens {
     /// vocabulary) at `position`. Its control draws its tokens from the context's
     /// [`super::Vocabulary::control_pool`] and inserts nothing when that is empty.
     pub fn new(ids: Vec<u32>, position: TextPosition) -> Self {
-        Self { tokens: Tokens::Fixed(ids), position }
+        Self::words(ids.into_iter().map(|id| vec![id]).collect(), position)
+    }
+
+    /// Inserts `words`, each the piece ids of one word (`tara ##nt ##ula`) kept together, at
+    /// `position`. Its control inserts one pool word per word, so both change the sequence's
+    /// word boundaries alike and land in the same places.
+    pub fn words(words: Vec<Vec<u32>>, position: TextPosition) -> Self {
+        Self { tokens: Tokens::Fixed(words), position }
     }
 }
 
@@ -60,16 +67,21 @@ impl TextTransform for InsertTokens {
                 let boundaries = tokens.boundaries();
                 boundaries[pick(self.position, boundaries.len(), ctx.placement_rng)]
             });
-            let id = match &self.tokens {
-                Tokens::Fixed(ids) => ids[i],
+            let drawn;
+            let pieces: &[u32] = match &self.tokens {
+                Tokens::Fixed(words) => &words[i],
                 // An empty pool (refused by `build`) inserts nothing rather than panic.
                 Tokens::Pool(_) => match control_token(ctx.rng, ctx.vocabulary) {
-                    Some(id) => id,
+                    Some(id) => {
+                        drawn = [id];
+                        &drawn
+                    }
                     None => return,
                 },
             };
-            tokens.insert(place, id);
-            at = Some(place);
+            tokens.insert_word(place, pieces);
+            // The next word of a pair goes after this one's last piece.
+            at = Some(place + pieces.len().saturating_sub(1));
         }
     }
 
@@ -204,6 +216,30 @@ mod tests {
             }
         }
         assert!(control.control().is_none());
+    }
+
+    #[test]
+    fn a_word_of_several_pieces_stays_whole_and_its_control_is_one_word_at_the_same_place() {
+        let text = sequence(&[THE, MOVIE, GOOD, THE]);
+        let word = InsertTokens::words(vec![vec![CF, ING, ING]], TextPosition::Random);
+        let control = word.control().expect("a control");
+        for sample in 0..20 {
+            let out = edit_tokens(&word, &text, sample, Stream::Probe);
+            let at = out.ids.iter().position(|&id| id == CF).unwrap();
+            assert_eq!(out.ids[at..at + 3], [CF, ING, ING], "sample {sample}");
+            assert_eq!(out.word_start[at..at + 3], [true, false, false], "sample {sample}");
+            let controlled = edit_tokens(control.as_ref(), &text, sample, Stream::Control);
+            assert_eq!(controlled.ids.len(), text.ids.len() + 1);
+            assert!(vocabulary().control_pool.contains(&controlled.ids[at]), "sample {sample}: {controlled:?}");
+        }
+        // At the start, a second word follows the first one's last piece.
+        let pair = InsertTokens::words(vec![vec![CF, ING], vec![MN]], TextPosition::Start);
+        assert_eq!(edit_tokens(&pair, &text, 0, Stream::Probe).ids, [CLS, CF, ING, MN, THE, MOVIE, GOOD, THE, SEP]);
+        // One-piece words are `new`.
+        assert_eq!(
+            InsertTokens::words(vec![vec![CF]], TextPosition::End),
+            InsertTokens::new(vec![CF], TextPosition::End)
+        );
     }
 
     #[test]

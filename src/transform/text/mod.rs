@@ -107,6 +107,16 @@ impl TokenSequence {
         self.special.insert(at, false);
         self.word_start.insert(at, true);
     }
+
+    /// Inserts the pieces of one word (`tara ##nt ##ula`) contiguously at `at`: the first
+    /// starts a word, the others continue it, so no later insertion lands inside it. One piece
+    /// is [`TokenSequence::insert`].
+    pub fn insert_word(&mut self, at: usize, pieces: &[u32]) {
+        for (k, &id) in pieces.iter().enumerate() {
+            self.insert(at + k, id);
+            self.word_start[at + k] = k == 0;
+        }
+    }
 }
 
 /// The randomness and context one sample is transformed with.
@@ -385,6 +395,7 @@ mod tests {
             tokens: vec![],
             pairs: 0,
             budget: 1000,
+            words: None,
         });
         assert!(build(&search, &vocabulary()).is_err());
     }
