@@ -11,7 +11,10 @@
 //! of its last row) to the configured size and the padded rows' outputs are dropped. On CUDA a
 //! new input shape costs cuDNN a fresh convolution-algorithm choice and the memory arena a new
 //! plan, so one shape per scan keeps those costs to the first call; the shapes a session saw
-//! are recorded ([`Engine::input_shapes`]) so reports can show it.
+//! are recorded ([`Engine::input_shapes`]) so reports can show it. A model with a dynamic axis
+//! besides the batch (a text model's sequence axis) sees a new shape with each batch length
+//! anyway, so its short batches are sent as they are: padding 17 rows to 256 would cost the
+//! model fifteen times their work.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::digest::sha256_file;
 use crate::model::{self, ModelFacts};
 use crate::onnxruntime::Runtime;
+
+/// Named model inputs for one or more batches.
+pub type NamedInputs = Vec<(String, InputData)>;
 
 /// Whether the classifier output holds probabilities or logits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,6 +294,9 @@ pub struct Engine {
     pub device: Option<crate::gpu::DeviceInfo>,
     /// Distinct input shapes sent to the session, in first-use order.
     shapes: Vec<Vec<Vec<usize>>>,
+    /// Whether short batches are padded to `batch_size` rows: only when every input's shape
+    /// is fixed beyond the batch axis, so that padding keeps the session to one shape.
+    pad_short_batches: bool,
     /// How a single-column output is read as two classes, once a scan has decided.
     single_column: Option<ScoreKind>,
     /// A ZipMap output's class labels in column order, once a batch has shown them.
@@ -443,6 +452,8 @@ impl Engine {
             ExecutionProvider::Cuda { device } if on_gpu => Some(crate::gpu::describe(device)),
             _ => None,
         };
+        let pad_short_batches =
+            signature.inputs.iter().all(|i| i.shape.iter().skip(1).all(|d| matches!(d, Dim::Fixed(n) if *n > 0)));
         Ok(Self {
             session,
             model_path: path.to_path_buf(),
@@ -455,6 +466,7 @@ impl Engine {
             batch_size,
             device,
             shapes: Vec::new(),
+            pad_short_batches,
             single_column: None,
             zipmap_labels: None,
         })
@@ -537,8 +549,25 @@ impl Engine {
         Ok(count.map_or(0, |(_, n)| n))
     }
 
+    /// The classifier output for rows fed in groups, each group one `classify` call holding the
+    /// rows it lists: one row per row listed, in row order. A modality whose inputs vary in
+    /// length groups rows of one length, so that no row is padded to a longer one's length.
+    pub fn classify_groups(&mut self, groups: &[(Vec<usize>, NamedInputs)]) -> Result<Array2<f32>, EngineError> {
+        let total = groups.iter().map(|(rows, _)| rows.len()).sum();
+        let mut out: Option<Array2<f32>> = None;
+        for (rows, inputs) in groups {
+            let scores = self.classify(inputs)?;
+            let out = out.get_or_insert_with(|| Array2::zeros((total, scores.ncols())));
+            for (&row, s) in rows.iter().zip(scores.rows()) {
+                out.row_mut(row).assign(&s);
+            }
+        }
+        Ok(out.unwrap_or_else(|| Array2::zeros((0, self.declared_classes().unwrap_or(0)))))
+    }
+
     /// Runs every sample through the model in batches of [`Engine::batch_size`] (the last one
-    /// padded) and returns the classifier output, one row per sample.
+    /// padded when the model's shapes are fixed) and returns the classifier output, one row per
+    /// sample.
     pub fn classify(&mut self, inputs: &[(String, InputData)]) -> Result<Array2<f32>, EngineError> {
         let total = self.check_inputs(inputs)?;
         let mut rows: Vec<f32> = Vec::new();
@@ -570,7 +599,7 @@ impl Engine {
         let n = end - start;
         // Slices of standard-layout arrays along axis 0 are contiguous, so full batches borrow
         // rather than copy; a short batch is copied and padded to the session's one shape.
-        let padded = self.batch_size.max(n);
+        let padded = if self.pad_short_batches { self.batch_size.max(n) } else { n };
         let slices: Vec<(&str, BatchSlice<'_>)> = inputs
             .iter()
             .map(|(name, data)| {

@@ -472,3 +472,45 @@ fn batches_are_padded_to_their_longest_text_when_the_model_masks_padding() {
     assert!(lengths[0] <= lengths[1] && lengths[1] <= lengths[2] && lengths[2] <= 32, "{lengths:?}");
     assert!(lengths[1] < 32, "most texts are shorter than the tokenizer's 32: {lengths:?}");
 }
+
+/// Issue 18: texts of different lengths reach the model in batches of one length each (no row
+/// padded to a longer text, and a short batch not padded to the batch size: the sequence axis
+/// is dynamic, so every length is a new shape anyway), and each text gets the scores it gets
+/// alone, up to float rounding (a batch's row count changes the kernels' blocking).
+#[test]
+fn texts_are_fed_in_batches_of_one_length_and_score_as_they_do_alone() {
+    let mut engine = engine("text-clean-h32-s1.onnx");
+    let encoder = TextEncoder::new(&text_fixture("tokenizer.json"), &engine).unwrap();
+    assert_eq!(encoder.padding, Padding::Longest);
+    let texts = std::fs::read_to_string(text_fixture("text-test.txt")).unwrap();
+    let sequences: Vec<_> =
+        texts.lines().take(64).enumerate().map(|(i, t)| encoder.tokenizer.encode(t, i).unwrap()).collect();
+    let groups = encoder.length_groups(&sequences, 5);
+    let mut seen: Vec<usize> = groups.iter().flat_map(|(rows, _)| rows.iter().copied()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (0..64).collect::<Vec<_>>(), "every text in exactly one batch");
+    for (rows, batch) in &groups {
+        assert!(!rows.is_empty() && rows.len() <= 5, "{rows:?}");
+        let ids = column(batch, "input_ids");
+        for (&row, fed) in rows.iter().zip(&ids) {
+            assert_eq!(fed.len(), sequences[row].ids.len(), "text {row} is not padded");
+        }
+    }
+    let lengths: std::collections::BTreeSet<usize> = sequences.iter().map(|s| s.ids.len()).collect();
+    assert!(lengths.len() > 5, "the texts have many lengths: {lengths:?}");
+
+    let grouped = engine.classify_groups(&groups).unwrap();
+    let tolerance = probity::modality::text::encoder::PADDING_TOLERANCE;
+    for (i, sequence) in sequences.iter().enumerate() {
+        let alone = engine.classify(&encoder.batch(std::slice::from_ref(sequence))).unwrap();
+        let scale = alone.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+        for (a, b) in grouped.row(i).iter().zip(alone.row(0)) {
+            assert!((a - b).abs() <= tolerance * scale, "text {i}: {a} in its group vs {b} alone");
+        }
+    }
+    assert!(
+        engine.input_shapes().iter().any(|shape| shape[0][0] < engine.batch_size),
+        "short batches go as they are: {:?}",
+        engine.input_shapes()
+    );
+}

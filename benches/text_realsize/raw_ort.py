@@ -1,6 +1,8 @@
 """Raw ONNX Runtime on the text fixture's sentences through the MiniLM classifier that
 make_minilm.py writes: queries per second with every batch padded to the tokenizer's 128
-positions, and padded to the batch's longest sentence, 2 intra-op threads, as probity runs it.
+positions, padded to the batch's longest sentence, and grouped by length as probity feeds them
+(sentences sorted by token count, each batch of one length, at most BATCH rows: no padding),
+2 intra-op threads, as probity runs it.
 
     python raw_ort.py OUT_DIR [BATCH]
 """
@@ -26,13 +28,23 @@ texts = [json.loads(l)["text"] for l in fixture.read_text().splitlines() if l.st
 seqs = [e.ids[:128] for e in tok.encode_batch(texts)]
 
 
-def run(fixed):
+def batches(mode):
+    if mode != "grouped":
+        return [seqs[i : i + batch] for i in range(0, len(seqs), batch)]
+    ordered = sorted(seqs, key=len)
+    out = []
+    for length in sorted({len(s) for s in ordered}):
+        same = [s for s in ordered if len(s) == length]
+        out += [same[i : i + batch] for i in range(0, len(same), batch)]
+    return out
+
+
+def run(mode):
     n = 0
     start = time.perf_counter()
     for _ in range(3):
-        for i in range(0, len(seqs), batch):
-            part = seqs[i : i + batch]
-            length = 128 if fixed else max(len(s) for s in part)
+        for part in batches(mode):
+            length = 128 if mode == "fixed" else max(len(s) for s in part)
             ids = np.zeros((len(part), length), np.int64)
             mask = np.zeros((len(part), length), np.int64)
             for r, s in enumerate(part):
@@ -43,6 +55,7 @@ def run(fixed):
     return n / (time.perf_counter() - start)
 
 
-run(False)  # warm-up
-for fixed in (True, False):
-    print(f"batch {batch}, padded to {'128' if fixed else 'the longest'}: {run(fixed):.0f} queries/s")
+WHAT = {"fixed": "padded to 128", "longest": "padded to the longest", "grouped": "grouped by length"}
+run("longest")  # warm-up
+for mode in ("fixed", "longest", "grouped"):
+    print(f"batch {batch}, {WHAT[mode]}: {run(mode):.0f} queries/s")

@@ -97,6 +97,14 @@ pub trait Session {
     /// reads every input once, in order (image data folds its value range in on the way).
     fn clean_chunk(&mut self, chunk: &[usize], candidate: bool) -> Result<Batch, ScanError>;
 
+    /// The clean inputs at `chunk` as model calls of at most `batch` rows, grouped as
+    /// [`Kit::build_groups`] groups probed inputs, so that an input a probe leaves unchanged
+    /// is scored as it was on the clean pass.
+    fn clean_groups(&mut self, chunk: &[usize], candidate: bool, batch: usize) -> Result<Groups, ScanError> {
+        let _ = batch;
+        Ok(vec![((0..chunk.len()).collect(), self.clean_chunk(chunk, candidate)?)])
+    }
+
     /// The battery's probes over these inputs, and how the inputs were interpreted for it
     /// (`None` where nothing needed interpreting).
     fn kit(&mut self, battery: &Battery, seed: u64) -> Result<(Self::Kit<'_>, Option<ImageInterpretation>), ScanError>;
@@ -168,6 +176,16 @@ pub trait Kit: Sync {
     /// parts' rows one after another.
     fn build(&self, parts: &[Part<'_, Self::Transform>]) -> Result<Batch, ScanError>;
 
+    /// The model calls for one chunk: each holds the chunk's rows it lists
+    /// ([`crate::engine::Engine::classify_groups`]), at most `batch` of them. One call of
+    /// [`Kit::build`]'s rows in order unless a modality's inputs vary in length (text groups
+    /// rows of one length, so that no row is padded to a longer one's length).
+    fn build_groups(&self, parts: &[Part<'_, Self::Transform>], batch: usize) -> Result<Groups, ScanError> {
+        let _ = batch;
+        let rows = parts.iter().map(|p| p.indices.len()).sum();
+        Ok(vec![((0..rows).collect(), self.build(parts)?)])
+    }
+
     /// The first few samples before and after the probe, as reports show them.
     fn examples(
         &self,
@@ -183,6 +201,9 @@ pub trait Kit: Sync {
         drop(batch);
     }
 }
+
+/// Model calls and the rows of their chunk each holds ([`Kit::build_groups`]).
+pub type Groups = Vec<(Vec<usize>, Batch)>;
 
 /// Part of a chunk: one job's samples at `indices`, with the job's transform and stream.
 pub struct Part<'a, T: ?Sized> {

@@ -32,7 +32,7 @@ use crate::baseline::{RecordedBattery, RecordedProbe, Recording};
 use crate::battery::spec::{Battery, Layout, Thresholds};
 use crate::calibration::CalibratedThresholds;
 use crate::digest::FileDigest;
-use crate::engine::{Engine, EngineError, InputData, ProviderUsed};
+use crate::engine::{Engine, EngineError, ProviderUsed};
 use crate::onnxruntime::RuntimeInfo;
 use crate::search::SearchSummary;
 use crate::transform::{self, Stream};
@@ -40,7 +40,9 @@ use crate::verdict::{self, Correction, ProbeEvidence, ProbeJudgement};
 
 pub use crate::predictions::{Predictions, ProbePredictions, ScoreKind};
 pub(crate) use budget::with_budget;
-pub use kit::{CleanData, EXAMPLES, Example, FeatureChange, Kit, Part, Prepared, ScanInputs, SearchContext, Session};
+pub use kit::{
+    CleanData, EXAMPLES, Example, FeatureChange, Groups, Kit, Part, Prepared, ScanInputs, SearchContext, Session,
+};
 
 /// Samples transformed and classified per chunk: bounds memory whatever the data size, and
 /// small enough that building the next chunk overlaps inference of this one.
@@ -58,7 +60,7 @@ pub fn chunk_size(engine: &Engine) -> usize {
     CHUNK.min(fits).max(1).div_ceil(batch) * batch
 }
 /// Named model inputs for one batch.
-pub type Batch = Vec<(String, InputData)>;
+pub type Batch = crate::engine::NamedInputs;
 
 /// The models a scan runs.
 pub struct Models<'a> {
@@ -254,7 +256,8 @@ fn scan_inputs<I: ScanInputs>(
     checks::check_enough_inputs(batteries, inputs.len(), inputs.path())?;
     let n = inputs.len();
     let clean_started = Instant::now();
-    let clean_scores = classify_scores(models.candidate, n, &mut |chunk| session.clean_chunk(chunk, true))?;
+    let batch = models.candidate.batch_size;
+    let clean_scores = classify_scores(models.candidate, n, &mut |chunk| session.clean_groups(chunk, true, batch))?;
     let seconds_per_query = clean_started.elapsed().as_secs_f64() / n.max(1) as f64;
     // Checked on the raw scores (a single-column output before it is read as two classes),
     // before softmax can hide a NaN or squash a constant.
@@ -276,7 +279,8 @@ fn scan_inputs<I: ScanInputs>(
     let mut kinds = ScoreKinds { candidate: scores, references: Vec::new() };
     let mut reference_clean = Vec::new();
     for reference in models.references.iter_mut() {
-        let s = classify_scores(reference, n, &mut |chunk| session.clean_chunk(chunk, false))?;
+        let batch = reference.batch_size;
+        let s = classify_scores(reference, n, &mut |chunk| session.clean_groups(chunk, false, batch))?;
         let kind = settings.scores.unwrap_or_else(|| crate::predictions::detect_score_kind(&s));
         let s = reference.read_single_column_as(kind, s);
         reference_clean.push(Predictions::from_scores(&s, kind));
@@ -337,12 +341,12 @@ fn scan_inputs<I: ScanInputs>(
 fn classify_scores(
     engine: &mut Engine,
     n: usize,
-    chunk_inputs: &mut dyn FnMut(&[usize]) -> Result<Batch, ScanError>,
+    chunk_inputs: &mut dyn FnMut(&[usize]) -> Result<Groups, ScanError>,
 ) -> Result<ndarray::Array2<f32>, ScanError> {
     let indices: Vec<usize> = (0..n).collect();
     let mut rows: Vec<ndarray::Array2<f32>> = Vec::new();
     for chunk in indices.chunks(chunk_size(engine)) {
-        rows.push(engine.classify(&chunk_inputs(chunk)?)?);
+        rows.push(engine.classify_groups(&chunk_inputs(chunk)?)?);
     }
     let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
     ndarray::concatenate(ndarray::Axis(0), &views).map_err(|e| ScanError::Incompatible(e.to_string()))

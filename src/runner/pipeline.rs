@@ -13,7 +13,7 @@
 
 use std::sync::mpsc::Receiver;
 
-use super::{Batch, Kit, Models, Part, Predictions, ScanError, ScoreKinds, chunk_size};
+use super::{Groups, Kit, Models, Part, Predictions, ScanError, ScoreKinds, chunk_size};
 use crate::transform::Stream;
 
 /// Chunks built and waiting while one is classified. With the one being built, and the one
@@ -52,10 +52,11 @@ pub(super) fn run<K: Kit>(
     jobs: &[Job<'_, K::Transform>],
     mut done: impl FnMut(usize, JobOutput),
 ) -> Result<(), ScanError> {
-    let chunks = plan(jobs, models.candidate.batch_size, chunk_size(models.candidate));
+    let batch = models.candidate.batch_size;
+    let chunks = plan(jobs, batch, chunk_size(models.candidate));
     let chunks = &chunks;
     std::thread::scope(|scope| {
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Batch, ScanError>>(AHEAD);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<Groups, ScanError>>(AHEAD);
         let producer = scope.spawn(move || {
             for chunk in chunks {
                 let parts: Vec<Part<'_, K::Transform>> = chunk
@@ -65,7 +66,7 @@ pub(super) fn run<K: Kit>(
                         Part { key: job.key, indices, transform: job.transform, stream: job.stream }
                     })
                     .collect();
-                let built = kit.build(&parts);
+                let built = kit.build_groups(&parts, batch);
                 let failed = built.is_err();
                 // A closed channel means inference stopped on an error: stop building.
                 if sender.send(built).is_err() || failed {
@@ -90,7 +91,7 @@ fn consume<K: Kit>(
     kit: &K,
     jobs: &[Job<'_, K::Transform>],
     chunks: &[Chunk<'_>],
-    receiver: &Receiver<Result<Batch, ScanError>>,
+    receiver: &Receiver<Result<Groups, ScanError>>,
     done: &mut impl FnMut(usize, JobOutput),
 ) -> Result<(), ScanError> {
     let references = models.references.len();
@@ -118,12 +119,14 @@ fn consume<K: Kit>(
     };
     for chunk in chunks {
         finish(&mut outputs, &mut next);
-        let batch = receiver.recv().map_err(|_| stopped())??;
+        let groups = receiver.recv().map_err(|_| stopped())??;
         // A chunk mixing runs with and without references is classified by the references
         // whole; the rows of runs that did not ask are dropped.
         let with_references = chunk.iter().any(|&(j, _)| jobs[j].references);
-        let (own, finite, others) = classify_all(models, &batch, kinds, with_references)?;
-        kit.recycle(batch);
+        let (own, finite, others) = classify_all(models, &groups, kinds, with_references)?;
+        for (_, batch) in groups {
+            kit.recycle(batch);
+        }
         let mut offset = 0;
         for &(j, indices) in chunk {
             let rows = offset..offset + indices.len();
@@ -140,21 +143,21 @@ fn consume<K: Kit>(
     Ok(())
 }
 
-/// One batch through the candidate and, when `references`, every reference, each read with
-/// its own score kind (decided on its clean pass, never again per batch); with, per input,
-/// whether the candidate's scores are all finite.
+/// One chunk's model calls through the candidate and, when `references`, every reference,
+/// each read with its own score kind (decided on its clean pass, never again per batch); with,
+/// per input, whether the candidate's scores are all finite.
 fn classify_all(
     models: &mut Models<'_>,
-    batch: &[(String, crate::engine::InputData)],
+    groups: &Groups,
     kinds: &ScoreKinds,
     references: bool,
 ) -> Result<(Predictions, Vec<bool>, Vec<Predictions>), ScanError> {
-    let scores = models.candidate.classify(batch)?;
+    let scores = models.candidate.classify_groups(groups)?;
     let finite = scores.rows().into_iter().map(|row| row.iter().all(|v| v.is_finite())).collect();
     let own = Predictions::from_scores(&scores, kinds.candidate);
     let mut others = Vec::new();
     for (reference, &kind) in models.references.iter_mut().zip(&kinds.references).filter(|_| references) {
-        others.push(Predictions::from_scores(&reference.classify(batch)?, kind));
+        others.push(Predictions::from_scores(&reference.classify_groups(groups)?, kind));
     }
     Ok((own, finite, others))
 }
@@ -196,7 +199,7 @@ mod tests {
     use super::*;
     use crate::battery::spec::Probe;
     use crate::engine::{Engine, EngineOptions, InputData};
-    use crate::runner::ScoreKind;
+    use crate::runner::{Batch, ScoreKind};
     use crate::runner::{Example, Prepared, SearchContext};
 
     fn job(indices: &[usize]) -> Job<'_, ()> {

@@ -291,19 +291,20 @@ impl TextEncoder {
         self.pack(sequences.iter())
     }
 
-    /// `sequences` split into model batches of at most `size` rows, grouped by length so that
-    /// each is padded to its own longest (only when batches are padded to their longest; with a
-    /// fixed length, consecutive rows): indices into `sequences`, shortest first, ties in
-    /// order, with the batch's inputs. Which row goes with which depends only on the sequences
-    /// and `size`, never on threads; a row's scores do not depend on its batch beyond float
-    /// rounding, which [`TextEncoder::check_padding`] bounds before a scan.
+    /// `sequences` split into model batches of at most `size` rows, each of one length so that
+    /// no row is padded (only when batches are padded to their longest; with a fixed length,
+    /// consecutive rows): indices into `sequences`, shortest first, ties in order, with the
+    /// batch's inputs. Which row goes with which depends only on the sequences and `size`,
+    /// never on threads; a row's scores do not depend on its batch beyond float rounding, which
+    /// [`TextEncoder::check_padding`] bounds before a scan.
     pub fn length_groups(&self, sequences: &[TokenSequence], size: usize) -> Vec<(Vec<usize>, Batch)> {
+        let natural = self.padding == Padding::Longest;
+        let fed = |i: usize| if natural { sequences[i].ids.len().min(self.tokenizer.max_length) } else { 0 };
         let mut order: Vec<usize> = (0..sequences.len()).collect();
-        if self.padding == Padding::Longest {
-            order.sort_by_key(|&i| (sequences[i].ids.len().min(self.tokenizer.max_length), i));
-        }
+        order.sort_by_key(|&i| (fed(i), i));
         order
-            .chunks(size.max(1))
+            .chunk_by(|&a, &b| fed(a) == fed(b))
+            .flat_map(|length| length.chunks(size.max(1)))
             .map(|group| (group.to_vec(), self.pack(group.iter().map(|&i| &sequences[i]))))
             .collect()
     }

@@ -19,7 +19,7 @@ use crate::battery::spec::{AttackSpec, Battery, Modality, Probe, SearchSpec, Tex
 use crate::engine::{Engine, EngineError};
 use crate::predictions::{Predictions, ScoreKind, to_probabilities};
 use crate::runner::{
-    Batch, CleanData, EXAMPLES, Example, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
+    Batch, CleanData, EXAMPLES, Example, Groups, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
     SearchContext, Session, with_budget,
 };
 use crate::search::vocabulary::units::{self, Unit, UnitCoverage};
@@ -38,10 +38,12 @@ impl From<TextError> for ScanError {
 }
 
 /// The clean texts at `chunk`, tokenized.
-fn clean_chunk(data: &TextDataset, encoder: &TextEncoder, chunk: &[usize]) -> Result<Batch, ScanError> {
-    let sequences: Vec<TokenSequence> =
-        chunk.par_iter().map(|&i| encoder.tokenizer.encode(&data.texts[i], i)).collect::<Result<_, _>>()?;
-    Ok(encoder.batch(&sequences))
+fn clean_sequences(
+    data: &TextDataset,
+    encoder: &TextEncoder,
+    chunk: &[usize],
+) -> Result<Vec<TokenSequence>, ScanError> {
+    Ok(chunk.par_iter().map(|&i| encoder.tokenizer.encode(&data.texts[i], i)).collect::<Result<_, _>>()?)
 }
 
 /// An ONNX Runtime failure on token ids most often means the tokenizer does not belong to the
@@ -88,6 +90,21 @@ impl TextKit<'_> {
         stream: Stream,
     ) -> Result<(String, TokenSequence), ScanError> {
         Ok(probe_text(&self.encoder.tokenizer, &self.data.texts[index], rngs, index, transform, stream)?)
+    }
+
+    /// Each part's samples with its transform applied, the parts' rows one after another.
+    fn sequences(&self, parts: &[Part<'_, dyn TextTransform>]) -> Result<Vec<TokenSequence>, ScanError> {
+        let mut sequences: Vec<TokenSequence> = Vec::new();
+        for part in parts {
+            let rngs = ProbeRngs::new(self.seed, part.key);
+            let built: Vec<TokenSequence> = part
+                .indices
+                .par_iter()
+                .map(|&i| self.sample(&rngs, i, part.transform, part.stream).map(|(_, tokens)| tokens))
+                .collect::<Result<_, _>>()?;
+            sequences.extend(built);
+        }
+        Ok(sequences)
     }
 
     /// Runs a vocabulary sweep on the `part` of the data set aside for it.
@@ -250,17 +267,13 @@ impl Kit for TextKit<'_> {
     }
 
     fn build(&self, parts: &[Part<'_, dyn TextTransform>]) -> Result<Batch, ScanError> {
-        let mut sequences: Vec<TokenSequence> = Vec::new();
-        for part in parts {
-            let rngs = ProbeRngs::new(self.seed, part.key);
-            let built: Vec<TokenSequence> = part
-                .indices
-                .par_iter()
-                .map(|&i| self.sample(&rngs, i, part.transform, part.stream).map(|(_, tokens)| tokens))
-                .collect::<Result<_, _>>()?;
-            sequences.extend(built);
-        }
-        Ok(self.encoder.batch(&sequences))
+        Ok(self.encoder.batch(&self.sequences(parts)?))
+    }
+
+    /// Rows of one length per call: a chunk's rows padded to its longest would make every
+    /// short text cost the longest one's positions.
+    fn build_groups(&self, parts: &[Part<'_, dyn TextTransform>], batch: usize) -> Result<Groups, ScanError> {
+        Ok(self.encoder.length_groups(&self.sequences(parts)?, batch))
     }
 
     fn examples(
@@ -471,7 +484,12 @@ impl<'a> Session for TextInputs<'a> {
         Self: 'k;
 
     fn clean_chunk(&mut self, chunk: &[usize], _candidate: bool) -> Result<Batch, ScanError> {
-        clean_chunk(self.data, self.encoder, chunk)
+        Ok(self.encoder.batch(&clean_sequences(self.data, self.encoder, chunk)?))
+    }
+
+    /// Rows of one length per call, as the probes' rows are ([`Kit::build_groups`]).
+    fn clean_groups(&mut self, chunk: &[usize], _candidate: bool, batch: usize) -> Result<Groups, ScanError> {
+        Ok(self.encoder.length_groups(&clean_sequences(self.data, self.encoder, chunk)?, batch))
     }
 
     fn kit(&mut self, _: &Battery, seed: u64) -> Result<(TextKit<'_>, Option<ImageInterpretation>), ScanError> {
@@ -491,27 +509,20 @@ impl TokenOracle for EngineOracle<'_> {
     /// calls mix every input with every candidate, so one padding for the call would make
     /// every short input cost the longest one's positions.
     fn classify(&mut self, sequences: &[TokenSequence]) -> Result<Vec<usize>, EngineError> {
-        let mut classes = vec![0; sequences.len()];
-        for (rows, scores) in self.scores(sequences)? {
-            for (&row, class) in rows.iter().zip(Predictions::from_scores(&scores, self.kind).class) {
-                classes[row] = class;
-            }
-        }
-        Ok(classes)
+        Ok(Predictions::from_scores(&self.scores(sequences)?, self.kind).class)
     }
 
     fn evidence(&mut self, sequences: &[TokenSequence]) -> Result<Vec<Vec<f32>>, EngineError> {
-        let mut out = vec![Vec::new(); sequences.len()];
-        for (rows, scores) in self.scores(sequences)? {
-            for (&row, r) in rows.iter().zip(scores.rows()) {
-                out[row] = match self.kind {
-                    // Probabilities saturate; their logs keep a margin (ln 1e-30 is the floor).
-                    ScoreKind::Probabilities => r.iter().map(|&p| p.max(1e-30).ln()).collect(),
-                    ScoreKind::Logits => r.to_vec(),
-                };
-            }
-        }
-        Ok(out)
+        let scores = self.scores(sequences)?;
+        Ok(scores
+            .rows()
+            .into_iter()
+            .map(|r| match self.kind {
+                // Probabilities saturate; their logs keep a margin (ln 1e-30 is the floor).
+                ScoreKind::Probabilities => r.iter().map(|&p| p.max(1e-30).ln()).collect(),
+                ScoreKind::Logits => r.to_vec(),
+            })
+            .collect())
     }
 }
 
@@ -565,17 +576,10 @@ impl TextOracle for EngineOracle<'_> {
     }
 }
 
-/// Rows of a call and their scores.
-type Scored = (Vec<usize>, ndarray::Array2<f32>);
-
 impl EngineOracle<'_> {
-    /// The scores of `sequences`, one model batch per length group, with the rows it holds.
-    fn scores(&mut self, sequences: &[TokenSequence]) -> Result<Vec<Scored>, EngineError> {
-        self.encoder
-            .length_groups(sequences, self.engine.batch_size)
-            .into_iter()
-            .map(|(rows, batch)| Ok((rows, self.engine.classify(&batch)?)))
-            .collect()
+    /// The scores of `sequences`, one model batch per length group.
+    fn scores(&mut self, sequences: &[TokenSequence]) -> Result<ndarray::Array2<f32>, EngineError> {
+        self.engine.classify_groups(&self.encoder.length_groups(sequences, self.engine.batch_size))
     }
 }
 
