@@ -601,6 +601,9 @@ enum Search {
         pairs: Option<u32>,
         #[schemars(range(min = 1000))]
         budget: Option<u64>,
+        /// Places tokens are inserted at: `random` (always searched), `start`, `end`.
+        #[schemars(length(min = 1), extend("uniqueItems" = true))]
+        positions: Option<Vec<TextPosition>>,
     },
     /// Tabular: set each feature to candidate values, then the best `pairs` two at a time.
     FeatureSweep {

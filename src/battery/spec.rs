@@ -401,8 +401,9 @@ pub enum SearchSpec {
     ReverseEngineer { budget: u64, directions: u32, sigma: f32, learning_rate: f32 },
     /// Text: insert every token of the filtered vocabulary into clean inputs whose prediction
     /// is another class; successive halving spends more inputs on the most effective tokens,
-    /// then the `pairs` best tokens are also tried two at a time (combination triggers).
-    Vocabulary { tokens: Vec<TokenFilter>, pairs: usize, budget: u64 },
+    /// then the `pairs` best tokens are also tried two at a time (combination triggers);
+    /// `positions` beyond `random` are also searched token by token at that place.
+    Vocabulary { tokens: Vec<TokenFilter>, pairs: usize, budget: u64, positions: Vec<TextPosition> },
     /// Tabular: set each feature to candidate values (quantiles, values beyond the data's range,
     /// magic numbers) with successive halving, then the `pairs` best features two at a time
     /// (`crate::modality::tabular::search`).

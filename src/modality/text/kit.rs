@@ -21,6 +21,7 @@ use crate::runner::{
     Batch, CleanData, EXAMPLES, Example, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
     SearchContext, Session, with_budget,
 };
+use crate::search::vocabulary::crowd::Placement;
 use crate::search::vocabulary::{self, TokenOracle};
 use crate::search::{SearchClassSummary, SearchSummary};
 use crate::transform::text::{
@@ -164,7 +165,7 @@ impl Kit for TextKit<'_> {
         let invalid = |detail: String| ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail };
         match &probe.transform {
             TransformSpec::Search(spec) => {
-                let SearchSpec::Vocabulary { tokens, pairs, budget } = with_budget(spec, ctx.budget) else {
+                let SearchSpec::Vocabulary { tokens, pairs, budget, positions } = with_budget(spec, ctx.budget) else {
                     return Err(invalid(format!(
                         "`{}` searches images; text models need `method: vocabulary`",
                         probe.transform.kind()
@@ -177,14 +178,21 @@ impl Kit for TextKit<'_> {
                 // Sweep a third, confirm the chosen token(s) on the two thirds it never saw: a
                 // trigger stands out on few inputs, and the confirmation needs the samples.
                 let (search_part, confirm_part) = confident.split_at(confident.len().div_ceil(3));
-                let settings = vocabulary::Settings { tokens, pairs, budget };
+                let positions = positions.iter().map(|&p| placement(p)).collect();
+                let settings = vocabulary::Settings { tokens, pairs, budget, positions };
                 let Some(found) = self.sweep(key, &mut ctx, search_part, &settings)? else {
                     return Err(invalid(
                         "the token filter admits no vocabulary entry, or there are no inputs to sweep".into(),
                     ));
                 };
-                let transform: Box<dyn TextTransform> =
-                    Box::new(InsertTokens::new(found.chosen.ids.clone(), TextPosition::Random));
+                // Confirmed where it was found: at one place (against the control at the same
+                // place), or at the boundary drawn per sample.
+                let at = match found.placement {
+                    Some(Placement::Start) => TextPosition::Start,
+                    Some(Placement::End) => TextPosition::End,
+                    Some(Placement::Drawn) | None => TextPosition::Random,
+                };
+                let transform: Box<dyn TextTransform> = Box::new(InsertTokens::new(found.chosen.ids.clone(), at));
                 let summary = summarise(&found, search_part.len(), confirm_part.len());
                 Ok(Prepared::found(transform, confirm_part, summary, found.queries))
             }
@@ -266,6 +274,15 @@ fn probe_text(
     let mut tokens = tokenizer.encode(&text, index)?;
     transform.edit_tokens(&mut tokens, &mut ctx);
     Ok((text, tokens))
+}
+
+/// Where the vocabulary sweep inserts for a battery's `positions:` entry.
+fn placement(position: TextPosition) -> Placement {
+    match position {
+        TextPosition::Random => Placement::Drawn,
+        TextPosition::Start => Placement::Start,
+        TextPosition::End => Placement::End,
+    }
 }
 
 /// The fixed transform a (non-search) probe declares, for this vocabulary.

@@ -385,6 +385,7 @@ mod tests {
             tokens: vec![],
             pairs: 0,
             budget: 1000,
+            positions: vec![],
         });
         assert!(build(&search, &vocabulary()).is_err());
     }
