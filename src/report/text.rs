@@ -144,7 +144,8 @@ fn positions_sentence(sweep: &crate::search::vocabulary::Sweep) -> String {
     for s in &sweep.positions {
         let best = match (&s.chosen, &s.crowd) {
             (Some(c), Some(t)) => format!(
-                "; strongest '{}' raises the margin of class {} by {:.1} there, against {:.1} for the words put                  there (median), so it {}",
+                "; strongest '{}' raises the margin of class {} by {:.1} there, against {:.1} for the words put \
+                 there (median), so it {}",
                 c.tokens.join(" "),
                 t.class,
                 t.effect,

@@ -294,7 +294,8 @@ mod tests {
     fn the_report_says_where_the_token_works() {
         let line = crate::report::text::sweep_line(&run(Some(12_345), vec![Placement::Start]));
         assert!(line.contains(" Searched at the start: 19998 tokens tried alone, 24 kept, "), "{line}");
-        assert!(line.contains("strongest 't12345' raises the margin of class 1 by 40.0 there"), "{line}");
+        assert!(line.contains("strongest 't12345' raises the margin of class 1 by 40.0 there, against "), "{line}");
+        assert!(line.contains(" for the words put there (median), so it stands out."), "{line}");
         assert!(
             line.ends_with(" The chosen token works at the start and is confirmed there, against controls put there.")
         );
