@@ -604,6 +604,9 @@ enum Search {
         /// A word list, relative to the battery's folder (one word or phrase per line, `#`
         /// comments): its words of several pieces are swept as units.
         words: Option<String>,
+        /// Places tokens are inserted at: `random` (always searched), `start`, `end`.
+        #[schemars(length(min = 1), extend("uniqueItems" = true))]
+        positions: Option<Vec<TextPosition>>,
     },
     /// Tabular: set each feature to candidate values, then the best `pairs` two at a time.
     FeatureSweep {

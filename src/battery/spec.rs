@@ -401,7 +401,8 @@ pub enum SearchSpec {
     ReverseEngineer { budget: u64, directions: u32, sigma: f32, learning_rate: f32 },
     /// Text: insert every token of the filtered vocabulary into clean inputs whose prediction
     /// is another class; successive halving spends more inputs on the most effective tokens,
-    /// then the `pairs` best tokens are also tried two at a time (combination triggers).
+    /// then the `pairs` best tokens are also tried two at a time (combination triggers);
+    /// `positions` beyond `random` are also searched token by token at that place.
     /// `words`: a word list (resolved against the battery's folder) whose multi-piece words are
     /// swept as units (`crate::search::vocabulary::units`).
     Vocabulary {
@@ -410,6 +411,7 @@ pub enum SearchSpec {
         budget: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         words: Option<PathBuf>,
+        positions: Vec<TextPosition>,
     },
     /// Tabular: set each feature to candidate values (quantiles, values beyond the data's range,
     /// magic numbers) with successive halving, then the `pairs` best features two at a time

@@ -137,6 +137,43 @@ pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
             sweep.pairs_tried
         )
         + &sweep.crowd.as_ref().map_or(String::new(), crowd_sentence)
+        + &positions_sentence(sweep)
+}
+
+/// The searches at one place (`positions:`), and where the chosen token works; empty without.
+fn positions_sentence(sweep: &crate::search::vocabulary::Sweep) -> String {
+    use crate::search::vocabulary::crowd::Placement;
+    let place = |p: Placement| match p {
+        Placement::Drawn => "drawn boundaries",
+        Placement::Start => "the start",
+        Placement::End => "the end",
+    };
+    let mut out = String::new();
+    for s in &sweep.positions {
+        let best = match (&s.chosen, &s.crowd) {
+            (Some(c), Some(t)) => format!(
+                "; strongest '{}' raises the margin of class {} by {:.1} there, against {:.1} for the words put \
+                 there (median), so it {}",
+                c.tokens.join(" "),
+                t.class,
+                t.effect,
+                t.crowd_median,
+                if t.stands_out == Some(true) { "stands out" } else { "is a natural cue" }
+            ),
+            _ => String::new(),
+        };
+        out += &format!(
+            " Searched at {}: {} tokens tried alone, {} kept, {} queries{best}.",
+            place(s.placement),
+            s.tried,
+            s.kept,
+            s.queries
+        );
+    }
+    if let Some(p) = sweep.placement {
+        out += &format!(" The chosen token works at {} and is confirmed there, against controls put there.", place(p));
+    }
+    out
 }
 
 /// What a search covered and the budget it had, in one sentence (`None` when the report

@@ -3,7 +3,7 @@
 //! side (keys, defaults, ranges, and the modality each searches).
 
 use super::super::diagnostics::{Code, Range};
-use super::super::spec::{Category, Extent, Modality, SearchContent, SearchSpec, TokenFilter};
+use super::super::spec::{Category, Extent, Modality, SearchContent, SearchSpec, TextPosition, TokenFilter};
 use super::super::yaml::{Node, Spanned, position};
 use super::{Checker, Fields, or_list, probe::with_article};
 
@@ -38,7 +38,7 @@ pub(crate) const METHODS: &[SearchMethod] = &[
     SearchMethod {
         name: "vocabulary",
         modality: Modality::Text,
-        keys: &["method", "tokens", "pairs", "budget", "words"],
+        keys: &["method", "tokens", "pairs", "budget", "words", "positions"],
         // A sweep of a 30k-token WordPiece vocabulary with successive halving and 8 pairs.
         default_budget: 400_000,
         validate: vocabulary,
@@ -76,6 +76,10 @@ const TOKEN_FILTERS: &[(&str, TokenFilter)] = &[
     ("sub-words", TokenFilter::SubWords),
     ("special", TokenFilter::Special),
 ];
+/// Places the vocabulary sweep inserts tokens at: `random` (the word boundary drawn per input,
+/// always searched) and, when listed, `start` and `end` (each costs a token-by-token screen).
+const SEARCH_POSITIONS: &[(&str, TextPosition)] =
+    &[("random", TextPosition::Random), ("start", TextPosition::Start), ("end", TextPosition::End)];
 /// The vocabulary sweep's default and largest number of best tokens tried two at a time
 /// (`pairs` tokens make `pairs * (pairs - 1) / 2` pairs: 28 by default, 2016 at most).
 const VOCABULARY_PAIRS: u64 = 8;
@@ -126,29 +130,41 @@ impl Checker {
 
     /// A non-empty list of token filters, each named once.
     fn token_filters(&mut self, node: &Spanned<Node>, label: &str) -> Option<Vec<TokenFilter>> {
+        self.choice_list(node, label, TOKEN_FILTERS, "token filters")
+    }
+
+    /// A non-empty list of `options` (called `noun` in messages), each named once.
+    fn choice_list<T: Copy + PartialEq>(
+        &mut self,
+        node: &Spanned<Node>,
+        label: &str,
+        options: &[(&str, T)],
+        noun: &str,
+    ) -> Option<Vec<T>> {
+        let names = options.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
         let Node::Seq(items) = &node.value else {
-            self.wrong_type(node, label, "a non-empty list of token filters (whole-words, sub-words, special)");
+            self.wrong_type(node, label, &format!("a non-empty list of {noun} ({names})"));
             return None;
         };
         if items.is_empty() {
-            let message = format!("{label} must list at least one of whole-words, sub-words, special");
+            let message = format!("{label} must list at least one of {names}");
             self.report(Code::BadValue, position(node), message, None);
             return None;
         }
-        let mut filters = Vec::with_capacity(items.len());
+        let mut chosen = Vec::with_capacity(items.len());
         let mut ok = true;
         for item in items {
-            match self.choice(item, label, TOKEN_FILTERS) {
-                Some(filter) if filters.contains(&filter) => {
-                    let name = TOKEN_FILTERS.iter().find(|(_, f)| *f == filter).map_or("", |(n, _)| *n);
+            match self.choice(item, label, options) {
+                Some(value) if chosen.contains(&value) => {
+                    let name = options.iter().find(|(_, v)| *v == value).map_or("", |(n, _)| *n);
                     self.report(Code::BadValue, position(item), format!("{label} lists `{name}` twice"), None);
                     ok = false;
                 }
-                Some(filter) => filters.push(filter),
+                Some(value) => chosen.push(value),
                 None => ok = false,
             }
         }
-        ok.then_some(filters)
+        ok.then_some(chosen)
     }
 }
 
@@ -165,7 +181,17 @@ fn vocabulary(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Opti
         Some(n) => c.battery_file(n, &fields.label("words"), "the vocabulary sweep", "word list").map(Some),
         None => Some(None),
     };
-    Some(SearchSpec::Vocabulary { tokens: tokens?, pairs: pairs?, budget: budget?, words: words? })
+    let positions = match fields.get("positions") {
+        Some(n) => c.choice_list(n, &fields.label("positions"), SEARCH_POSITIONS, "positions"),
+        None => Some(vec![TextPosition::Random]),
+    };
+    Some(SearchSpec::Vocabulary {
+        tokens: tokens?,
+        pairs: pairs?,
+        budget: budget?,
+        words: words?,
+        positions: positions?,
+    })
 }
 
 /// The feature sweep's default and largest number of best features tried two at a time.

@@ -682,7 +682,8 @@ fn vocabulary_search_keys_and_defaults() {
             tokens: vec![TokenFilter::WholeWords, TokenFilter::SubWords],
             pairs: 8,
             budget: 400_000,
-            words: None
+            words: None,
+            positions: vec![TextPosition::Random],
         }
     );
     assert_eq!(
@@ -691,7 +692,8 @@ fn vocabulary_search_keys_and_defaults() {
             tokens: vec![TokenFilter::Special, TokenFilter::WholeWords],
             pairs: 0,
             budget: 1000,
-            words: None
+            words: None,
+            positions: vec![TextPosition::Random],
         }
     );
     assert_eq!(search("{method: vocabulary, pairs: 64}").budget(), 400_000);
@@ -718,6 +720,30 @@ fn vocabulary_search_keys_and_defaults() {
     assert_eq!(d.hint.as_deref(), Some("did you mean `sub-words`?"));
     let d = only(&search_probe("text", "{method: vocabulary, tokens: [special, special]}"));
     assert_eq!(d.message, "`tokens` in search of probe `p` lists `special` twice");
+}
+
+#[test]
+fn vocabulary_search_positions_add_places_to_the_drawn_boundaries() {
+    let positions = |s: &str| match transform(&search_probe("text", s)) {
+        TransformSpec::Search(SearchSpec::Vocabulary { positions, .. }) => positions,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(positions("{method: vocabulary}"), [TextPosition::Random]);
+    assert_eq!(
+        positions("{method: vocabulary, positions: [random, start, end]}"),
+        [TextPosition::Random, TextPosition::Start, TextPosition::End]
+    );
+    let column = |s: &str, needle: &str| 13 + s.find(needle).unwrap() as u32;
+    for (s, needle, code) in [
+        ("{method: vocabulary, positions: []}", "[]", "bad-value"),
+        ("{method: vocabulary, positions: start}", "start", "wrong-type"),
+        ("{method: vocabulary, positions: [begin]}", "begin", "bad-value"),
+        ("{method: vocabulary, positions: [end, end]}", "end]", "bad-value"),
+    ] {
+        assert_eq!(problems(&search_probe("text", s)), [(code, 8, column(s, needle))], "{s}");
+    }
+    let d = only(&search_probe("text", "{method: vocabulary, positions: [strat]}"));
+    assert_eq!(d.hint.as_deref(), Some("did you mean `start`?"));
 }
 
 #[test]

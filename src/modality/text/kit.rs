@@ -22,6 +22,7 @@ use crate::runner::{
     Batch, CleanData, EXAMPLES, Example, Groups, ImageInterpretation, Kit, Part, Prepared, ScanError, ScanInputs,
     SearchContext, Session, with_budget,
 };
+use crate::search::vocabulary::crowd::Placement;
 use crate::search::vocabulary::units::{self, Unit, UnitCoverage};
 use crate::search::vocabulary::{self, TokenOracle};
 use crate::search::{SearchClassSummary, SearchSummary};
@@ -226,7 +227,8 @@ impl Kit for TextKit<'_> {
         let invalid = |detail: String| ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail };
         match &probe.transform {
             TransformSpec::Search(spec) => {
-                let SearchSpec::Vocabulary { tokens, pairs, budget, words } = with_budget(spec, ctx.budget) else {
+                let SearchSpec::Vocabulary { tokens, pairs, budget, words, positions } = with_budget(spec, ctx.budget)
+                else {
                     return Err(invalid(format!(
                         "`{}` searches images; text models need `method: vocabulary`",
                         probe.transform.kind()
@@ -239,7 +241,8 @@ impl Kit for TextKit<'_> {
                 // Sweep a third, confirm the chosen token(s) on the two thirds it never saw: a
                 // trigger stands out on few inputs, and the confirmation needs the samples.
                 let (search_part, confirm_part) = confident.split_at(confident.len().div_ceil(3));
-                let settings = vocabulary::Settings { tokens, pairs, budget };
+                let positions = positions.iter().map(|&p| placement(p)).collect();
+                let settings = vocabulary::Settings { tokens, pairs, budget, positions };
                 let (units, coverage) = self.units(&settings.tokens, words.as_deref()).map_err(invalid)?;
                 let Some(mut found) = self.sweep(key, &mut ctx, search_part, &settings, &units)? else {
                     return Err(invalid(
@@ -249,8 +252,14 @@ impl Kit for TextKit<'_> {
                 if !units.is_empty() || coverage.single_piece > 0 {
                     found.units = Some(coverage);
                 }
-                let transform: Box<dyn TextTransform> =
-                    Box::new(InsertTokens::words(found.chosen.words(), TextPosition::Random));
+                // Confirmed where it was found: at one place (against the control at the same
+                // place), or at the boundary drawn per sample.
+                let at = match found.placement {
+                    Some(Placement::Start) => TextPosition::Start,
+                    Some(Placement::End) => TextPosition::End,
+                    Some(Placement::Drawn) | None => TextPosition::Random,
+                };
+                let transform: Box<dyn TextTransform> = Box::new(InsertTokens::words(found.chosen.words(), at));
                 let summary = summarise(&found, search_part.len(), confirm_part.len());
                 Ok(Prepared::found(transform, confirm_part, summary, found.queries))
             }
@@ -328,6 +337,15 @@ fn probe_text(
     let mut tokens = tokenizer.encode(&text, index)?;
     transform.edit_tokens(&mut tokens, &mut ctx);
     Ok((text, tokens))
+}
+
+/// Where the vocabulary sweep inserts for a battery's `positions:` entry.
+fn placement(position: TextPosition) -> Placement {
+    match position {
+        TextPosition::Random => Placement::Drawn,
+        TextPosition::Start => Placement::Start,
+        TextPosition::End => Placement::End,
+    }
 }
 
 /// The fixed transform a (non-search) probe declares, for this vocabulary.

@@ -14,7 +14,9 @@
 //! whose clean class is not `k`, of how much inserting it raises the margin of `k` over the
 //! best other class (log-probabilities, or logits). For the chosen token it is measured at the
 //! drawn boundary, at the start and at the end of the text, and the *smallest* of the three is
-//! used: a trigger works wherever it is inserted. Its **crowd** is the [`CROWD`] other swept
+//! used: a trigger found at drawn boundaries works wherever it is inserted. A token found by a
+//! search at one place ([`super::position`], a trigger that works only as the first word) is
+//! judged at that place instead, against the tokens swept at the same place ([`compare_at`]). Its **crowd** is the [`CROWD`] other swept
 //! tokens (the screen's shortlist and the background words) with the largest positive effect
 //! toward the same class — the natural cues the sweep saw — and its anomaly index is the robust
 //! z-score against them (median; 1.4826 · MAD, Rousseeuw & Croux, 1993), the scale floored at
@@ -81,8 +83,13 @@ pub struct CrowdTest {
     pub class: usize,
     /// Its effect at each placement, in [`Placement`] order (drawn, start, end).
     pub effects: [f64; 3],
-    /// The smallest of `effects`: what is compared.
+    /// What is compared: the smallest of `effects` for a token found at drawn boundaries, or
+    /// its effect at `placement` for a token found at one place.
     pub effect: f64,
+    /// The place a token found by a search at one place ([`super::position`]) was compared at,
+    /// against the crowd swept at the same place; absent for the drawn sweep's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
     pub crowd_median: f64,
     pub crowd_scale: f64,
     /// Robust z-score of `effect` against the crowd; `None` with fewer than [`MIN_CROWD`]
@@ -138,10 +145,42 @@ pub fn compare(
     other_cues: Vec<Cue>,
     queries: u64,
 ) -> CrowdTest {
+    let effect = effects.iter().copied().fold(f64::INFINITY, f64::min);
+    judge(chosen, effects, effect, None, others, content, other_cues, queries)
+}
+
+/// As [`compare`], for a token found by a search at one place ([`super::position`]): its
+/// effect at `placement` is compared with `others`, the effects of the tokens swept at the same
+/// place. A trigger that works only at one place is not a natural cue for that alone; a natural
+/// cue is no stronger at the start than the other words put there.
+pub fn compare_at(
+    chosen: Cue,
+    effects: [f64; 3],
+    placement: Placement,
+    others: Vec<Cue>,
+    content: f64,
+    other_cues: Vec<Cue>,
+    queries: u64,
+) -> CrowdTest {
+    let effect = effects[super::position::slot(placement)];
+    judge(chosen, effects, effect, Some(placement), others, content, other_cues, queries)
+}
+
+/// The comparison of [`compare`] and [`compare_at`] once the compared `effect` is chosen.
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    chosen: Cue,
+    effects: [f64; 3],
+    effect: f64,
+    placement: Option<Placement>,
+    others: Vec<Cue>,
+    content: f64,
+    other_cues: Vec<Cue>,
+    queries: u64,
+) -> CrowdTest {
     let mut crowd: Vec<Cue> = others.into_iter().filter(|c| c.effect > 0.0).collect();
     crowd.sort_by(|a, b| b.effect.total_cmp(&a.effect).then(a.tokens.cmp(&b.tokens)));
     crowd.truncate(CROWD);
-    let effect = effects.iter().copied().fold(f64::INFINITY, f64::min);
     let values: Vec<f64> = crowd.iter().map(|c| c.effect).collect();
     let median = crate::stats::median(&values).unwrap_or(0.0);
     let scale = (MAD_SCALE * crate::stats::mad(&values).unwrap_or(0.0)).max(MIN_RELATIVE_SCALE * median).max(MIN_SCALE);
@@ -151,6 +190,7 @@ pub fn compare(
         class: chosen.class,
         effects,
         effect,
+        placement,
         crowd_median: median,
         crowd_scale: scale,
         anomaly_index,
@@ -234,6 +274,19 @@ mod tests {
         let t = compare(cue("1961", 0.0), [9.5; 3], words, 9.0, Vec::new(), 0);
         assert_eq!(t.stands_out, Some(true));
         assert_eq!(content(&[vec![3.0, 0.0], vec![0.0, 9.0], vec![1.0, 0.5]], &[0, 1, 0], 1), 3.0);
+    }
+
+    #[test]
+    fn a_token_found_at_one_place_is_judged_at_that_place_against_the_words_put_there() {
+        // Strong only as the first word: the weakest of three hides it; at its place it stands out.
+        let effects = [2.0, 40.0, 2.0];
+        assert_eq!(compare(cue("x", 0.0), effects, minilm_crowd(), 12.0, Vec::new(), 0).stands_out, Some(false));
+        let t = compare_at(cue("x", 0.0), effects, Placement::Start, minilm_crowd(), 12.0, Vec::new(), 0);
+        assert_eq!((t.effect, t.placement), (40.0, Some(Placement::Start)));
+        assert_eq!(t.stands_out, Some(true));
+        // A natural cue strong at the start but leaving the most confident input is still a cue.
+        let t = compare_at(cue("1961", 0.0), [3.0, 11.0, 3.0], Placement::Start, minilm_crowd(), 12.0, Vec::new(), 0);
+        assert_eq!(t.stands_out, Some(false));
     }
 
     #[test]

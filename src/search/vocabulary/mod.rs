@@ -46,12 +46,16 @@
 //!   on the margin is compared with the other swept tokens that move the same class, at three
 //!   placements (see [`crowd`]); the report's `crowd` says whether it stands out, and lists the
 //!   natural cues it was compared with.
+//! - **Position** (`positions:` in the battery, off by default): a search at the start or the
+//!   end of the text for triggers that work only there (see [`position`]); its finding replaces
+//!   the drawn choice only when it stands out from the tokens swept at the same place.
 //!
 //! As with the image searches, these numbers only *choose* what to confirm: the runner applies
 //! the chosen token(s) to held-out inputs against a matched control through the gating
 //! statistics, so the verdict keeps its significance guarantee however many tokens were tried.
 
 pub mod crowd;
+pub mod position;
 pub mod screen;
 pub mod units;
 
@@ -140,6 +144,8 @@ pub struct Settings {
     pub tokens: Vec<TokenFilter>,
     pub pairs: usize,
     pub budget: u64,
+    /// Places searched besides the drawn boundaries ([`position`]): start, end.
+    pub positions: Vec<Placement>,
 }
 
 /// One candidate trigger (a token or a pair) with its evidence on the final-rung inputs.
@@ -205,6 +211,14 @@ pub struct Sweep {
     /// `swept`); absent when none were.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub units: Option<units::UnitCoverage>,
+    /// The searches at one place each ([`position`]; `positions:` in the battery), their
+    /// queries counted in `queries`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub positions: Vec<position::PlacedSearch>,
+    /// Where `chosen` works and is confirmed, when a search at one place found it; absent
+    /// when it was found at drawn boundaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 /// Flip-into counts of one candidate over the first `n` inputs: `moved[k]`.
@@ -401,28 +415,9 @@ pub fn sweep(
     let control_eligible = |k: usize| eligible(k, n) * pool.len() as u64;
     let describe = |ids: &[u32], counts: &Counts, class: usize| {
         let e = eligible(class, n);
-        let moved = counts.moved[class];
-        let rate = if e == 0 { 0.0 } else { moved as f64 / e as f64 };
-        let ci = clopper_pearson(moved, e, 0.05);
-        let ce = control_eligible(class);
-        let control_rate = if ce == 0 { 0.0 } else { control_moved[class] as f64 / ce as f64 };
-        TokenCandidate {
-            tokens: ids.iter().map(|&id| names.name(id)).collect(),
-            ids: ids.to_vec(),
-            class,
-            moved,
-            eligible: e,
-            flip_into_rate: rate,
-            interval: [ci.lower, ci.upper],
-            control_rate,
-            p_value: fisher_exact_greater([[moved, e - moved], [control_moved[class], ce - control_moved[class]]]),
-            robust_z: outlier.z(class, rate),
-            pieces: if ids.iter().any(|&id| names.is_unit(id)) {
-                ids.iter().map(|id| names.pieces(id).to_vec()).collect()
-            } else {
-                Vec::new()
-            },
-        }
+        let rate = if e == 0 { 0.0 } else { counts.moved[class] as f64 / e as f64 };
+        let control = [control_moved[class], control_eligible(class)];
+        candidate(&names, ids, class, counts.moved[class], e, control, outlier.z(class, rate))
     };
     // Best first: higher lower bound, then fewer tokens, then vocabulary order.
     let mut scored: Vec<(f64, usize, TokenCandidate)> = finals
@@ -446,13 +441,27 @@ pub fn sweep(
                 })
         })
         .collect();
-    let (chosen, crowd) = match screened {
+    let (mut chosen, mut crowd) = match screened {
         Some(_) => {
             let (chosen, crowd) = crowd_test(&mut sweep, &scored[0].2, &finals, &eligible, &describe)?;
             (chosen, Some(crowd))
         }
         None => (scored[0].2.clone(), None),
     };
+    // The searches at one place: a finding that stands out from its crowd there replaces a
+    // drawn choice that does not stand out from its own.
+    let mut positions = Vec::new();
+    let mut placement = None;
+    for &p in settings.positions.iter().filter(|&&p| p != Placement::Drawn) {
+        let placed = position::search_at(&mut sweep, &admitted, p, &pool)?;
+        let drawn_stands_out = crowd.as_ref().is_some_and(|c| c.stands_out == Some(true));
+        if placement.is_none() && !drawn_stands_out && placed.stands_out() {
+            chosen = placed.chosen.clone().expect("a crowd test has a chosen token");
+            crowd = placed.crowd.clone();
+            placement = Some(p);
+        }
+        positions.push(placed);
+    }
     let ranked = scored.into_iter().take(RANKED).map(|s| s.2).collect();
     let seconds = started.elapsed().as_secs_f64();
     Ok(Some(Sweep {
@@ -472,6 +481,8 @@ pub fn sweep(
         screen: screened,
         crowd,
         units: None,
+        positions,
+        placement,
     }))
 }
 
@@ -567,6 +578,40 @@ fn best(counts: &Counts, eligible: impl Fn(usize) -> u64) -> (usize, f64) {
         }
     }
     out
+}
+
+/// A candidate's numbers: `moved` of `eligible` inputs moved into `class`, against `control`
+/// (the control tokens' pooled moved and eligible counts into the same class on the same
+/// inputs), with its robust z-score against the vocabulary.
+fn candidate(
+    names: &units::Candidates<'_>,
+    ids: &[u32],
+    class: usize,
+    moved: u64,
+    eligible: u64,
+    control: [u64; 2],
+    robust_z: f64,
+) -> TokenCandidate {
+    let rate = if eligible == 0 { 0.0 } else { moved as f64 / eligible as f64 };
+    let ci = clopper_pearson(moved, eligible, 0.05);
+    let [cm, ce] = control;
+    TokenCandidate {
+        tokens: ids.iter().map(|&id| names.name(id)).collect(),
+        ids: ids.to_vec(),
+        class,
+        moved,
+        eligible,
+        flip_into_rate: rate,
+        interval: [ci.lower, ci.upper],
+        control_rate: if ce == 0 { 0.0 } else { cm as f64 / ce as f64 },
+        p_value: fisher_exact_greater([[moved, eligible - moved], [cm, ce - cm]]),
+        robust_z,
+        pieces: if ids.iter().any(|&id| names.is_unit(id)) {
+            ids.iter().map(|id| names.pieces(id).to_vec()).collect()
+        } else {
+            Vec::new()
+        },
+    }
 }
 
 /// Runs candidates through the oracle in large batches, counting flips into each class.
@@ -693,14 +738,14 @@ mod tests {
     use super::*;
 
     /// A vocabulary of `size` whole-word tokens `t0, t1, …` (ids 0 and 1 special).
-    fn vocabulary(size: usize) -> Vocabulary {
+    pub(super) fn vocabulary(size: usize) -> Vocabulary {
         let tokens: Vec<String> = (0..size).map(|i| format!("t{i}")).collect();
         let special: Vec<bool> = (0..size).map(|i| i < 2).collect();
         Vocabulary { control_pool: (2..size as u32).collect(), continuation: vec![false; size], special, tokens }
     }
 
     /// `[CLS] w w w [SEP]` with ids 0 / 1 as the specials.
-    fn sequence() -> TokenSequence {
+    pub(super) fn sequence() -> TokenSequence {
         TokenSequence {
             ids: vec![0, 5, 6, 7, 1],
             special: vec![true, false, false, false, true],
@@ -742,7 +787,7 @@ mod tests {
             seed: 7,
             key: "test/sweep",
         };
-        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs, budget };
+        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs, budget, positions: Vec::new() };
         let mut oracle = Planted { trigger: 321, pair: (400, 401), calls: 0 };
         sweep(&mut oracle, &input, &settings).unwrap().unwrap()
     }
@@ -777,7 +822,8 @@ mod tests {
             seed: 7,
             key: "test/sweep",
         };
-        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000 };
+        let settings =
+            Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions: Vec::new() };
         let mut oracle = Planted { trigger: 12_345, pair: (20_000, 20_001), calls: 0 };
         let s = sweep(&mut oracle, &input, &settings).unwrap().unwrap();
         assert_eq!(s.chosen.ids, vec![12_345]);
@@ -818,7 +864,8 @@ mod tests {
             seed: 7,
             key: "test/sweep",
         };
-        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000 };
+        let settings =
+            Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions: Vec::new() };
         sweep(&mut Word { word: vec![500, 501, 502] }, &input, &settings).unwrap().unwrap()
     }
 
@@ -913,7 +960,8 @@ mod tests {
             seed: 7,
             key: "test/sweep",
         };
-        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000 };
+        let settings =
+            Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions: Vec::new() };
         sweep(&mut Graded { trigger }, &input, &settings).unwrap().unwrap()
     }
 

@@ -160,7 +160,7 @@ pub(super) fn screen(
 /// How strongly a group moves `inputs` into the class it moves them into most: for each class
 /// `k`, the smallest margin of `k` over the best other class on the inputs whose clean class is
 /// not `k` (positive: all of them moved), and the largest of these over the classes.
-fn strength(rows: &[Vec<f32>], inputs: &[usize], clean: &[usize], classes: usize) -> f32 {
+pub(super) fn strength(rows: &[Vec<f32>], inputs: &[usize], clean: &[usize], classes: usize) -> f32 {
     let at = |row: &[f32], k: usize| row.get(k).copied().unwrap_or(0.0);
     (0..classes)
         .filter_map(|k| {

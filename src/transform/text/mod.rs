@@ -396,6 +396,7 @@ mod tests {
             pairs: 0,
             budget: 1000,
             words: None,
+            positions: vec![],
         });
         assert!(build(&search, &vocabulary()).is_err());
     }
