@@ -744,6 +744,33 @@ mod tests {
         Vocabulary { control_pool: (2..size as u32).collect(), continuation: vec![false; size], special, tokens }
     }
 
+    /// The sweep of `n` copies of [`sequence`], all of clean class 0 of two, on `oracle`.
+    pub(super) fn sweep_copies(
+        oracle: &mut dyn TokenOracle,
+        n: usize,
+        vocab: &Vocabulary,
+        units: &[units::Unit],
+        settings: &Settings,
+    ) -> Sweep {
+        let (sequences, clean) = (vec![sequence(); n], vec![0; n]);
+        let input = SweepInput {
+            sequences: &sequences,
+            clean: &clean,
+            classes: 2,
+            vocabulary: vocab,
+            exclude: &[],
+            units,
+            seed: 7,
+            key: "test/sweep",
+        };
+        sweep(oracle, &input, settings).unwrap().unwrap()
+    }
+
+    /// Whole words, 4 pairs and room enough for a screened vocabulary, at `positions`.
+    pub(super) fn screened_settings(positions: Vec<Placement>) -> Settings {
+        Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions }
+    }
+
     /// `[CLS] w w w [SEP]` with ids 0 / 1 as the specials.
     pub(super) fn sequence() -> TokenSequence {
         TokenSequence {
@@ -774,22 +801,9 @@ mod tests {
     }
 
     fn run(budget: u64, pairs: usize) -> Sweep {
-        let sequences = vec![sequence(); 60];
-        let clean = vec![0; 60];
-        let vocab = vocabulary(400);
-        let input = SweepInput {
-            sequences: &sequences,
-            clean: &clean,
-            classes: 2,
-            vocabulary: &vocab,
-            exclude: &[],
-            units: &[],
-            seed: 7,
-            key: "test/sweep",
-        };
         let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs, budget, positions: Vec::new() };
         let mut oracle = Planted { trigger: 321, pair: (400, 401), calls: 0 };
-        sweep(&mut oracle, &input, &settings).unwrap().unwrap()
+        sweep_copies(&mut oracle, 60, &vocabulary(400), &[], &settings)
     }
 
     #[test]
@@ -809,23 +823,8 @@ mod tests {
 
     #[test]
     fn a_large_vocabulary_is_screened_in_groups_and_the_planted_token_still_ranks_first() {
-        let sequences = vec![sequence(); 30];
-        let clean = vec![0; 30];
-        let vocab = vocabulary(20_000);
-        let input = SweepInput {
-            sequences: &sequences,
-            clean: &clean,
-            classes: 2,
-            vocabulary: &vocab,
-            exclude: &[],
-            units: &[],
-            seed: 7,
-            key: "test/sweep",
-        };
-        let settings =
-            Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions: Vec::new() };
         let mut oracle = Planted { trigger: 12_345, pair: (20_000, 20_001), calls: 0 };
-        let s = sweep(&mut oracle, &input, &settings).unwrap().unwrap();
+        let s = sweep_copies(&mut oracle, 30, &vocabulary(20_000), &[], &screened_settings(Vec::new()));
         assert_eq!(s.chosen.ids, vec![12_345]);
         assert_eq!((s.chosen.moved, s.chosen.eligible), (30, 30));
         let screen = s.screen.expect("19,998 tokens are screened");
@@ -851,22 +850,13 @@ mod tests {
     }
 
     fn word_sweep(size: usize, units: &[units::Unit]) -> Sweep {
-        let sequences = vec![sequence(); 30];
-        let clean = vec![0; 30];
-        let vocab = vocabulary(size);
-        let input = SweepInput {
-            sequences: &sequences,
-            clean: &clean,
-            classes: 2,
-            vocabulary: &vocab,
-            exclude: &[],
+        sweep_copies(
+            &mut Word { word: vec![500, 501, 502] },
+            30,
+            &vocabulary(size),
             units,
-            seed: 7,
-            key: "test/sweep",
-        };
-        let settings =
-            Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions: Vec::new() };
-        sweep(&mut Word { word: vec![500, 501, 502] }, &input, &settings).unwrap().unwrap()
+            &screened_settings(Vec::new()),
+        )
     }
 
     #[test]
@@ -947,22 +937,7 @@ mod tests {
     }
 
     fn graded(trigger: Option<u32>) -> Sweep {
-        let sequences = vec![sequence(); 30];
-        let clean = vec![0; 30];
-        let vocab = vocabulary(20_000);
-        let input = SweepInput {
-            sequences: &sequences,
-            clean: &clean,
-            classes: 2,
-            vocabulary: &vocab,
-            exclude: &[],
-            units: &[],
-            seed: 7,
-            key: "test/sweep",
-        };
-        let settings =
-            Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions: Vec::new() };
-        sweep(&mut Graded { trigger }, &input, &settings).unwrap().unwrap()
+        sweep_copies(&mut Graded { trigger }, 30, &vocabulary(20_000), &[], &screened_settings(Vec::new()))
     }
 
     #[test]

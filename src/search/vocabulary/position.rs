@@ -199,10 +199,9 @@ fn moved(rows: &[Vec<f32>], clean: &[usize], classes: usize) -> Counts {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{sequence, vocabulary};
-    use super::super::{Settings, Sweep, SweepInput, TokenOracle, sweep};
+    use super::super::tests::{screened_settings, sequence, sweep_copies, vocabulary};
+    use super::super::{Sweep, TokenOracle};
     use super::*;
-    use crate::battery::spec::TokenFilter;
     use crate::transform::text::TokenSequence;
 
     /// A two-class model over a 20,000-token vocabulary whose margin of class 1 is `-5` plus
@@ -236,21 +235,7 @@ mod tests {
     }
 
     fn run(trigger: Option<u32>, positions: Vec<Placement>) -> Sweep {
-        let sequences = vec![sequence(); 30];
-        let clean = vec![0; 30];
-        let vocab = vocabulary(20_000);
-        let input = SweepInput {
-            sequences: &sequences,
-            clean: &clean,
-            classes: 2,
-            vocabulary: &vocab,
-            exclude: &[],
-            units: &[],
-            seed: 7,
-            key: "test/sweep",
-        };
-        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions };
-        sweep(&mut StartOnly { trigger }, &input, &settings).unwrap().unwrap()
+        sweep_copies(&mut StartOnly { trigger }, 30, &vocabulary(20_000), &[], &screened_settings(positions))
     }
 
     #[test]
