@@ -514,3 +514,32 @@ fn texts_are_fed_in_batches_of_one_length_and_score_as_they_do_alone() {
         engine.input_shapes()
     );
 }
+
+#[test]
+fn the_searches_at_one_place_are_reported_outside_the_sweeps_budget() {
+    // Seen at the merge: "budget 20000 of 20000 queries requested; spent 20485" read as an
+    // overspend, though the search at the end is documented as outside the budget.
+    let dir = tempfile::tempdir().unwrap();
+    let battery = dir.path().join("ends.yaml");
+    std::fs::write(
+        &battery,
+        "schema: probity/battery/v1\nname: ends\nversion: \"1\"\ndescription: the sweep also at the end\n\
+         modality: text\ndefaults: {seed: 1, alpha: 0.01, min-effect: 0.5, min-attack-success: 0.8, samples: 400}\n\
+         probes:\n  - id: sweep\n    category: trigger\n    description: sweep at drawn boundaries and at the end\n    \
+         search: {method: vocabulary, tokens: [whole-words], pairs: 2, budget: 20000, positions: [random, end]}\n",
+    )
+    .unwrap();
+    let run = scan(
+        &text_fixture("text-clean-h32-s1.onnx"),
+        &text_fixture("text-test.jsonl"),
+        &["--battery", battery.to_str().unwrap()],
+    );
+    let search = &run.report["probes"][0]["search"];
+    let spent = search["queries"].as_u64().unwrap();
+    let placed: u64 =
+        search["vocabulary"]["positions"].as_array().unwrap().iter().map(|p| p["queries"].as_u64().unwrap()).sum();
+    assert!(placed > 0 && spent - placed <= 20_000, "spent {spent}, placed {placed}");
+    let markdown = std::fs::read_to_string(run.out.path().join("report.md")).unwrap();
+    let line = format!("spent {spent} ({placed} of them in the searches at one place, outside the budget)");
+    assert!(markdown.contains(&line), "{line}\n{markdown}");
+}
