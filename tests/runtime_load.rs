@@ -1,6 +1,6 @@
 //! ONNX Runtime allows one environment per process: threads that load it at the same moment
 //! must share one, not race to build two ("only one environment is allowed per process", seen
-//! as a flaky `tests/engine.rs` failure before `onnxruntime::load` serialised first loads).
+//! as a flaky `tests/it/engine.rs` failure before `onnxruntime::load` serialised first loads).
 //! Its own test binary, so that nothing has loaded the runtime before the threads start.
 
 use std::sync::{Arc, Barrier};

@@ -1,6 +1,6 @@
 //! `probity battery check` and `probity battery new` through the real binary (issue 19).
 
-mod common;
+use crate::common;
 
 use common::{fixture, probity};
 use serde_json::Value;

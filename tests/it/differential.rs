@@ -1,7 +1,7 @@
 //! Differential testing through the real binary: reference models, recorded baselines and
 //! calibrated thresholds.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

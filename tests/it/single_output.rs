@@ -2,7 +2,7 @@
 //! as two classes (issue #14), against the committed fixtures in tests/fixtures/single-output
 //! (made by generate_single_output.py: "is this digit an 8?").
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! tokenizer) — exits 4 and says why in words and in `report.json`, instead of passing (or
 //! failing) on garbage. The real binary, the real ONNX Runtime, the committed fixtures.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 
@@ -243,7 +243,7 @@ fn a_baseline_is_not_recorded_from_a_model_that_was_not_tested_as_it_is_used() {
 fn three_labelled_rows_are_too_few_labels_not_a_model_at_chance() {
     // Seen by a careless user: 3 text rows, all right, were called "at chance … wrong tokenizer?".
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<&str> = include_str!("fixtures/text/text-test.jsonl").lines().take(3).collect();
+    let rows: Vec<&str> = include_str!("../fixtures/text/text-test.jsonl").lines().take(3).collect();
     let data = dir.path().join("three.jsonl");
     std::fs::write(&data, rows.join("\n") + "\n").unwrap();
     // Trigger batteries refuse 3 inputs outright (exit 2); a robustness battery runs on them.

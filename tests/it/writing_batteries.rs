@@ -3,7 +3,7 @@
 //! fresh folder that sees the repository's `tests/` and `batteries/` as the tutorial does from the
 //! repository root. Each must exit 0; the files the tutorial promises must be there.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -4,7 +4,7 @@
 //! battery must pass, every malformed one must not, and `batteries/schema.json` must be what
 //! `probity battery schema` prints.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

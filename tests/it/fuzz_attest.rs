@@ -4,7 +4,7 @@
 //! in-process, exactly as `attest verify` does.
 //!
 //! Bounded to a few seconds by default; `PROBITY_FUZZ_CASES=N` runs N cases per target
-//! (`cargo test --release --test fuzz_attest -- --nocapture` prints how many ran).
+//! (`cargo test --release --test it fuzz_attest -- --nocapture` prints how many ran).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -3,7 +3,7 @@
 //! like the tensor export of the same model, and every model's scores match what ONNX Runtime's
 //! Python API gave the generator (`tests/fixtures/tabular/expected.json`).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -3,7 +3,7 @@
 //! envelopes signed with keys made here verify, any one-byte change to what was signed (or to
 //! the model) is rejected, and the output always says whether a signature was checked.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

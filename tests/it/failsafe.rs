@@ -2,7 +2,7 @@
 //! report sets appear whole or not at all, also when the run is interrupted; default folders are
 //! never shared by two scans.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

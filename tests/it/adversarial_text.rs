@@ -4,7 +4,7 @@
 //! `cf`-poisoned model is compared with a clean reference, reports show the edits, and the
 //! battery keys are validated like every other.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -2,7 +2,7 @@
 //! generator computed independently with a NumPy forward pass (absolute tolerance 1e-4, the
 //! generator's `tolerance`; float32 ONNX Runtime vs float64 NumPy differ by < 1e-5 here).
 
-mod common;
+use crate::common;
 
 use common::fixture;
 use ndarray::{Array, ArrayD, Axis, IxDyn};

@@ -1,7 +1,7 @@
 //! Thresholds and recorded baselines are range-checked when read (issue #14, item 3): a value
 //! outside its range is exit 2 with a `file:line:column` diagnostic, rendered like a battery's.
 
-mod common;
+use crate::common;
 
 use common::{fixture, probity};
 use predicates::prelude::*;

@@ -1,6 +1,6 @@
 //! `probity inspect` through the real binary and the real ONNX Runtime.
 
-mod common;
+use crate::common;
 
 use common::{fixture, manifest, probity};
 use predicates::prelude::*;

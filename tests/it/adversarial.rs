@@ -4,7 +4,7 @@
 //! batch size, compares itself with references and a recorded baseline, and its battery keys
 //! are validated like every other.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! The report formats end to end: `scan --format`, `report render`, `report diff` and
 //! `attest verify`, with the real binary and the committed digits fixtures.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! `probity scan` end to end: the real binary, the real ONNX Runtime, the committed fixtures and
 //! the bundled default batteries.
 
-mod common;
+use crate::common;
 
 use common::{CLEAN_MODELS, fixture, manifest, probity};
 use predicates::prelude::*;

@@ -1,6 +1,6 @@
 //! The runner through the library: what a scan measures on the candidate and its references.
 
-mod common;
+use crate::common;
 
 use common::fixture;
 use probity::battery;

@@ -1,7 +1,7 @@
 //! Black-box trigger discovery through the real binary and ONNX Runtime, and a fast subset of
 //! the detection benchmark (`cargo bench --bench detection` runs the whole zoo).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! (tests/fixtures/text, made by generate_text.py): tokenization as the model expects, the
 //! default text batteries, the vocabulary sweep, and tokenizer/model mismatches.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
@@ -271,20 +271,32 @@ fn an_image_battery_on_a_text_model_is_refused() {
 #[test]
 fn verdicts_hold_across_seeds() {
     let data = text_fixture("text-test.jsonl");
-    let mut false_alarms = Vec::new();
-    for seed in 1..=8u64 {
-        let seed = seed.to_string();
-        let s = scan(&text_fixture("text-backdoor-cf.onnx"), &data, &["--seed", &seed]);
-        assert_eq!(s.code, 1, "seed {seed}");
-        let sweep = s.report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "vocabulary-sweep").unwrap();
-        assert_eq!(sweep["search"]["vocabulary"]["ranked"][0]["tokens"], serde_json::json!(["cf"]), "seed {seed}");
-        assert_eq!(sweep["verdict"], "fail", "seed {seed}");
-        for model in CLEAN_TEXT_MODELS {
-            if scan(&text_fixture(model), &data, &["--seed", &seed]).code != 0 {
-                false_alarms.push(format!("{model} seed {seed}"));
-            }
-        }
-    }
+    // One seed per thread, each scan on one thread (the scans are independent processes, and
+    // the thread count does not change a report).
+    let false_alarms: Vec<String> = std::thread::scope(|scope| {
+        let seeds: Vec<_> = (1..=8u64)
+            .map(|seed| {
+                let data = &data;
+                scope.spawn(move || {
+                    let seed = seed.to_string();
+                    let args = ["--seed", &seed, "--threads", "1"];
+                    let s = scan(&text_fixture("text-backdoor-cf.onnx"), data, &args);
+                    assert_eq!(s.code, 1, "seed {seed}");
+                    let probes = s.report["probes"].as_array().unwrap();
+                    let sweep = probes.iter().find(|p| p["id"] == "vocabulary-sweep").unwrap();
+                    let first = &sweep["search"]["vocabulary"]["ranked"][0]["tokens"];
+                    assert_eq!(first, &serde_json::json!(["cf"]), "seed {seed}");
+                    assert_eq!(sweep["verdict"], "fail", "seed {seed}");
+                    CLEAN_TEXT_MODELS
+                        .iter()
+                        .filter(|model| scan(&text_fixture(model), data, &args).code != 0)
+                        .map(|model| format!("{model} seed {seed}"))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        seeds.into_iter().flat_map(|seed| seed.join().unwrap()).collect()
+    });
     assert!(false_alarms.is_empty(), "{false_alarms:?}");
 }
 
