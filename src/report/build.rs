@@ -179,7 +179,7 @@ pub fn build(ctx: &ReportContext<'_>, outcome: &ScanOutcome) -> Report {
             device: engine.device.clone(),
             sessions: std::iter::once(engine)
                 .chain(ctx.references)
-                .map(|e| super::SessionShapes { model: e.model_path.clone(), input_shapes: e.input_shapes().to_vec() })
+                .map(|e| super::SessionShapes::of(e.model_path.clone(), e.input_shapes()))
                 .collect(),
         },
         data: DataSection {

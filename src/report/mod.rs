@@ -100,13 +100,53 @@ pub struct EngineSection {
     pub sessions: Vec<SessionShapes>,
 }
 
-/// The distinct input shapes one session was sent during the scan. Every call has the
-/// engine's batch size (a short last batch is padded), so a scan sends one shape per session.
+/// Call shapes a session lists one by one; beyond them, their count and ranges.
+pub const LISTED_SHAPES: usize = 16;
+
+/// The distinct input shapes one session was sent during the scan. A model with fixed axes
+/// gets every call at the engine's batch size (a short last batch is padded): one shape per
+/// session. A text model with a dynamic sequence axis gets one per rows × length, often
+/// hundreds: the first [`LISTED_SHAPES`] are listed, with the count and each axis's range.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionShapes {
     pub model: PathBuf,
-    /// Each distinct call shape: every model input's shape, in the model's input order.
+    /// Each distinct call shape, in first-use order (at most [`LISTED_SHAPES`]): every model
+    /// input's shape, in the model's input order.
     pub input_shapes: Vec<Vec<Vec<usize>>>,
+    /// How many distinct shapes there were, when more than are listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_shapes: Option<usize>,
+    /// Per model input, per axis, the smallest and largest size sent, when not every shape
+    /// is listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape_ranges: Option<Vec<Vec<[usize; 2]>>>,
+}
+
+impl SessionShapes {
+    /// What a report says of the `shapes` a session at `model` was sent.
+    pub fn of(model: PathBuf, shapes: &[Vec<Vec<usize>>]) -> Self {
+        if shapes.len() <= LISTED_SHAPES {
+            return Self { model, input_shapes: shapes.to_vec(), distinct_shapes: None, shape_ranges: None };
+        }
+        let ranges = shapes[0]
+            .iter()
+            .enumerate()
+            .map(|(input, dims)| {
+                (0..dims.len())
+                    .map(|axis| {
+                        let sizes = shapes.iter().filter_map(|s| s.get(input)?.get(axis).copied());
+                        sizes.fold([usize::MAX, 0], |[lo, hi], v| [lo.min(v), hi.max(v)])
+                    })
+                    .collect()
+            })
+            .collect();
+        Self {
+            model,
+            input_shapes: shapes[..LISTED_SHAPES].to_vec(),
+            distinct_shapes: Some(shapes.len()),
+            shape_ranges: Some(ranges),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -327,6 +367,23 @@ pub fn write(dir: &Path, report: &Report, formats: &[Format]) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_of_few_shapes_lists_them_all() {
+        let shapes = vec![vec![vec![256, 1, 8, 8]], vec![vec![7, 1, 8, 8]]];
+        let s = SessionShapes::of("m.onnx".into(), &shapes);
+        assert_eq!((s.input_shapes, s.distinct_shapes, s.shape_ranges), (shapes, None, None));
+    }
+
+    #[test]
+    fn a_session_of_many_shapes_lists_the_first_and_gives_each_axis_range() {
+        // A text model's calls: rows × length for ids and mask, 40 distinct shapes.
+        let shapes: Vec<Vec<Vec<usize>>> = (0..40).map(|i| vec![vec![64 - i, 10 + i], vec![64 - i, 10 + i]]).collect();
+        let s = SessionShapes::of("m.onnx".into(), &shapes);
+        assert_eq!(s.input_shapes, shapes[..LISTED_SHAPES]);
+        assert_eq!(s.distinct_shapes, Some(40));
+        assert_eq!(s.shape_ranges, Some(vec![vec![[25, 64], [10, 49]]; 2]));
+    }
 
     /// The committed failing report, with its first example turned into a table row the probe
     /// changed in two features.
