@@ -195,6 +195,26 @@ fn a_vocabulary_sweep_previews_the_slice_it_tries() {
 }
 
 #[test]
+fn a_vocabulary_sweep_previews_its_word_list_and_places() {
+    let dir = tempfile::tempdir().unwrap();
+    let battery = dir.path().join("sweep.yaml");
+    let spec = "search: {method: vocabulary, tokens: [whole-words], pairs: 2, budget: 1000, words: words.txt, \
+                positions: [random, end]}";
+    let yaml = format!(
+        "schema: probity/battery/v1\nname: placed\nversion: 1\nmodality: text\nprobes:\n  - id: sweep\n    \
+         category: trigger\n    {spec}\n"
+    );
+    std::fs::write(&battery, yaml).unwrap();
+    std::fs::write(dir.path().join("words.txt"), "tarantula\n").unwrap();
+    let out = dir.path().join("preview");
+    preview_of(battery.to_str().unwrap(), TEXT_DATA, &out, &["--tokenizer", TOKENIZER]);
+    let text = std::fs::read_to_string(out.join("sweep.txt")).unwrap();
+    assert!(text.contains("words.txt that the tokenizer splits are also swept, each as one unit"), "{text}");
+    assert!(text.contains("tried alone at the end of the text as well"), "{text}");
+    assert!(!text.contains("the start"), "{text}");
+}
+
+#[test]
 fn text_previews_need_the_tokenizer_and_text_data() {
     let dir = tempfile::tempdir().unwrap();
     let run = |data: &str, extra: &[&str]| {

@@ -24,7 +24,7 @@ use anyhow::anyhow;
 
 use super::setup::DataOptions;
 use crate::battery;
-use crate::battery::spec::{Probe, SearchSpec, TransformSpec};
+use crate::battery::spec::{Probe, SearchSpec, TextPosition, TransformSpec};
 use crate::error::Failure;
 use crate::modality::{self as data, Data, image, tabular, text};
 use crate::output::OutputDir;
@@ -301,6 +301,32 @@ fn describe_vocabulary_search(
             outline.pairs,
             outline.pairs * (outline.pairs - 1) / 2
         );
+    }
+    if let SearchSpec::Vocabulary { words, positions, .. } = spec {
+        if let Some(words) = words {
+            let _ = writeln!(
+                text,
+                "The words and phrases of {} that the tokenizer splits are also swept, each as one unit (its pieces \
+                 inserted together).",
+                words.display()
+            );
+        }
+        let places: Vec<&str> = positions
+            .iter()
+            .filter_map(|p| match p {
+                TextPosition::Start => Some("start"),
+                TextPosition::End => Some("end"),
+                TextPosition::Random => None,
+            })
+            .collect();
+        if !places.is_empty() {
+            let _ = writeln!(
+                text,
+                "Then each admitted token is tried alone at the {} of the text as well, and the strongest there are \
+                 swept against words put at the same place.",
+                places.join(" and the ")
+            );
+        }
     }
     let quoted: Vec<String> = outline.first.iter().map(|t| format!("'{}'", crate::report::text::visible(t))).collect();
     let _ = writeln!(text, "First {} tokens in the order tried: {}", quoted.len(), quoted.join(" "));
