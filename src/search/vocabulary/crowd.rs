@@ -1,6 +1,9 @@
 //! Natural cues are not triggers: whether the sweep's chosen token stands out from the other
 //! tokens that move inputs into the same class, for vocabularies the group screen covered
-//! (more than [`super::screen::SCREEN_ABOVE`] tokens: real pre-trained encoders).
+//! (more than [`super::screen::SCREEN_ABOVE`] tokens: real pre-trained encoders) and for every
+//! sweep of the uncertain half of the samples (`inputs: uncertain`), where natural cues tip
+//! nearly every input (the small text fixtures' cue words move 91–100% of them) and only the
+//! comparison with the other movers can tell a trigger from a cue.
 //!
 //! A real sentiment model has many natural cue words that flip confident inputs ("1961",
 //! "brothers" and "1804" each move 80–95% of confident negative sentences of the MiniLM-L6
