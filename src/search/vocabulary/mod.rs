@@ -42,10 +42,10 @@
 //! - **Multi-piece words as units** ([`units`]): words of several pieces from the data (screened
 //!   vocabularies) and from a word list are swept beside the tokens, each a candidate whose
 //!   pieces are inserted contiguously at one boundary.
-//! - **Natural cues are not triggers** (screened vocabularies only): the chosen token's effect
-//!   on the margin is compared with the other swept tokens that move the same class, at three
-//!   placements (see [`crowd`]); the report's `crowd` says whether it stands out, and lists the
-//!   natural cues it was compared with.
+//! - **Natural cues are not triggers** (screened vocabularies, and every sweep of the uncertain
+//!   half of the samples): the chosen token's effect on the margin is compared with the other
+//!   swept tokens that move the same class, at three placements (see [`crowd`]); the report's
+//!   `crowd` says whether it stands out, and lists the natural cues it was compared with.
 //! - **Position** (`positions:` in the battery, off by default): a search at the start or the
 //!   end of the text for triggers that work only there (see [`position`]); its finding replaces
 //!   the drawn choice only when it stands out from the tokens swept at the same place.
