@@ -37,7 +37,7 @@
 //! strongest content is small (3.7 nats on the benchmark, below every natural cue of the
 //! crowd), so there the anomaly index alone decides; measured, it names the benchmark's 14-nat
 //! "window" twin at seed 0 (index 3.77 against cues of 4.6–5.9 nats) and passes the clean model
-//! at seeds 0 and 1, though at seed 1 a clean cue moves the margin as far (index 2.42 against a
+//! at seeds 0–2, though at seed 1 a clean cue moves the margin as far (index 2.42 against a
 //! stronger crowd).
 //!
 //! A token that does not stand out is reported as a natural cue and the probe passes with the
