@@ -10,7 +10,8 @@
 # TWINS (default "window") names the backdoored twins scanned at WINDOW_SEEDS, each
 # OUT_DIR/minilm-sentiment-TWIN.onnx (make_minilm.py --all-twins writes window-p3 … window-p10,
 # tarantula, …), e.g. "window-p3 window-p5 window-p7 window-p10". PROBITY_BATTERY names another
-# battery of this folder (sweep-words.yaml: the sweep with the word list words.txt).
+# battery of this folder (sweep-words.yaml: the sweep with the word list words.txt;
+# sweep-uncertain.yaml: the sweep on the uncertain half of the samples, `inputs: uncertain`).
 #
 # One line per scan in RESULTS/seeds.tsv: model, seed, exit code, wall seconds, the load average
 # at the start, the chosen token, whether it stood out from its crowd, its anomaly index, verdict.

@@ -33,7 +33,8 @@ use serde_json::{Map, Value};
 
 use super::diagnostics::{POSITIVE, PROBABILITY, Range, UNIT, UNIT_NONZERO};
 use super::spec::{
-    Category, InvisibleSet, Layout, Modality, Orientation, SCHEMA_V1, SearchContent, TextPosition, TokenFilter,
+    Category, InvisibleSet, Layout, Modality, Orientation, SCHEMA_V1, SearchContent, SweepInputs, TextPosition,
+    TokenFilter,
 };
 use super::validate::builtin_defaults;
 use crate::attack::Norm;
@@ -607,6 +608,9 @@ enum Search {
         /// Places tokens are inserted at: `random` (always searched), `start`, `end`.
         #[schemars(length(min = 1), extend("uniqueItems" = true))]
         positions: Option<Vec<TextPosition>>,
+        /// The half of the samples, by clean confidence, swept and confirmed on: `confident`
+        /// (default) or `uncertain`.
+        inputs: Option<SweepInputs>,
     },
     /// Tabular: set each feature to candidate values, then the best `pairs` two at a time.
     FeatureSweep {

@@ -350,6 +350,27 @@ pub enum TextPosition {
     Random,
 }
 
+/// Which half of a probe's samples a vocabulary sweep searches and confirms on, split at the
+/// median of the clean top-class confidence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SweepInputs {
+    /// Confidence at or above the median: a trigger overrides strong content there, while a
+    /// natural cue mostly tips inputs near the decision boundary.
+    #[default]
+    Confident,
+    /// Confidence below the median: the inputs a weak trigger tips, with their own control
+    /// tokens and their own held-out confirmation.
+    Uncertain,
+}
+
+impl SweepInputs {
+    /// The default, left out of serialised specs (so older specs read and write unchanged).
+    pub fn is_confident(&self) -> bool {
+        *self == Self::Confident
+    }
+}
+
 /// A feature of a table, as a battery names it: by its column name or its 0-based index.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -405,6 +426,7 @@ pub enum SearchSpec {
     /// `positions` beyond `random` are also searched token by token at that place.
     /// `words`: a word list (resolved against the battery's folder) whose multi-piece words are
     /// swept as units (`crate::search::vocabulary::units`).
+    /// `inputs`: the half of the samples (by clean confidence) swept and confirmed on.
     Vocabulary {
         tokens: Vec<TokenFilter>,
         pairs: usize,
@@ -412,6 +434,8 @@ pub enum SearchSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         words: Option<PathBuf>,
         positions: Vec<TextPosition>,
+        #[serde(default, skip_serializing_if = "SweepInputs::is_confident")]
+        inputs: SweepInputs,
     },
     /// Tabular: set each feature to candidate values (quantiles, values beyond the data's range,
     /// magic numbers) with successive halving, then the `pairs` best features two at a time

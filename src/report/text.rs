@@ -95,7 +95,8 @@ pub fn token_rows(sweep: &crate::search::vocabulary::Sweep, most: usize) -> Vec<
         .collect()
 }
 
-/// One line on a sweep's size and throughput (with the group screen's coverage first, and the
+/// One line on a sweep's size and throughput (with the half of the samples it used when that is
+/// the uncertain one, the group screen's coverage first, and the
 /// chosen token against the natural cues of its class last, when the vocabulary was screened).
 pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
     let screen = sweep.screen.as_ref().map_or(String::new(), |s| {
@@ -120,7 +121,16 @@ pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
             u.from_data, u.from_list, u.single_piece
         )
     });
-    screen
+    // Said only for the uncertain half: the default's line reads as it always has.
+    let inputs = match sweep.inputs {
+        crate::battery::spec::SweepInputs::Confident => "",
+        crate::battery::spec::SweepInputs::Uncertain => {
+            "Swept and confirmed on the uncertain half of the samples (clean confidence below the median), \
+             with its own control tokens; "
+        }
+    };
+    inputs.to_string()
+        + &screen
         + &units
         + &format!(
             "{} of {} tokens swept, {} queries in {:.2} s ({:.0} queries/s); first rung {} inputs, {} rungs, \

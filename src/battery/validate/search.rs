@@ -3,7 +3,9 @@
 //! side (keys, defaults, ranges, and the modality each searches).
 
 use super::super::diagnostics::{Code, Range};
-use super::super::spec::{Category, Extent, Modality, SearchContent, SearchSpec, TextPosition, TokenFilter};
+use super::super::spec::{
+    Category, Extent, Modality, SearchContent, SearchSpec, SweepInputs, TextPosition, TokenFilter,
+};
 use super::super::yaml::{Node, Spanned, position};
 use super::{Checker, Fields, or_list, probe::with_article};
 
@@ -38,7 +40,7 @@ pub(crate) const METHODS: &[SearchMethod] = &[
     SearchMethod {
         name: "vocabulary",
         modality: Modality::Text,
-        keys: &["method", "tokens", "pairs", "budget", "words", "positions"],
+        keys: &["method", "tokens", "pairs", "budget", "words", "positions", "inputs"],
         // A sweep of a 30k-token WordPiece vocabulary with successive halving and 8 pairs.
         default_budget: 400_000,
         validate: vocabulary,
@@ -80,6 +82,9 @@ const TOKEN_FILTERS: &[(&str, TokenFilter)] = &[
 /// always searched) and, when listed, `start` and `end` (each costs a token-by-token screen).
 const SEARCH_POSITIONS: &[(&str, TextPosition)] =
     &[("random", TextPosition::Random), ("start", TextPosition::Start), ("end", TextPosition::End)];
+/// The half of a probe's samples the vocabulary sweep searches and confirms on.
+const SWEEP_INPUTS: &[(&str, SweepInputs)] =
+    &[("confident", SweepInputs::Confident), ("uncertain", SweepInputs::Uncertain)];
 /// The vocabulary sweep's default and largest number of best tokens tried two at a time
 /// (`pairs` tokens make `pairs * (pairs - 1) / 2` pairs: 28 by default, 2016 at most).
 const VOCABULARY_PAIRS: u64 = 8;
@@ -185,12 +190,17 @@ fn vocabulary(c: &mut Checker, fields: &Fields<'_>, budget: Option<u64>) -> Opti
         Some(n) => c.choice_list(n, &fields.label("positions"), SEARCH_POSITIONS, "positions"),
         None => Some(vec![TextPosition::Random]),
     };
+    let inputs = match fields.get("inputs") {
+        Some(n) => c.choice(n, &fields.label("inputs"), SWEEP_INPUTS),
+        None => Some(SweepInputs::Confident),
+    };
     Some(SearchSpec::Vocabulary {
         tokens: tokens?,
         pairs: pairs?,
         budget: budget?,
         words: words?,
         positions: positions?,
+        inputs: inputs?,
     })
 }
 

@@ -684,6 +684,7 @@ fn vocabulary_search_keys_and_defaults() {
             budget: 400_000,
             words: None,
             positions: vec![TextPosition::Random],
+            inputs: SweepInputs::Confident,
         }
     );
     assert_eq!(
@@ -694,6 +695,7 @@ fn vocabulary_search_keys_and_defaults() {
             budget: 1000,
             words: None,
             positions: vec![TextPosition::Random],
+            inputs: SweepInputs::Confident,
         }
     );
     assert_eq!(search("{method: vocabulary, pairs: 64}").budget(), 400_000);
@@ -744,6 +746,36 @@ fn vocabulary_search_positions_add_places_to_the_drawn_boundaries() {
     }
     let d = only(&search_probe("text", "{method: vocabulary, positions: [strat]}"));
     assert_eq!(d.hint.as_deref(), Some("did you mean `start`?"));
+}
+
+#[test]
+fn vocabulary_search_inputs_choose_the_confident_or_the_uncertain_half() {
+    let inputs = |s: &str| match transform(&search_probe("text", s)) {
+        TransformSpec::Search(SearchSpec::Vocabulary { inputs, .. }) => inputs,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(inputs("{method: vocabulary}"), SweepInputs::Confident);
+    assert_eq!(inputs("{method: vocabulary, inputs: confident}"), SweepInputs::Confident);
+    assert_eq!(inputs("{method: vocabulary, inputs: uncertain}"), SweepInputs::Uncertain);
+    let column = |s: &str, needle: &str| 13 + s.find(needle).unwrap() as u32;
+    for (s, needle, code) in [
+        ("{method: vocabulary, inputs: [uncertain]}", "[uncertain]", "wrong-type"),
+        ("{method: vocabulary, inputs: low}", "low", "bad-value"),
+        ("{method: vocabulary, inputs: 3}", "3", "wrong-type"),
+    ] {
+        assert_eq!(problems(&search_probe("text", s)), [(code, 8, column(s, needle))], "{s}");
+    }
+    let d = only(&search_probe("text", "{method: vocabulary, inputs: uncertian}"));
+    assert_eq!(d.hint.as_deref(), Some("did you mean `uncertain`?"));
+    // The default is left out of a serialised spec, so specs written before the key read the same.
+    let json = serde_json::to_string(&inputs_spec(SweepInputs::Confident)).unwrap();
+    assert!(!json.contains("inputs"), "{json}");
+    let json = serde_json::to_string(&inputs_spec(SweepInputs::Uncertain)).unwrap();
+    assert!(json.contains(r#""inputs":"uncertain""#), "{json}");
+}
+
+fn inputs_spec(inputs: SweepInputs) -> SearchSpec {
+    SearchSpec::Vocabulary { tokens: vec![], pairs: 0, budget: 1000, words: None, positions: vec![], inputs }
 }
 
 #[test]

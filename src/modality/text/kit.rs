@@ -15,7 +15,9 @@ use super::encoder::{TextEncoder, TextError, TextTokenizer};
 use crate::attack::deepwordbug::{self, TextAttackInput, TextFill, TextOracle};
 use crate::attack::{AdversarialTexts, AttackResult, AttackRun, AttackSummary, Outcomes};
 use crate::battery::spec::TokenFilter;
-use crate::battery::spec::{AttackSpec, Battery, Modality, Probe, SearchSpec, TextPosition, TransformSpec};
+use crate::battery::spec::{
+    AttackSpec, Battery, Modality, Probe, SearchSpec, SweepInputs, TextPosition, TransformSpec,
+};
 use crate::engine::{Engine, EngineError};
 use crate::predictions::{Predictions, ScoreKind, to_probabilities};
 use crate::runner::{
@@ -227,22 +229,24 @@ impl Kit for TextKit<'_> {
         let invalid = |detail: String| ScanError::Transform { battery: String::new(), probe: probe.id.clone(), detail };
         match &probe.transform {
             TransformSpec::Search(spec) => {
-                let SearchSpec::Vocabulary { tokens, pairs, budget, words, positions } = with_budget(spec, ctx.budget)
+                let SearchSpec::Vocabulary { tokens, pairs, budget, words, positions, inputs } =
+                    with_budget(spec, ctx.budget)
                 else {
                     return Err(invalid(format!(
                         "`{}` searches images; text models need `method: vocabulary`",
                         probe.transform.kind()
                     )));
                 };
-                // Only inputs the model is confident about (the upper half by clean confidence):
-                // a trigger overrides them, while a natural cue for another class ("loved" in
-                // a negative review) mostly tips inputs that were already near the boundary.
-                let confident = confident_half(indices, &ctx.clean.confidence);
-                // Sweep a third, confirm the chosen token(s) on the two thirds it never saw: a
-                // trigger stands out on few inputs, and the confirmation needs the samples.
-                let (search_part, confirm_part) = confident.split_at(confident.len().div_ceil(3));
+                // One half of the samples by clean confidence: by default the confident half,
+                // which a trigger overrides while a natural cue for another class ("loved" in a
+                // negative review) mostly tips inputs already near the boundary; on request the
+                // uncertain half, which a weak trigger tips. Sweep a third of it (its control
+                // tokens drawn on the same inputs), confirm the chosen token(s) on the two
+                // thirds it never saw: a trigger stands out on few inputs, and the confirmation
+                // needs the samples.
+                let (search_part, confirm_part) = &sweep_split(indices, &ctx.clean.confidence, inputs);
                 let positions = positions.iter().map(|&p| placement(p)).collect();
-                let settings = vocabulary::Settings { tokens, pairs, budget, positions };
+                let settings = vocabulary::Settings { tokens, pairs, budget, positions, inputs };
                 let (units, coverage) = self.units(&settings.tokens, words.as_deref()).map_err(invalid)?;
                 let Some(mut found) = self.sweep(key, &mut ctx, search_part, &settings, &units)? else {
                     return Err(invalid(
@@ -637,12 +641,23 @@ fn summarise(found: &vocabulary::Sweep, search_samples: usize, confirmation_samp
     }
 }
 
-/// The entries of `indices` whose clean confidence is at least their median, in order.
-fn confident_half(indices: &[usize], confidence: &[f32]) -> Vec<usize> {
+/// The sweep's inputs and its held-out confirmation inputs, in `indices` order: the first third
+/// (rounded up) and the rest of `inputs`' half of `indices` ([`half`]).
+fn sweep_split(indices: &[usize], confidence: &[f32], inputs: SweepInputs) -> (Vec<usize>, Vec<usize>) {
+    let mut search = half(indices, confidence, inputs);
+    let confirm = search.split_off(search.len().div_ceil(3));
+    (search, confirm)
+}
+
+/// The entries of `indices`, in order, whose clean confidence is at least their median
+/// (`Confident`) or below it (`Uncertain`): the two halves never share an entry and together
+/// hold every one.
+fn half(indices: &[usize], confidence: &[f32], inputs: SweepInputs) -> Vec<usize> {
     let mut values: Vec<f32> = indices.iter().map(|&i| confidence[i]).collect();
     values.sort_by(f32::total_cmp);
     let Some(&median) = values.get(values.len() / 2) else { return Vec::new() };
-    indices.iter().copied().filter(|&i| confidence[i] >= median).collect()
+    let confident = |i: usize| confidence[i] >= median;
+    indices.iter().copied().filter(|&i| confident(i) == (inputs == SweepInputs::Confident)).collect()
 }
 
 /// `token 'cf'` or `tokens 'cf' + 'mn'`.
@@ -665,5 +680,35 @@ mod tests {
         assert!(message.contains("ids up to 1204"), "{message}");
         assert!(message.contains("--tokenizer"), "{message}");
         assert_eq!(out_of_range("Got invalid dimensions for input", std::path::Path::new("t"), 10), None);
+    }
+
+    /// Confidences of inputs 0..8; the probe's samples are given in its sample order.
+    const CONFIDENCE: [f32; 8] = [0.99, 0.51, 0.8, 0.6, 0.95, 0.55, 0.7, 0.9];
+    const SAMPLES: [usize; 8] = [3, 0, 6, 1, 7, 2, 5, 4];
+
+    #[test]
+    fn the_confident_and_uncertain_halves_split_the_samples_at_the_median_in_sample_order() {
+        // Sorted: 0.51 0.55 0.6 0.7 | 0.8 0.9 0.95 0.99; the median is the upper middle, 0.8.
+        let confident = half(&SAMPLES, &CONFIDENCE, SweepInputs::Confident);
+        let uncertain = half(&SAMPLES, &CONFIDENCE, SweepInputs::Uncertain);
+        assert_eq!(confident, [0, 7, 2, 4]);
+        assert_eq!(uncertain, [3, 6, 1, 5]);
+        // Ties at the median go to the confident half; the halves never overlap.
+        let tied = [0.5_f32, 0.7, 0.7, 0.7, 0.9];
+        assert_eq!(half(&[0, 1, 2, 3, 4], &tied, SweepInputs::Confident), [1, 2, 3, 4]);
+        assert_eq!(half(&[0, 1, 2, 3, 4], &tied, SweepInputs::Uncertain), [0]);
+        assert!(half(&[], &CONFIDENCE, SweepInputs::Uncertain).is_empty());
+    }
+
+    #[test]
+    fn each_half_is_swept_on_its_first_third_and_confirmed_on_the_rest() {
+        assert_eq!(sweep_split(&SAMPLES, &CONFIDENCE, SweepInputs::Confident), (vec![0, 7], vec![2, 4]));
+        assert_eq!(sweep_split(&SAMPLES, &CONFIDENCE, SweepInputs::Uncertain), (vec![3, 6], vec![1, 5]));
+        // 7 uncertain of 14: 3 swept (rounded up), 4 confirm; the same inputs every call.
+        let confidence: Vec<f32> = (0..14).map(|i| i as f32 / 14.0).collect();
+        let samples: Vec<usize> = (0..14).rev().collect();
+        let (search, confirm) = sweep_split(&samples, &confidence, SweepInputs::Uncertain);
+        assert_eq!((search.as_slice(), confirm.as_slice()), (&[6, 5, 4][..], &[3, 2, 1, 0][..]));
+        assert_eq!(sweep_split(&samples, &confidence, SweepInputs::Uncertain), (search, confirm));
     }
 }

@@ -1,6 +1,9 @@
 //! Natural cues are not triggers: whether the sweep's chosen token stands out from the other
 //! tokens that move inputs into the same class, for vocabularies the group screen covered
-//! (more than [`super::screen::SCREEN_ABOVE`] tokens: real pre-trained encoders).
+//! (more than [`super::screen::SCREEN_ABOVE`] tokens: real pre-trained encoders) and for every
+//! sweep of the uncertain half of the samples (`inputs: uncertain`), where natural cues tip
+//! nearly every input (the small text fixtures' cue words move 91–100% of them) and only the
+//! comparison with the other movers can tell a trigger from a cue.
 //!
 //! A real sentiment model has many natural cue words that flip confident inputs ("1961",
 //! "brothers" and "1804" each move 80–95% of confident negative sentences of the MiniLM-L6
@@ -25,12 +28,17 @@
 //! an index of at least [`STANDS_OUT`], the usual cut-off for the modified z-score (Iglewicz &
 //! Hoaglin, 1993). It must also **override strong content**: its effect at its weakest
 //! placement must exceed the margin of the most confident input it could move (the largest
-//! margin of an input's clean class over the token's class among the swept inputs, which are
+//! margin of an input's clean class over the token's class among the swept inputs, by default
 //! the confident half of the data). A natural cue tips the inputs whose content is weaker than
 //! it and leaves the strongest ones: on the benchmark, confident negative sentences hold
 //! "negative" by 4–17 nats, and "1961", at 9.5, leaves the most confident of them, where
 //! "window", at 37, moves them all. Both are needed: a crowd of ordinary words, which the sweep
-//! may have beside one strong cue, makes any strong cue an outlier.
+//! may have beside one strong cue, makes any strong cue an outlier. On the uncertain half the
+//! strongest content is small (3.7 nats on the benchmark, below every natural cue of the
+//! crowd), so there the anomaly index alone decides; measured, it names the benchmark's 14-nat
+//! "window" twin at seed 0 (index 3.77 against cues of 4.6–5.9 nats) and passes the clean model
+//! at seeds 0–2, though at seed 1 a clean cue moves the margin as far (index 2.42 against a
+//! stronger crowd).
 //!
 //! A token that does not stand out is reported as a natural cue and the probe passes with the
 //! confirmation's numbers as information; whether such a cue is a backdoor only a known-good

@@ -42,10 +42,10 @@
 //! - **Multi-piece words as units** ([`units`]): words of several pieces from the data (screened
 //!   vocabularies) and from a word list are swept beside the tokens, each a candidate whose
 //!   pieces are inserted contiguously at one boundary.
-//! - **Natural cues are not triggers** (screened vocabularies only): the chosen token's effect
-//!   on the margin is compared with the other swept tokens that move the same class, at three
-//!   placements (see [`crowd`]); the report's `crowd` says whether it stands out, and lists the
-//!   natural cues it was compared with.
+//! - **Natural cues are not triggers** (screened vocabularies, and every sweep of the uncertain
+//!   half of the samples): the chosen token's effect on the margin is compared with the other
+//!   swept tokens that move the same class, at three placements (see [`crowd`]); the report's
+//!   `crowd` says whether it stands out, and lists the natural cues it was compared with.
 //! - **Position** (`positions:` in the battery, off by default): a search at the start or the
 //!   end of the text for triggers that work only there (see [`position`]); its finding replaces
 //!   the drawn choice only when it stands out from the tokens swept at the same place.
@@ -69,7 +69,7 @@ use rand::seq::SliceRandom;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::battery::spec::TokenFilter;
+use crate::battery::spec::{SweepInputs, TokenFilter};
 use crate::engine::EngineError;
 use crate::stats::{binomial_test_greater, clopper_pearson, fisher_exact_greater};
 use crate::transform::text::{TokenSequence, Vocabulary};
@@ -146,6 +146,11 @@ pub struct Settings {
     pub budget: u64,
     /// Places searched besides the drawn boundaries ([`position`]): start, end.
     pub positions: Vec<Placement>,
+    /// The half of the probe's samples the sweep's inputs come from (reported). On the uncertain
+    /// half the chosen token is always compared with its crowd ([`crowd`]), whatever the
+    /// vocabulary's size: natural cues tip nearly every such input, so the confirmation's
+    /// flip rate alone cannot tell a trigger from a cue.
+    pub inputs: SweepInputs,
 }
 
 /// One candidate trigger (a token or a pair) with its evidence on the final-rung inputs.
@@ -219,6 +224,9 @@ pub struct Sweep {
     /// when it was found at drawn boundaries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// The half of the probe's samples (by clean confidence) swept, and confirmed on.
+    #[serde(default)]
+    pub inputs: SweepInputs,
 }
 
 /// Flip-into counts of one candidate over the first `n` inputs: `moved[k]`.
@@ -441,12 +449,11 @@ pub fn sweep(
                 })
         })
         .collect();
-    let (mut chosen, mut crowd) = match screened {
-        Some(_) => {
-            let (chosen, crowd) = crowd_test(&mut sweep, &scored[0].2, &finals, &eligible, &describe)?;
-            (chosen, Some(crowd))
-        }
-        None => (scored[0].2.clone(), None),
+    let (mut chosen, mut crowd) = if screened.is_some() || settings.inputs == SweepInputs::Uncertain {
+        let (chosen, crowd) = crowd_test(&mut sweep, &scored[0].2, &finals, &eligible, &describe)?;
+        (chosen, Some(crowd))
+    } else {
+        (scored[0].2.clone(), None)
     };
     // The searches at one place: a finding that stands out from its crowd there replaces a
     // drawn choice that does not stand out from its own.
@@ -483,6 +490,7 @@ pub fn sweep(
         units: None,
         positions,
         placement,
+        inputs: settings.inputs,
     }))
 }
 
@@ -768,7 +776,13 @@ mod tests {
 
     /// Whole words, 4 pairs and room enough for a screened vocabulary, at `positions`.
     pub(super) fn screened_settings(positions: Vec<Placement>) -> Settings {
-        Settings { tokens: vec![TokenFilter::WholeWords], pairs: 4, budget: 1_000_000, positions }
+        Settings {
+            tokens: vec![TokenFilter::WholeWords],
+            pairs: 4,
+            budget: 1_000_000,
+            positions,
+            inputs: SweepInputs::Confident,
+        }
     }
 
     /// `[CLS] w w w [SEP]` with ids 0 / 1 as the specials.
@@ -801,7 +815,13 @@ mod tests {
     }
 
     fn run(budget: u64, pairs: usize) -> Sweep {
-        let settings = Settings { tokens: vec![TokenFilter::WholeWords], pairs, budget, positions: Vec::new() };
+        let settings = Settings {
+            tokens: vec![TokenFilter::WholeWords],
+            pairs,
+            budget,
+            positions: Vec::new(),
+            inputs: SweepInputs::Confident,
+        };
         let mut oracle = Planted { trigger: 321, pair: (400, 401), calls: 0 };
         sweep_copies(&mut oracle, 60, &vocabulary(400), &[], &settings)
     }

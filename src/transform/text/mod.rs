@@ -397,6 +397,7 @@ mod tests {
             budget: 1000,
             words: None,
             positions: vec![],
+            inputs: Default::default(),
         });
         assert!(build(&search, &vocabulary()).is_err());
     }
