@@ -199,7 +199,7 @@ fn a_vocabulary_sweep_previews_its_word_list_and_places() {
     let dir = tempfile::tempdir().unwrap();
     let battery = dir.path().join("sweep.yaml");
     let spec = "search: {method: vocabulary, tokens: [whole-words], pairs: 2, budget: 1000, words: words.txt, \
-                positions: [random, end]}";
+                positions: [random, end], inputs: uncertain}";
     let yaml = format!(
         "schema: probity/battery/v1\nname: placed\nversion: 1\nmodality: text\nprobes:\n  - id: sweep\n    \
          category: trigger\n    {spec}\n"
@@ -212,6 +212,7 @@ fn a_vocabulary_sweep_previews_its_word_list_and_places() {
     assert!(text.contains("words.txt that the tokenizer splits are also swept, each as one unit"), "{text}");
     assert!(text.contains("tried alone at the end of the text as well"), "{text}");
     assert!(!text.contains("the start"), "{text}");
+    assert!(text.contains("sweeps the uncertain half of the samples"), "{text}");
 }
 
 #[test]

@@ -24,7 +24,7 @@ use anyhow::anyhow;
 
 use super::setup::DataOptions;
 use crate::battery;
-use crate::battery::spec::{Probe, SearchSpec, TextPosition, TransformSpec};
+use crate::battery::spec::{Probe, SearchSpec, SweepInputs, TextPosition, TransformSpec};
 use crate::error::Failure;
 use crate::modality::{self as data, Data, image, tabular, text};
 use crate::output::OutputDir;
@@ -302,7 +302,14 @@ fn describe_vocabulary_search(
             outline.pairs * (outline.pairs - 1) / 2
         );
     }
-    if let SearchSpec::Vocabulary { words, positions, .. } = spec {
+    if let SearchSpec::Vocabulary { words, positions, inputs, .. } = spec {
+        if *inputs == SweepInputs::Uncertain {
+            let _ = writeln!(
+                text,
+                "It sweeps the uncertain half of the samples (clean confidence below the median), with its own \
+                 control and held-out confirmation there."
+            );
+        }
         if let Some(words) = words {
             let _ = writeln!(
                 text,
