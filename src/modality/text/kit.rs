@@ -110,7 +110,8 @@ impl TextKit<'_> {
         Ok(sequences)
     }
 
-    /// Runs a vocabulary sweep on the `part` of the data set aside for it.
+    /// Runs a vocabulary sweep on the `part` of the data set aside for it: against the
+    /// references when the scan has them ([`vocabulary::differential`]).
     fn sweep(
         &self,
         key: &str,
@@ -135,7 +136,19 @@ impl TextKit<'_> {
             key,
         };
         let mut oracle = EngineOracle { engine: ctx.engine, encoder: self.encoder, kind: ctx.kind };
-        Ok(vocabulary::sweep(&mut oracle, &input, settings)?)
+        if ctx.references.is_empty() {
+            return Ok(vocabulary::sweep(&mut oracle, &input, settings)?);
+        }
+        // With references the sweep searches on the difference: every edit is scored on each.
+        let names = ctx.references.iter().map(|e| e.model_path.display().to_string()).collect();
+        let mut references: Vec<EngineOracle<'_>> = ctx
+            .references
+            .iter_mut()
+            .zip(ctx.reference_kinds)
+            .map(|(engine, &kind)| EngineOracle { engine, encoder: self.encoder, kind })
+            .collect();
+        let oracles = references.iter_mut().map(|r| r as &mut dyn TokenOracle).collect();
+        Ok(vocabulary::differential_sweep(&mut oracle, oracles, names, &input, settings)?)
     }
 
     /// The multi-piece words a sweep with these `filters` tries as units

@@ -49,12 +49,17 @@
 //! - **Position** (`positions:` in the battery, off by default): a search at the start or the
 //!   end of the text for triggers that work only there (see [`position`]); its finding replaces
 //!   the drawn choice only when it stands out from the tokens swept at the same place.
+//! - **Against references** ([`differential_sweep`], when the scan has `--reference`): every
+//!   edit is also scored on the references and every stage above reads the candidate's response
+//!   beyond the nearest reference's, so natural cues the models share cancel (see
+//!   [`differential`]).
 //!
 //! As with the image searches, these numbers only *choose* what to confirm: the runner applies
 //! the chosen token(s) to held-out inputs against a matched control through the gating
 //! statistics, so the verdict keeps its significance guarantee however many tokens were tried.
 
 pub mod crowd;
+pub mod differential;
 pub mod position;
 pub mod screen;
 pub mod units;
@@ -227,6 +232,10 @@ pub struct Sweep {
     /// The half of the probe's samples (by clean confidence) swept, and confirmed on.
     #[serde(default)]
     pub inputs: SweepInputs,
+    /// The references every edit was also scored on, when the sweep was differential
+    /// ([`differential`]; its queries counted in `queries`); absent for a self-baseline sweep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differential: Option<differential::DifferentialSweep>,
 }
 
 /// Flip-into counts of one candidate over the first `n` inputs: `moved[k]`.
@@ -297,6 +306,32 @@ pub fn sweep(
     input: &SweepInput<'_>,
     settings: &Settings,
 ) -> Result<Option<Sweep>, EngineError> {
+    run(oracle, None, input, settings)
+}
+
+/// Sweeps the vocabulary against `references` (known-good models, named by `names` in the
+/// report): every edit is scored on each, and the sweep ranks the candidate's response beyond
+/// the nearest reference's ([`differential`]). `None` as for [`sweep`].
+pub fn differential_sweep(
+    oracle: &mut dyn TokenOracle,
+    references: Vec<&mut dyn TokenOracle>,
+    names: Vec<String>,
+    input: &SweepInput<'_>,
+    settings: &Settings,
+) -> Result<Option<Sweep>, EngineError> {
+    run(oracle, Some((references, names)), input, settings)
+}
+
+/// The reference models of a differential sweep and their names.
+type Referenced<'o> = (Vec<&'o mut dyn TokenOracle>, Vec<String>);
+
+/// [`sweep`], or [`differential_sweep`] with `references`.
+fn run<'o>(
+    oracle: &mut dyn TokenOracle,
+    references: Option<Referenced<'o>>,
+    input: &SweepInput<'_>,
+    settings: &Settings,
+) -> Result<Option<Sweep>, EngineError> {
     let started = Instant::now();
     let n = input.sequences.len();
     let vocab = input.vocabulary;
@@ -317,10 +352,24 @@ pub fn sweep(
         .collect();
     let pair_count = settings.pairs * settings.pairs.saturating_sub(1) / 2;
     let fixed_cost = ((CONTROL_TOKENS + pair_count) * n) as u64;
-    let mut sweep = Evaluator { oracle, input, draws: &draws, queries: 0 };
+    let (against, differential) = match references {
+        Some((oracles, names)) if !oracles.is_empty() => {
+            // Borrowed for the sweep only, as the candidate is.
+            let oracles = oracles.into_iter().map(|o| o as &mut dyn TokenOracle).collect();
+            let against = differential::Against::new(oracle, oracles, input.sequences)?;
+            let report = differential::DifferentialSweep { references: names, queries_per_edit: against.models() };
+            (Some(against), Some(report))
+        }
+        _ => (None, None),
+    };
+    // The clean evidence of every search input on every model, for a differential sweep.
+    let clean_queries = against.as_ref().map_or(0, |a| a.models() * n as u64);
+    let mut sweep = Evaluator { oracle, input, draws: &draws, queries: clean_queries, against };
+    // Each edit costs one query per model: the budget is shared out in edits.
+    let per_edit = sweep.models();
     let names = input.candidates();
     let (mut candidates, screened) = if admitted.len() > screen::SCREEN_ABOVE {
-        let (mut shortlist, screened) = screen::screen(&mut sweep, input, &admitted, settings.budget)?;
+        let (mut shortlist, screened) = screen::screen(&mut sweep, input, &admitted, settings.budget / per_edit)?;
         let mut background: Vec<u32> = admitted
             .iter()
             .copied()
@@ -335,7 +384,7 @@ pub fn sweep(
     } else {
         (admitted.clone(), None)
     };
-    let left = settings.budget.saturating_sub(sweep.queries).saturating_sub(fixed_cost);
+    let left = (settings.budget.saturating_sub(sweep.queries) / per_edit).saturating_sub(fixed_cost);
     let (n0, swept) = schedule(candidates.len(), n, left);
     if swept < candidates.len() {
         let mut rng = sample_rng(input.seed, input.key, u64::MAX, Stream::Probe);
@@ -491,6 +540,7 @@ pub fn sweep(
         positions,
         placement,
         inputs: settings.inputs,
+        differential,
     }))
 }
 
@@ -627,7 +677,10 @@ pub(crate) struct Evaluator<'a, 'o> {
     oracle: &'o mut dyn TokenOracle,
     input: &'a SweepInput<'a>,
     draws: &'a [[u64; 2]],
+    /// Model queries spent (every model's, in a differential sweep).
     queries: u64,
+    /// The references of a differential sweep: then every stage reads differential evidence.
+    against: Option<differential::Against<'o>>,
 }
 
 /// The words a candidate set inserts: each id's pieces.
@@ -637,6 +690,32 @@ fn words<'s>(input: &'s SweepInput<'_>, ids: &'s [u32]) -> Vec<&'s [u32]> {
 }
 
 impl Evaluator<'_, '_> {
+    /// Model queries per edit: 1, or 1 + the references of a differential sweep.
+    fn models(&self) -> u64 {
+        self.against.as_ref().map_or(1, differential::Against::models)
+    }
+
+    /// The evidence of `sequences`, the `j`-th an edit of search input `inputs[j]`: the
+    /// candidate's, or in a differential sweep the candidate's beyond the nearest reference's.
+    fn score(&mut self, sequences: &[TokenSequence], inputs: &[usize]) -> Result<Vec<Vec<f32>>, EngineError> {
+        let rows = self.oracle.evidence(sequences)?;
+        self.queries += sequences.len() as u64 * self.models();
+        match self.against.as_mut() {
+            Some(against) => against.correct(rows, sequences, inputs),
+            None => Ok(rows),
+        }
+    }
+
+    /// A group's strength on `inputs` ([`screen::strength`]); in a differential sweep the
+    /// smallest rise of the margin over the inputs' clean rows ([`screen::strength_over`]).
+    fn strength(&self, rows: &[Vec<f32>], inputs: &[usize]) -> f32 {
+        let (clean, classes) = (self.input.clean, self.input.classes);
+        match &self.against {
+            Some(against) => screen::strength_over(rows, inputs, clean, classes, |i| Some(against.clean(i))),
+            None => screen::strength(rows, inputs, clean, classes),
+        }
+    }
+
     /// Each candidate (a set of token ids) inserted into each of the first `m` inputs.
     fn evaluate(&mut self, candidates: &[Vec<u32>], m: usize) -> Result<Vec<Counts>, EngineError> {
         let classes = self.input.classes;
@@ -655,8 +734,13 @@ impl Evaluator<'_, '_> {
                     insert_words(&input.sequences[j % m], &words, draws[j % m])
                 })
                 .collect();
-            let predicted = self.oracle.classify(&sequences)?;
-            self.queries += sequences.len() as u64;
+            let predicted = if self.against.is_some() {
+                let inputs: Vec<usize> = batch.clone().map(|j| j % m).collect();
+                self.score(&sequences, &inputs)?.iter().map(|row| differential::top(row)).collect()
+            } else {
+                self.queries += sequences.len() as u64;
+                self.oracle.classify(&sequences)?
+            };
             for (j, &p) in batch.zip(&predicted) {
                 let (c, i) = (j / m, j % m);
                 if p != self.input.clean[i] && p < classes {
@@ -689,8 +773,8 @@ impl Evaluator<'_, '_> {
                     place(&input.sequences[i], &words(input, &candidates[j / m]), draws[i], placement)
                 })
                 .collect();
-            let evidence = self.oracle.evidence(&sequences)?;
-            self.queries += sequences.len() as u64;
+            let at: Vec<usize> = batch.clone().map(|j| inputs[j % m]).collect();
+            let evidence = self.score(&sequences, &at)?;
             for (j, e) in batch.zip(evidence) {
                 out[j / m].push(e);
             }

@@ -31,7 +31,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use super::crowd::{self, CrowdTest, Placement};
-use super::screen::{MAX_KEPT, strength};
+use super::screen::MAX_KEPT;
 use super::{BACKGROUND, Counts, Evaluator, TokenCandidate, candidate};
 use crate::engine::EngineError;
 use crate::search::ranking::{MAD_SCALE, Outlier};
@@ -85,7 +85,7 @@ pub(super) fn search_at(
     }
     let singles: Vec<Vec<u32>> = admitted.iter().map(|&id| vec![id]).collect();
     let rows = eval.evidence(&singles, &first, placement)?;
-    let strengths: Vec<f32> = rows.iter().map(|r| strength(r, &first, input.clean, classes)).collect();
+    let strengths: Vec<f32> = rows.iter().map(|r| eval.strength(r, &first)).collect();
     drop(rows);
     let mut order: Vec<usize> = (0..admitted.len()).filter(|&t| strengths[t] > 0.0).collect();
     order.sort_by(|&a, &b| strengths[b].total_cmp(&strengths[a]).then(a.cmp(&b)));

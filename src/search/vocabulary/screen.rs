@@ -130,7 +130,7 @@ pub(super) fn screen(
         let inputs = if out.levels == 0 { &first } else { &later };
         out.levels += 1;
         let evidence = eval.evidence(&groups, inputs, super::Placement::Drawn)?;
-        let strength: Vec<f32> = evidence.iter().map(|rows| strength(rows, inputs, input.clean, classes)).collect();
+        let strength: Vec<f32> = evidence.iter().map(|rows| eval.strength(rows, inputs)).collect();
         let mut order: Vec<usize> = (0..groups.len()).filter(|&g| strength[g] > 0.0).collect();
         out.ruled_out += (0..groups.len()).filter(|&g| strength[g] <= 0.0).map(|g| groups[g].len()).sum::<usize>();
         order.sort_by(|&a, &b| strength[b].total_cmp(&strength[a]).then(a.cmp(&b)));
@@ -161,19 +161,32 @@ pub(super) fn screen(
 /// `k`, the smallest margin of `k` over the best other class on the inputs whose clean class is
 /// not `k` (positive: all of them moved), and the largest of these over the classes.
 pub(super) fn strength(rows: &[Vec<f32>], inputs: &[usize], clean: &[usize], classes: usize) -> f32 {
+    strength_over(rows, inputs, clean, classes, |_| None)
+}
+
+/// As [`strength`], each margin less the margin of the same class on the input's clean
+/// evidence row, `base(i)` (when it gives one): the smallest *rise* of the margin. A
+/// differential sweep ([`super::differential`]) ranks groups so, since a cue the reference
+/// shares cancels toward the input's clean margin, not above zero.
+pub(super) fn strength_over<'r>(
+    rows: &[Vec<f32>],
+    inputs: &[usize],
+    clean: &[usize],
+    classes: usize,
+    base: impl Fn(usize) -> Option<&'r [f32]>,
+) -> f32 {
     let at = |row: &[f32], k: usize| row.get(k).copied().unwrap_or(0.0);
+    let margin = |row: &[f32], k: usize| {
+        let other =
+            (0..classes.max(row.len())).filter(|&j| j != k).map(|j| at(row, j)).fold(f32::NEG_INFINITY, f32::max);
+        at(row, k) - other
+    };
     (0..classes)
         .filter_map(|k| {
             rows.iter()
                 .zip(inputs)
                 .filter(|(_, i)| clean[**i] != k)
-                .map(|(row, _)| {
-                    let other = (0..classes.max(row.len()))
-                        .filter(|&j| j != k)
-                        .map(|j| at(row, j))
-                        .fold(f32::NEG_INFINITY, f32::max);
-                    at(row, k) - other
-                })
+                .map(|(row, &i)| margin(row, k) - base(i).map_or(0.0, |b| margin(b, k)))
                 .reduce(f32::min)
         })
         .fold(f32::NEG_INFINITY, f32::max)
