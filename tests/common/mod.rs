@@ -62,3 +62,18 @@ pub fn scan(model: &std::path::Path, data: &std::path::Path, extra: &[&str]) -> 
     let report = serde_json::from_slice(&std::fs::read(out.path().join("report.json")).unwrap()).unwrap();
     Scan { code, report, stdout: String::from_utf8_lossy(&output.stdout).into_owned(), out }
 }
+
+/// The scan the CLI runs, in-process: `engine` alone (no reference or baseline) over `inputs`
+/// with `batteries`, at `seed`. For loops over many seeds, which would otherwise pay a process
+/// start and a session load per scan.
+pub fn scan_in_process(
+    engine: &mut probity::engine::Engine,
+    inputs: &dyn probity::runner::Inputs,
+    batteries: &[probity::battery::spec::Battery],
+    seed: u64,
+) -> probity::runner::ScanOutcome {
+    let settings = probity::runner::ScanSettings { seed: Some(seed), ..Default::default() };
+    let mut models =
+        probity::runner::Models { candidate: engine, references: &mut [], baseline: None, baseline_tolerance: 0.0 };
+    probity::runner::scan(&mut models, inputs, batteries, &settings).unwrap()
+}

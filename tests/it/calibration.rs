@@ -8,7 +8,7 @@ use common::{CLEAN_MODELS, fixture};
 use probity::battery;
 use probity::battery::spec::Modality;
 use probity::engine::{Engine, EngineOptions};
-use probity::runner::{self, Models, ScanSettings};
+use probity::runner;
 use probity::verdict::Verdict;
 
 const SEEDS: u64 = 50;
@@ -29,14 +29,7 @@ fn clean_fixtures_fail_at_most_alpha_of_the_time_over_50_seeds() {
                     let mut engine = Engine::load(runtime, &fixture(model), &EngineOptions::default()).unwrap();
                     let mut seen = Calibration::default();
                     for seed in 0..SEEDS {
-                        let settings = ScanSettings { seed: Some(seed), ..ScanSettings::default() };
-                        let mut models = Models {
-                            candidate: &mut engine,
-                            references: &mut [],
-                            baseline: None,
-                            baseline_tolerance: 0.0,
-                        };
-                        let outcome = runner::scan(&mut models, dataset, batteries, &settings).unwrap();
+                        let outcome = common::scan_in_process(&mut engine, dataset, batteries, seed);
                         seen.add(model, seed, &outcome);
                     }
                     seen

@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use common::{probity, scan};
 use predicates::prelude::*;
 use probity::engine::{Engine, EngineOptions};
-use probity::runner::{self, Models, ScanSettings};
 use probity::verdict::Verdict;
 
 fn fixture(name: &str) -> PathBuf {
@@ -227,14 +226,7 @@ fn clean_models_raise_no_false_alarm_over_50_seeds() {
                     let inputs = data.prepare(&mut engine, &Default::default()).unwrap();
                     let mut alarms = Vec::new();
                     for seed in 0..50 {
-                        let settings = ScanSettings { seed: Some(seed), ..ScanSettings::default() };
-                        let mut models = Models {
-                            candidate: &mut engine,
-                            references: &mut [],
-                            baseline: None,
-                            baseline_tolerance: 0.0,
-                        };
-                        let outcome = runner::scan(&mut models, &*inputs.inputs, batteries, &settings).unwrap();
+                        let outcome = common::scan_in_process(&mut engine, &*inputs.inputs, batteries, seed);
                         for probe in &outcome.probes {
                             let verdict = probe.judgement.verdict;
                             assert_ne!(
